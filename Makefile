@@ -1,0 +1,56 @@
+# Zhengyin — the two set-up commands of the README, and a few more for development.
+#
+#   make run    install into .venv and start the service on its embedded defaults
+#   make test   install the test tools and backends, then run the whole suite
+#
+# Both assume Debian 12 with Python 3.11; `make test` installs Debian packages with
+# apt-get when it runs as root.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+DEB_TEST_PACKAGES = poppler-utils qpdf softhsm2 opensc openssl libnss3-tools \
+                    fonts-wqy-microhei fonts-noto-cjk chromium postgresql-client
+DEB_RUN_PACKAGES  = fonts-wqy-microhei fonts-noto-cjk
+
+.PHONY: run test lint check deb-run deb-test install install-test bench clean
+
+run: install
+	$(BIN)/zhengyin db upgrade
+	$(BIN)/zhengyin serve
+
+test: install-test
+	ZHENGYIN_REQUIRE_BACKENDS=1 $(BIN)/pytest -q
+
+lint: install-test
+	$(BIN)/ruff check keys trust signing registry api tests bench
+	$(BIN)/mypy
+
+check: lint test
+
+install: deb-run $(VENV)/.installed
+
+install-test: deb-test $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian packages: installed only when missing, and only when we are root.
+deb-run:
+	@./docker/ensure-debian-packages $(DEB_RUN_PACKAGES)
+
+deb-test:
+	@./docker/ensure-debian-packages $(DEB_RUN_PACKAGES) $(DEB_TEST_PACKAGES)
+
+bench: install-test
+	$(BIN)/python -m bench.run_all --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,78 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from .middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from .pages import STATIC_DIR
+from .problems import install_problem_handlers
+from .routes import (
+    admin,
+    checks,
+    display,
+    health,
+    holder,
+    imports,
+    licence_types,
+    licences,
+    pki,
+    public,
+    seals,
+    stamping,
+    verify,
+    verify_page,
+    wallet,
+)
+from .runtime import Runtime
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+
+def _version() -> str:
+    try:
+        return version("zhengyin")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. Start-up refuses an outdated schema; development creates the PKI."""
+    if runtime is None:
+        runtime = Runtime(settings or Settings.load())
+    settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.check_schema()
+        runtime.keystore  # noqa: B018 - open and KEK-check the store before serving
+        if settings.is_development:
+            runtime.ensure_pki()
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="Zhengyin 证印",
+        summary="Trust service for electronic licences, seals and signatures",
+        version=_version(),
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    # display before any /v/{identifier} route: "/v/q" must not be taken for an identifier.
+    for module in (health, pki, admin, licence_types, licences, imports, public, display,
+                   holder, seals, stamping, checks, wallet, verify, verify_page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    return app

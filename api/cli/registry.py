@@ -1,0 +1,163 @@
+"""``zhengyin licence-type``, ``zhengyin licence`` and ``zhengyin store``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from registry.catalogue import TypeDefinition, example_definitions, example_service_items
+from registry.filestore import sweep
+from registry.licences import Reader
+from registry.lifecycle import effective_status
+from registry.models import Licence
+from registry.sealing import LicenceSealer
+from trust.db import utcnow
+
+from .common import CLI_ACTOR, console, ready_runtime
+
+types_app = typer.Typer(help="Licence types.", no_args_is_help=True)
+licence_app = typer.Typer(help="Licences.", no_args_is_help=True)
+store_app = typer.Typer(help="The file store.", no_args_is_help=True)
+
+
+@types_app.command("load-examples")
+def load_examples() -> None:
+    """Define the example types (营业执照, 食品经营许可证, …) and service items."""
+    _define([TypeDefinition.from_json(document) for document in example_definitions()])
+    runtime = ready_runtime()
+    with runtime.unit_of_work() as services:
+        for item in example_service_items():
+            row = services.service_items.define(item, at=utcnow(), actor=CLI_ACTOR)
+            console.print(f"service item {row.code} {row.name}")
+
+
+@types_app.command("import")
+def import_types(file: Annotated[Path, typer.Argument(help="JSON: one definition or a list")]
+                 ) -> None:
+    """Create types, or add versions to types whose content changed."""
+    document = json.loads(file.read_text(encoding="utf-8"))
+    documents = document if isinstance(document, list) else [document]
+    _define([TypeDefinition.from_json(item) for item in documents])
+
+
+def _define(definitions: list[TypeDefinition]) -> None:
+    runtime = ready_runtime()
+    at = utcnow()
+    with runtime.unit_of_work() as services:
+        for definition in definitions:
+            row = services.catalogue.define(definition, at=at, actor=CLI_ACTOR)
+            console.print(f"{row.code} {row.name}: version {row.version}")
+
+
+@types_app.command("export")
+def export_type(code: str, out: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Print (or write) a type's current definition as JSON."""
+    runtime = ready_runtime()
+    with runtime.unit_of_work(readonly=True) as services:
+        text = json.dumps(services.catalogue.export(code), ensure_ascii=False, indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+@types_app.command("list")
+def list_types() -> None:
+    """The current version of every type."""
+    runtime = ready_runtime()
+    table = Table("code", "name", "version", "authority", "holders")
+    with runtime.unit_of_work(readonly=True) as services:
+        for row in services.catalogue.all_current():
+            table.add_row(row.code, row.name, str(row.version), row.authority_name,
+                          ", ".join(row.holder_kinds))
+    console.print(table)
+
+
+@licence_app.command("show")
+def show(identifier: str) -> None:
+    """A licence and its history."""
+    runtime = ready_runtime()
+    at = utcnow()
+    with runtime.unit_of_work(readonly=True) as services:
+        licence = services.licences.get(identifier, Reader(everything=True))
+        console.print(f"[bold]{licence.identifier}[/bold]  {licence.printed_number}")
+        console.print(f"status {effective_status(licence, LicenceSealer.today(at)).value}, "
+                      f"valid {licence.valid_from} – {licence.valid_until or '长期'}")
+        for event in services.licences.history(licence):
+            console.print(f"  {event.effective_at:%Y-%m-%d %H:%M} {event.action.value} "
+                          f"→ {event.to_status.value} ({event.actor}) {event.reason or ''}")
+
+
+@licence_app.command("status")
+def status(identifier: str,
+           at: Annotated[str | None, typer.Option(help="ISO date or time")] = None) -> None:
+    """The status now, or at a moment."""
+    runtime = ready_runtime()
+    moment = datetime.fromisoformat(at) if at else utcnow()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    with runtime.unit_of_work(readonly=True) as services:
+        licence = services.licences.get(identifier, Reader(everything=True))
+        result = services.licences.status_at(licence, moment)
+    typer.echo(result.value if result else "not issued yet")
+
+
+@licence_app.command("expire-due")
+def expire_due() -> None:
+    """Write the expiry of licences past their end date into their history."""
+    runtime = ready_runtime()
+    total = 0
+    while True:
+        with runtime.unit_of_work() as services:
+            done = services.lifecycle.expire_due(at=utcnow())
+        total += done
+        if done == 0:
+            break
+    console.print(f"{total} licences expired")
+
+
+@store_app.command("sweep")
+def store_sweep(
+    grace: Annotated[int, typer.Option(help="keep files younger than this many seconds")] = 3600,
+    dry_run: Annotated[bool, typer.Option(help="list, do not delete")] = False,
+) -> None:
+    """Remove files no licence references (left by failed or crashed issuance)."""
+    runtime = ready_runtime()
+
+    def referenced(digests: list[str]) -> list[str]:
+        with runtime.unit_of_work(readonly=True) as services:
+            return list(services.session.scalars(
+                select(Licence.pdf_sha256).where(Licence.pdf_sha256.in_(digests))))
+
+    report = sweep(runtime.file_store, referenced, grace_seconds=grace, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"examined {report.examined} files, {verb} {len(report.removed)}")
+    for digest in report.removed:
+        console.print(f"  {digest}")
+
+
+holder_app = typer.Typer(help="Holders (development tools).", no_args_is_help=True)
+
+
+@holder_app.command("token")
+def holder_token(
+    holder_code: Annotated[str, typer.Argument(help="citizen ID or credit code")],
+    kind: Annotated[str, typer.Option(help="holder kind")] = "citizen-id",
+    hours: Annotated[int, typer.Option(help="lifetime")] = 8,
+) -> None:
+    """Mint a development holder token (refused unless development tokens are on)."""
+    from datetime import timedelta
+
+    from registry.holders import HolderKind
+
+    runtime = ready_runtime()
+    with runtime.unit_of_work() as services:
+        token = runtime.holder_tokens.mint(services, holder_code, HolderKind(kind), at=utcnow(),
+                                           ttl=timedelta(hours=hours))
+    typer.echo(token)

@@ -1,0 +1,65 @@
+"""``zhengyin serve`` and ``zhengyin db``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..database import current_revision, head_revision, upgrade
+from .common import console, runtime
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``serve`` and ``db`` to the root app."""
+    app.command()(serve)
+    app.add_typer(db_app, name="db")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address (ZHENGYIN_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (ZHENGYIN_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
+) -> None:
+    """Run the service. Refuses to start on an outdated database schema."""
+    import uvicorn
+
+    from ..logs import configure_logging
+
+    current = runtime()
+    settings = current.settings
+    current.check_schema()
+    current.keystore  # noqa: B018 - fail now, with a clear message, on a bad KEK
+    if settings.is_development:
+        current.ensure_pki()
+    current.close()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    uvicorn.run(
+        "api.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+) -> None:
+    """Apply database migrations."""
+    engine = runtime().engine
+    before = current_revision(engine)
+    upgrade(engine, revision)
+    console.print(f"database at {current_revision(engine)} (was {before or 'empty'})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of this code."""
+    engine = runtime().engine
+    console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision(engine)}")

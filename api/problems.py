@@ -1,0 +1,224 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Each error class maps to one HTTP status here, and only here. Bodies carry a stable
+``code`` (e.g. ``licence.suspended``), the message as ``detail`` and, where there is one,
+a ``hint`` saying what to do next. Unexpected exceptions become a bare 500 whose detail
+reveals nothing; the log has the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keys import errors as key_errors
+from registry import errors as registry_errors
+from registry import sealing as registry_sealing
+from trust import errors as trust_errors
+
+from .settings import SettingsError
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "ApiError",
+    "ForbiddenError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "install_problem_handlers",
+    "problem_response",
+    "register_status",
+]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("zhengyin.api")
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself (authorisation, limits, routing)."""
+
+    code = "api.error"
+    status = 400
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ForbiddenError(ApiError):
+    """The caller is authenticated but may not do this."""
+
+    code = "auth.forbidden"
+    status = 403
+
+
+class NotFoundError(ApiError):
+    """Nothing at this address (or nothing this caller may know about)."""
+
+    code = "not_found"
+    status = 404
+
+
+class PayloadTooLargeError(ApiError):
+    """The request body exceeds the configured limit."""
+
+    code = "request.too_large"
+    status = 413
+
+
+class TooManyRequestsError(ApiError):
+    """The caller exceeded its rate limit."""
+
+    code = "request.rate_limited"
+    status = 429
+
+
+# Most specific classes first is not needed: the lookup walks each error's MRO.
+_STATUS: dict[type[BaseException], int] = {
+    key_errors.KeyNotFoundError: 404,
+    key_errors.KeyDisabledError: 409,
+    key_errors.UnsupportedAlgorithmError: 422,
+    key_errors.KeyStoreError: 503,
+    trust_errors.AuthenticationError: 401,
+    trust_errors.CertificateNotFoundError: 404,
+    trust_errors.ClientNotFoundError: 404,
+    trust_errors.InvalidCodeError: 422,
+    trust_errors.RevocationError: 409,
+    trust_errors.PKINotInitialisedError: 503,
+    trust_errors.DatabaseSchemaError: 503,
+    trust_errors.TimeStampError: 400,
+    trust_errors.AuditChainBrokenError: 409,
+    trust_errors.TrustError: 400,
+    SettingsError: 500,
+    registry_errors.InvalidIdentifierError: 422,
+    registry_errors.InvalidHolderCodeError: 422,
+    registry_errors.InvalidSurfaceFieldsError: 422,
+    registry_errors.LicenceTypeNotFoundError: 404,
+    registry_errors.LicenceNotFoundError: 404,
+    registry_errors.NotAllowedToIssueError: 403,
+    registry_errors.IllegalTransitionError: 409,
+    registry_errors.IdempotencyConflictError: 409,
+    registry_errors.ImportConflictError: 409,
+    registry_errors.ImportBatchNotFoundError: 404,
+    registry_errors.ImportSourceError: 422,
+    registry_errors.ConsentError: 403,
+    registry_errors.FileStoreError: 503,
+    registry_sealing.NoIssuerSealError: 409,
+    registry_errors.RegistryError: 400,
+}
+_HANDLED: list[type[BaseException]] = [
+    key_errors.KeyStoreError, trust_errors.TrustError, SettingsError,
+    registry_errors.RegistryError,
+]
+
+
+def register_status(error_class: type[BaseException], status: int) -> None:
+    """Upper layers' error bases and their statuses (called once at app build)."""
+    _STATUS[error_class] = status
+    if not any(issubclass(error_class, handled) for handled in _HANDLED):
+        _HANDLED.append(error_class)
+
+
+def status_for(error: BaseException) -> int:
+    """The HTTP status of an error class (walks the MRO)."""
+    if isinstance(error, ApiError):
+        return error.status
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    hint: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build an ``application/problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": f"urn:zhengyin:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "code": code,
+    }
+    if hint:
+        body["hint"] = hint
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                        headers=headers)
+
+
+def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
+    status = status_for(exc)
+    code = getattr(exc, "code", "error")
+    message = getattr(exc, "message", str(exc))
+    hint = getattr(exc, "hint", None)
+    headers = {"WWW-Authenticate": 'Bearer realm="zhengyin"'} if status == 401 else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(retry_after)}
+    extra = getattr(exc, "problem_extra", None) or {}
+    if status >= 500:
+        log.error("request failed: %s: %s", code, message)
+    return problem_response(request, status=status, code=code, detail=message, hint=hint,
+                            headers=headers, **extra)
+
+
+def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        errors.append({"field": ".".join(location), "message": error.get("msg", "invalid")})
+    fields = ", ".join(sorted({e["field"] for e in errors if e["field"]}))
+    return problem_response(
+        request, status=422, code="request.invalid",
+        detail=f"the request is invalid: {fields}" if fields else "the request is invalid",
+        errors=errors,
+    )
+
+
+def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "auth.invalid_credential"}
+    return problem_response(
+        request, status=exc.status_code, code=codes.get(exc.status_code, "http.error"),
+        detail=str(exc.detail), headers=getattr(exc, "headers", None),
+    )
+
+
+def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        request, status=500, code="internal",
+        detail="internal error; the operation was not carried out",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    handler: Callable[[Request, Exception], Any]
+    app.add_exception_handler(ApiError, _domain_handler)
+    for error_class in _HANDLED:
+        app.add_exception_handler(error_class, _domain_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    handler = _http_handler
+    app.add_exception_handler(StarletteHTTPException, handler)
+    app.add_exception_handler(Exception, _unexpected_handler)

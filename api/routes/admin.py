@@ -1,0 +1,180 @@
+"""Administration: API clients, keys, certificates and the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from keys import KeyHandle
+from trust.audit import verify_audit_chain
+from trust.clients import Principal, Scope
+from trust.db import utcnow
+from trust.models import AuditEntry, CertificateRecord, CertificateRole
+
+from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
+from ..schemas.admin import (
+    AuditEntryRead,
+    AuditPage,
+    AuditVerifyRead,
+    CertificateIssue,
+    CertificateRead,
+    ClientCreate,
+    ClientCredentialRead,
+    ClientRead,
+    KeyCreate,
+    KeyRead,
+    PersonCertificateIssue,
+    RevokeRequest,
+)
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+ClientsAdmin = Annotated[Principal, require(Scope.CLIENTS_MANAGE)]
+KeysAdmin = Annotated[Principal, require(Scope.KEYS_MANAGE)]
+PKIAdmin = Annotated[Principal, require(Scope.PKI_MANAGE)]
+AuditReader = Annotated[Principal, require(Scope.AUDIT_READ)]
+
+
+@router.post("/clients", operation_id="add_client", status_code=201,
+             response_model=ClientCredentialRead)
+def add_client(body: ClientCreate, services: ServicesDep, caller: ClientsAdmin
+               ) -> ClientCredentialRead:
+    """Add a client; its credential is in this response and nowhere else."""
+    issued = services.clients.add(name=body.name, role=body.role,
+                                  org_credit_code=body.org_credit_code, at=utcnow(),
+                                  actor=caller.actor)
+    return ClientCredentialRead(client=ClientRead.of(issued.client), credential=issued.credential)
+
+
+@router.get("/clients", operation_id="list_clients", response_model=list[ClientRead])
+def list_clients(services: ReadServicesDep, _caller: ClientsAdmin) -> list[ClientRead]:
+    """Every client."""
+    return [ClientRead.of(client) for client in services.clients.list()]
+
+
+@router.post("/clients/{client_id}/disable", operation_id="disable_client",
+             response_model=ClientRead)
+def disable_client(client_id: str, services: ServicesDep, caller: ClientsAdmin) -> ClientRead:
+    """Disable a client at once."""
+    return ClientRead.of(services.clients.disable(client_id, at=utcnow(), actor=caller.actor))
+
+
+@router.post("/clients/{client_id}/rotate", operation_id="rotate_client",
+             response_model=ClientCredentialRead)
+def rotate_client(client_id: str, services: ServicesDep, caller: ClientsAdmin
+                  ) -> ClientCredentialRead:
+    """Replace a client's secret; the old credential stops working."""
+    issued = services.clients.rotate(client_id, at=utcnow(), actor=caller.actor)
+    return ClientCredentialRead(client=ClientRead.of(issued.client), credential=issued.credential)
+
+
+@router.get("/keys", operation_id="list_keys", response_model=list[KeyRead])
+def list_keys(runtime: RuntimeDep, _caller: KeysAdmin) -> list[KeyRead]:
+    """Keys in the key store (metadata only)."""
+    return [KeyRead.of(info) for info in runtime.keystore.list()]
+
+
+@router.post("/keys", operation_id="create_key", status_code=201, response_model=KeyRead)
+def create_key(body: KeyCreate, runtime: RuntimeDep, services: ServicesDep,
+               caller: KeysAdmin) -> KeyRead:
+    """Generate a key in the key store."""
+    handle = runtime.keystore.generate(body.algorithm, body.label)
+    services.audit.append(actor=caller.actor, action="key.created", object_type="key",
+                          object_id=str(handle), at=utcnow(),
+                          details={"label": body.label, "algorithm": body.algorithm.value})
+    return KeyRead.of(runtime.keystore.info(handle))
+
+
+@router.post("/keys/{handle}/disable", operation_id="disable_key", response_model=KeyRead)
+def disable_key(handle: str, runtime: RuntimeDep, services: ServicesDep,
+                caller: KeysAdmin) -> KeyRead:
+    """Forbid further signatures with a key."""
+    key = KeyHandle.parse(handle)
+    runtime.keystore.disable(key)
+    services.audit.append(actor=caller.actor, action="key.disabled", object_type="key",
+                          object_id=str(key), at=utcnow())
+    return KeyRead.of(runtime.keystore.info(key))
+
+
+@router.post("/certificates", operation_id="issue_certificate", status_code=201,
+             response_model=CertificateRead)
+def issue_certificate(body: CertificateIssue, runtime: RuntimeDep, services: ServicesDep,
+                      caller: PKIAdmin) -> CertificateRead:
+    """Generate a key and issue a seal or person certificate for it."""
+    at = utcnow()
+    label = body.seal_name if body.kind == "seal" else f"person {body.name}"
+    handle = runtime.keystore.generate(body.algorithm, label)
+    services.audit.append(actor=caller.actor, action="key.created", object_type="key",
+                          object_id=str(handle), at=at,
+                          details={"label": label, "algorithm": body.algorithm.value})
+    not_after = body.not_after.astimezone(UTC) if body.not_after else None
+    if isinstance(body, PersonCertificateIssue):
+        issued = services.pki.issue_person_certificate(
+            handle=handle, name=body.name, id_number=body.id_number, not_before=at,
+            not_after=not_after, at=at, actor=caller.actor,
+        )
+    else:
+        issued = services.pki.issue_seal_certificate(
+            handle=handle, org_name=body.org_name, credit_code=body.credit_code,
+            seal_name=body.seal_name, seal_code=body.seal_code, not_before=at,
+            not_after=not_after, at=at, actor=caller.actor,
+        )
+    return CertificateRead.of(services.pki.record(issued.serial_hex))
+
+
+@router.get("/certificates", operation_id="list_certificates",
+            response_model=list[CertificateRead])
+def list_certificates(
+    services: ReadServicesDep,
+    _caller: PKIAdmin,
+    role: CertificateRole | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[CertificateRead]:
+    """Issued certificates, keyset-paged by row id."""
+    query = select(CertificateRecord).where(CertificateRecord.id > after_id)
+    if role is not None:
+        query = query.where(CertificateRecord.role == role)
+    rows = services.session.scalars(query.order_by(CertificateRecord.id).limit(limit))
+    return [CertificateRead.of(row) for row in rows]
+
+
+@router.post("/certificates/{serial}/revoke", operation_id="revoke_certificate",
+             response_model=CertificateRead)
+def revoke_certificate(serial: str, body: RevokeRequest, services: ServicesDep,
+                       caller: PKIAdmin) -> CertificateRead:
+    """Revoke a certificate; CRLs and OCSP report it from now on."""
+    record = services.pki.revoke(serial, reason=body.reason, at=utcnow(), actor=caller.actor)
+    return CertificateRead.of(record)
+
+
+@router.get("/audit/entries", operation_id="list_audit_entries", response_model=AuditPage)
+def list_audit_entries(
+    services: ReadServicesDep,
+    _caller: AuditReader,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    object_type: str | None = None,
+    object_id: str | None = None,
+) -> AuditPage:
+    """Audit entries in sequence order, keyset-paged."""
+    query = select(AuditEntry).where(AuditEntry.seq > after)
+    if object_type:
+        query = query.where(AuditEntry.object_type == object_type)
+    if object_id:
+        query = query.where(AuditEntry.object_id == object_id)
+    rows = list(services.session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
+    entries = [AuditEntryRead.model_validate(row, from_attributes=True) for row in rows]
+    return AuditPage(entries=entries,
+                     next_after=rows[-1].seq if len(rows) == limit else None)
+
+
+@router.post("/audit/verify", operation_id="verify_audit", response_model=AuditVerifyRead)
+def verify_audit(services: ReadServicesDep, _caller: AuditReader) -> AuditVerifyRead:
+    """Recompute the chain and the checkpoint signatures (409 names the first broken entry)."""
+    result = verify_audit_chain(services.session, services.pki.public_key_of_serial)
+    return AuditVerifyRead(entries=result.entries, checkpoints=result.checkpoints,
+                           last_seq=result.last_seq, last_hash=result.last_hash)

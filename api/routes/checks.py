@@ -1,0 +1,160 @@
+"""Certificate-free checks for intake systems; service items; uses seen by issuers."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from registry.checks import Caller, CheckRequest
+from registry.errors import RegistryError
+from registry.models import Licence, LicenceCheck, LicenceUse
+from registry.platform import platform_seal
+from registry.usecopy import UseCopyMarks, watermarked_copy
+from signing.models import SignatureLevel
+from signing.placement import BoxPlacement, Placement
+from signing.stamper import StampOptions
+from signing.stamping import StampRequest
+from trust.clients import Principal, Scope
+from trust.db import utcnow
+from trust.models import ClientRole
+
+from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
+from ..problems import NotFoundError
+from ..ratelimit import RateLimiter
+from ..schemas.checks import CheckCreate, CheckRead, LicenceUseRead, ServiceItemRead, UseCopyCreate
+
+router = APIRouter(tags=["checks"])
+
+Intake = Annotated[Principal, require(Scope.CHECKS_RUN)]
+ItemAdmin = Annotated[Principal, require(Scope.ITEMS_MANAGE)]
+UseReader = Annotated[Principal, require(Scope.USES_READ)]
+
+
+@cache
+def _limiter(per_minute: int) -> RateLimiter:
+    return RateLimiter(per_minute)
+
+
+@router.put("/admin/service-items", operation_id="define_service_items",
+            response_model=list[ServiceItemRead])
+def define_service_items(
+    services: ServicesDep, caller: ItemAdmin,
+    items: Annotated[list[dict[str, Any]], Body(description="service item definitions")],
+) -> list[ServiceItemRead]:
+    """Create or replace service items (事项) and what each may receive."""
+    at = utcnow()
+    return [ServiceItemRead.of(services.service_items.define(item, at=at, actor=caller.actor))
+            for item in items]
+
+
+@router.get("/service-items", operation_id="list_service_items",
+            response_model=list[ServiceItemRead])
+def list_service_items(services: ReadServicesDep, _caller: Intake) -> list[ServiceItemRead]:
+    """Every service item, with its materials and receivable fields."""
+    return [ServiceItemRead.of(item) for item in services.service_items.all()]
+
+
+@router.post("/checks", operation_id="run_check", response_model=CheckRead)
+def run_check(body: CheckCreate, runtime: RuntimeDep, services: ServicesDep,
+              caller: Intake) -> CheckRead:
+    """Ask, with the holder's consent or use code, whether they hold what the item needs.
+
+    Without a valid consent or code the answer is a 403 that says nothing about the
+    holder. Every licence disclosed is a use record; the answer carries a signed receipt.
+    """
+    _limiter(runtime.settings.check_rate_per_minute).check(caller.client_id)
+    outcome = services.checks.check(
+        CheckRequest(holder_kind=body.holder_kind, holder_code=body.holder_code,
+                     item_code=body.item_code, case_number=body.case_number,
+                     purpose=body.purpose, consent_id=body.consent_id, use_code=body.use_code,
+                     materials=tuple(body.materials) if body.materials else None),
+        Caller(client_id=caller.client_id, client_name=caller.name, actor=caller.actor),
+        at=utcnow(),
+    )
+    return CheckRead.of(outcome)
+
+
+def _own_check(services: Any, check_id: str, caller: Principal) -> LicenceCheck:
+    check = services.session.get(LicenceCheck, check_id)
+    if check is None or check.client_id != caller.client_id:
+        raise NotFoundError(f"no check {check_id!r}")
+    return check  # type: ignore[no-any-return]
+
+
+@router.get("/checks/{check_id}/receipt", operation_id="get_check_receipt",
+            responses={200: {"content": {"application/jose": {}}}})
+def get_check_receipt(check_id: str, services: ReadServicesDep, caller: Intake) -> Response:
+    """The signed receipt of one of this client's checks (compact JWS)."""
+    return Response(_own_check(services, check_id, caller).receipt,
+                    media_type="application/jose")
+
+
+@router.post("/checks/{check_id}/use-copies", operation_id="make_use_copy",
+             responses={200: {"content": {"application/pdf": {}}}})
+def make_use_copy(check_id: str, body: UseCopyCreate, runtime: RuntimeDep,
+                  services: ServicesDep, caller: Intake) -> Response:
+    """A use-copy (加注件) of a licence this check disclosed: marked and sealed anew."""
+    check = _own_check(services, check_id, caller)
+    use = services.session.scalar(
+        select(LicenceUse).where(LicenceUse.check_id == check.id)
+        .where(LicenceUse.identifier == body.identifier)
+    )
+    if use is None:
+        raise NotFoundError(f"check {check_id} disclosed no licence {body.identifier!r}")
+    at = utcnow()
+    licence = services.session.get(Licence, use.licence_id)
+    assert licence is not None
+    services.issuance.ensure_sealed(licence, at=at)
+    assert licence.pdf_sha256 is not None
+    copy = watermarked_copy(
+        runtime.file_store.get(licence.pdf_sha256),
+        UseCopyMarks(purpose=check.purpose, case_number=check.case_number,
+                     client_name=caller.name, at=at),
+        font=runtime.sealer.renderer.font, attachment_name=f"{licence.identifier}.pdf",
+    )
+    settings = runtime.settings
+    seal = platform_seal(services.session, services.seals, org_name=settings.platform_name,
+                         credit_code=settings.platform_credit_code, at=at,
+                         create=settings.is_development)
+    stamped = services.stamping.stamp(
+        StampRequest(
+            seal_id=seal.id,
+            options=StampOptions(placement=Placement(visible=BoxPlacement(
+                page=1, box=(440.0, 40.0, 540.0, 140.0))), level=SignatureLevel.B_T,
+                certify=True),
+            case_number=check.case_number, purpose=f"加注件：{check.purpose}",
+            document_name=f"{licence.identifier}.use-copy.pdf",
+        ),
+        copy, client_id=None, actor=caller.actor, at=at,
+    )
+    use.use_copy_sha256 = stamped.output_sha256
+    services.audit.append(actor=caller.actor, action="licence.use_copy_made",
+                          object_type="licence", object_id=licence.identifier, at=at,
+                          details={"check": check.id, "sha256": stamped.output_sha256})
+    return Response(stamped.result.pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{licence.identifier}.use-copy.pdf"'})
+
+
+@router.get("/uses", operation_id="list_licence_uses", response_model=list[LicenceUseRead])
+def list_licence_uses(
+    services: ReadServicesDep, caller: UseReader,
+    identifier: str | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[LicenceUseRead]:
+    """Uses of licences: an issuer sees its own licences', an administrator all."""
+    query = select(LicenceUse).where(LicenceUse.id > after)
+    if caller.role is not ClientRole.ADMIN:
+        if caller.org_credit_code is None:
+            raise RegistryError("this client acts for no organisation")
+        query = query.where(LicenceUse.issuer_code == caller.org_credit_code)
+    if identifier:
+        query = query.where(LicenceUse.identifier == identifier)
+    rows = services.session.scalars(query.order_by(LicenceUse.id).limit(limit))
+    return [LicenceUseRead.of(row) for row in rows]
+
+

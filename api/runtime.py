@@ -1,0 +1,447 @@
+"""The process-wide runtime: settings, engine, key store and warm service objects.
+
+One :class:`Runtime` per process serves the HTTP app and every CLI command, so both read
+the same settings and build services the same way. Per-unit-of-work services are built
+by :class:`Services` from a session.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from keys import KeyStore, open_key_store
+from registry.catalogue import Catalogue
+from registry.checks import CheckService
+from registry.consent import ConsentService
+from registry.filestore import FileStore, LocalFileStore
+from registry.issuance import IssuanceService, SerialAllocator
+from registry.items import ServiceItems
+from registry.licences import LicenceQuery
+from registry.lifecycle import LifecycleService
+from registry.receipts import ServiceSigner
+from registry.sealing import LicenceSealer
+from signing.seals import SealService
+from signing.stamping import StamperCache, StampService
+from signing.timestamps import (
+    HTTPTimeStampClient,
+    LocalTimeStampClient,
+    PyHankoTimeStamper,
+    TimeStampClient,
+)
+from signing.uselog import SealUseLog
+from trust.audit import AuditLog
+from trust.clients import ClientService
+from trust.crl import CRLPublisher
+from trust.db import make_engine, make_session_factory, session_scope, utcnow
+from trust.ocsp import OCSPResponder
+from trust.pki import AUDIT, PKI, TSA, PKIConfig
+from trust.tsa import TimeStampAuthority
+
+from .database import check_schema
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from signing.batch import StampJobService, StampPool, TSAIdentity
+    from trust.anchors import TrustAnchorService
+    from trust.validation import Verifier
+    from trust.validation.material import TrustMaterial
+    from trust.validation.policy import ExaminationLimits
+    from trust.validation.pool import ExaminationPool
+    from trust.validation.verifier import DocumentExaminer
+
+    from .holders import HolderTokens
+    from .verification import VerificationCaches
+
+__all__ = ["Runtime", "Services"]
+
+SYSTEM_ACTOR = "system"
+
+
+class _IdentitySigner:
+    """Signs with a service identity's key: audit checkpoints, receipts."""
+
+    def __init__(self, keystore: KeyStore, serial_hex: str, handle_text: str) -> None:
+        from keys import KeyHandle
+
+        self._keys = keystore
+        self._serial = serial_hex
+        self._handle = KeyHandle.parse(handle_text)
+
+    @property
+    def certificate_serial(self) -> str:
+        return self._serial
+
+    def sign(self, data: bytes) -> bytes:
+        return self._keys.sign(self._handle, data)
+
+
+class Runtime:
+    """Everything a process opens once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._audit_signer: _IdentitySigner | None = None
+        self._tsa: TimeStampAuthority | None = None
+        self._registry_signer: ServiceSigner | None = None
+        self._pdf_timestamper: PyHankoTimeStamper | None = None
+        self._stamp_pool: Any = None
+        self._verification_pool: Any = None
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database engine (created on first use)."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return make_engine(self.settings.effective_database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        """Sessions bound to :attr:`engine`."""
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def keystore(self) -> KeyStore:
+        """The configured key store, opened and KEK-checked."""
+        return open_key_store(self.settings.key_store_config())
+
+    @cached_property
+    def pki_config(self) -> PKIConfig:
+        """CA policy from the settings."""
+        return PKIConfig(
+            base_url=self.settings.public_base_url,
+            organisation=self.settings.pki_organisation,
+        )
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[Services]:
+        """A session and the services over it; commits on success."""
+        with session_scope(self.session_factory, readonly=readonly) as session:
+            yield Services(self, session)
+
+    def check_schema(self) -> None:
+        """Raise when the database is not at this code's migration head."""
+        check_schema(self.engine)
+
+    def ensure_pki(self, *, at: datetime | None = None) -> None:
+        """Create the development PKI on first start (idempotent)."""
+        with self.unit_of_work() as services:
+            if not services.pki.is_initialised() or not services.pki.has_all_identities():
+                services.pki.init(at=at or utcnow(), actor=SYSTEM_ACTOR)
+
+    def audit_signer(self, session: Session) -> _IdentitySigner | None:
+        """The checkpoint signer, loaded once per process (None before ``pki init``)."""
+        if self._audit_signer is None:
+            pki = PKI(session, self.keystore, self.pki_config)
+            if not pki.has_identity(AUDIT):
+                return None
+            identity = pki.identity(AUDIT)
+            self._audit_signer = _IdentitySigner(
+                self.keystore, identity.serial_hex, str(identity.key_handle)
+            )
+        return self._audit_signer
+
+    def tsa(self) -> TimeStampAuthority:
+        """The in-process TSA, built once per process."""
+        with self._lock:
+            if self._tsa is None:
+                with self.unit_of_work(readonly=True) as services:
+                    identity = services.pki.identity(TSA)
+                    chain = services.pki.chain(identity)[1:]
+                self._tsa = TimeStampAuthority(self.keystore, identity, chain)
+            return self._tsa
+
+    @cached_property
+    def file_store(self) -> FileStore:
+        """The content-addressed file store."""
+        return LocalFileStore(self.settings.effective_file_store_dir)
+
+    @cached_property
+    def sealer(self) -> LicenceSealer:
+        """Renders and certifies licence PDFs (font and seals kept warm)."""
+        return LicenceSealer(self.keystore, self.timestamp_client)
+
+    @cached_property
+    def holder_tokens(self) -> HolderTokens:
+        """Verifies holder JWTs (and mints development ones)."""
+        from .holders import HolderTokens
+
+        return HolderTokens(self)
+
+    def service_identity(self, services: Services, purpose: str, label: str
+                         ) -> tuple[str, str, tuple[bytes, ...]]:
+        """(serial, key handle, chain DER) of a service identity, created on first use."""
+        pki = services.pki
+        if not pki.has_identity(purpose):
+            pki.issue_service_certificate(purpose, at=utcnow(), actor=SYSTEM_ACTOR, label=label)
+            services.session.flush()
+        identity = pki.identity(purpose)
+        chain = tuple(bytes(cert.dump()) for cert in pki.chain(identity)[:-1])
+        return identity.serial_hex, str(identity.key_handle), chain
+
+    def registry_signer(self, services: Services) -> ServiceSigner:
+        """The key that signs check receipts and display QR codes (one per process)."""
+        with self._lock:
+            if self._registry_signer is None:
+                from keys import KeyHandle
+
+                serial, handle, chain = self.service_identity(services, "registry",
+                                                              "Licence Registry")
+                self._registry_signer = ServiceSigner(self.keystore, KeyHandle.parse(handle),
+                                                      serial, chain)
+            return self._registry_signer
+
+    def trust_anchors(self, services: Services) -> list[bytes]:
+        """DER of the roots receipts and QR codes must chain to (our root)."""
+        return [services.pki.identity("root").der]
+
+    def registry_certificates(self, services: Services) -> list[bytes]:
+        """The registry's signing certificate and its CA (QR codes name them by kid)."""
+        return list(self.registry_signer(services).chain_der)
+
+    @cached_property
+    def serials(self) -> SerialAllocator:
+        """Serial numbers, allocated in their own short transactions on PostgreSQL."""
+        return SerialAllocator(self.session_factory)
+
+    def timestamp_client(self) -> TimeStampClient:
+        """Where signatures get their time-stamps: ZHENGYIN_TSA_URL, else our own TSA."""
+        if self.settings.tsa_url:
+            return HTTPTimeStampClient(self.settings.tsa_url)
+        return LocalTimeStampClient(self.tsa())
+
+    @cached_property
+    def stampers(self) -> StamperCache:
+        """Warm seal stampers of this process (keys by handle, pre-encoded images)."""
+        return StamperCache(self.keystore)
+
+    def pdf_timestamper(self) -> PyHankoTimeStamper:
+        """The time-stamper PDF signatures use, built once per process."""
+        with self._lock:
+            timestamper = self._pdf_timestamper
+        if timestamper is None:
+            timestamper = PyHankoTimeStamper(self.timestamp_client())
+            with self._lock:
+                self._pdf_timestamper = timestamper
+        return timestamper
+
+    def stamp_pool(self) -> StampPool:
+        """The warm worker pool for batch stamping (started on first use)."""
+        from signing.batch import StampPool, WorkerSetup
+
+        with self._lock:
+            if self._stamp_pool is None:
+                tsa = None
+                if not self.settings.tsa_url:
+                    tsa = self._tsa_identity()
+                setup = WorkerSetup(
+                    keystore=self.settings.key_store_config(), tsa_url=self.settings.tsa_url,
+                    tsa=tsa, max_pdf_bytes=self.settings.max_pdf_bytes,
+                )
+                self._stamp_pool = StampPool(setup, workers=self.settings.worker_count)
+            pool: StampPool = self._stamp_pool
+            return pool
+
+    def _tsa_identity(self) -> TSAIdentity:
+        from signing.batch import TSAIdentity
+
+        with self.unit_of_work(readonly=True) as services:
+            identity = services.pki.identity(TSA)
+            chain = services.pki.chain(identity)[1:]
+        return TSAIdentity(
+            record_id=identity.record_id, serial_hex=identity.serial_hex,
+            key_handle=str(identity.key_handle), certificate_der=identity.der,
+            chain_der=tuple(bytes(ca.dump()) for ca in chain),
+        )
+
+    # ------------------------------------------------------------------ verification
+
+    @cached_property
+    def examination_limits(self) -> ExaminationLimits:
+        """The limits every verified document runs under."""
+        from dataclasses import replace
+
+        from trust.validation.policy import DEFAULT_LIMITS
+
+        return replace(DEFAULT_LIMITS, max_bytes=self.settings.max_pdf_bytes,
+                       timeout_seconds=self.settings.verify_timeout_seconds,
+                       memory_bytes=self.settings.verify_memory_mb * 1024 * 1024)
+
+    @cached_property
+    def verification(self) -> VerificationCaches:
+        """Trust material, in-process examiners, report and trust-list caches."""
+        from .verification import VerificationCaches
+
+        return VerificationCaches(self)
+
+    def verification_pool(self) -> ExaminationPool:
+        """The warm verification workers (started on first use)."""
+        from trust.validation.pool import ExaminationPool
+
+        with self._lock:
+            if self._verification_pool is None:
+                self._verification_pool = ExaminationPool(
+                    self.examination_limits, workers=self.settings.verify_worker_count)
+            pool: ExaminationPool = self._verification_pool
+            return pool
+
+    def examiner(self, material: TrustMaterial) -> DocumentExaminer:
+        """Where documents are examined: the worker pool, or in-process when configured."""
+        if self.settings.verify_in_process:
+            return self.verification.in_process_examiner(material)
+        from trust.validation.pool import PoolExaminer
+
+        return PoolExaminer(self.verification_pool(), material)
+
+    def close(self) -> None:
+        """Dispose of pooled connections, worker processes and key-store sessions."""
+        if self._stamp_pool is not None:
+            self._stamp_pool.close()
+            self._stamp_pool = None
+        if self._verification_pool is not None:
+            self._verification_pool.close()
+            self._verification_pool = None
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "keystore" in self.__dict__:
+            self.keystore.close()
+
+
+class Services:
+    """Services for one unit of work, all sharing one session and one audit log."""
+
+    def __init__(self, runtime: Runtime, session: Session) -> None:
+        self.runtime = runtime
+        self.session = session
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The audit log, with checkpoints signed by the audit identity."""
+        return AuditLog(
+            self.session,
+            checkpoint_signer=self.runtime.audit_signer(self.session),
+            checkpoint_every=self.runtime.settings.audit_checkpoint_every,
+        )
+
+    @cached_property
+    def pki(self) -> PKI:
+        """Certificate authorities."""
+        return PKI(self.session, self.runtime.keystore, self.runtime.pki_config,
+                   audit=self.audit)
+
+    @cached_property
+    def clients(self) -> ClientService:
+        """API clients."""
+        return ClientService(self.session, self.audit)
+
+    @cached_property
+    def seals(self) -> SealService:
+        """The seal registry."""
+        return SealService(self.session, self.runtime.keystore, self.pki, self.audit)
+
+    @cached_property
+    def seal_uses(self) -> SealUseLog:
+        """The seal-use log."""
+        return SealUseLog(self.session, self.audit)
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        """Licence types."""
+        return Catalogue(self.session, self.audit)
+
+    @cached_property
+    def issuance(self) -> IssuanceService:
+        """Licence issuance."""
+        runtime = self.runtime
+        return IssuanceService(
+            self.session, catalogue=self.catalogue, seals=self.seals, seal_uses=self.seal_uses,
+            audit=self.audit, files=runtime.file_store, sealer=runtime.sealer,
+            serials=runtime.serials, base_url=runtime.settings.public_base_url,
+        )
+
+    @cached_property
+    def lifecycle(self) -> LifecycleService:
+        """Licence status changes and new versions."""
+        return LifecycleService(self.session, self.audit, self.issuance)
+
+    @cached_property
+    def licences(self) -> LicenceQuery:
+        """Reading licences."""
+        return LicenceQuery(self.session)
+
+    @cached_property
+    def service_items(self) -> ServiceItems:
+        """Service items (事项)."""
+        return ServiceItems(self.session, self.catalogue, self.audit)
+
+    @cached_property
+    def consents(self) -> ConsentService:
+        """Consents, use codes and agent grants."""
+        settings = self.runtime.settings
+        return ConsentService(self.session, self.audit, self.service_items,
+                              max_consent_days=settings.consent_max_days,
+                              use_code_minutes=settings.use_code_minutes)
+
+    @cached_property
+    def checks(self) -> CheckService:
+        """Certificate-free checks."""
+        return CheckService(self.session, self.audit, self.service_items, self.consents,
+                            self.runtime.registry_signer(self))
+
+    @cached_property
+    def stamping(self) -> StampService:
+        """Stamping documents with seals."""
+        return StampService(
+            self.session, pki=self.pki, crl=self.crl, ocsp=self.ocsp, seals=self.seals,
+            uses=self.seal_uses, stampers=self.runtime.stampers,
+            timestamper=self.runtime.pdf_timestamper,
+            max_pdf_bytes=self.runtime.settings.max_pdf_bytes,
+        )
+
+    @cached_property
+    def stamp_jobs(self) -> StampJobService:
+        """Batch stamping jobs."""
+        from signing.batch import StampJobService
+
+        return StampJobService(self.session, stamping=self.stamping,
+                               jobs_dir=self.runtime.settings.data_dir / "jobs")
+
+    @cached_property
+    def crl(self) -> CRLPublisher:
+        """CRL publication."""
+        return CRLPublisher(self.session, self.runtime.keystore, self.pki)
+
+    @cached_property
+    def ocsp(self) -> OCSPResponder:
+        """The OCSP responder."""
+        return OCSPResponder(self.session, self.runtime.keystore, self.pki)
+
+    @cached_property
+    def anchors(self) -> TrustAnchorService:
+        """External trust anchors for verification."""
+        from trust.anchors import TrustAnchorService
+
+        return TrustAnchorService(self.session, self.audit)
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """Verification of PDFs, identifiers and QR payloads (directories on this session)."""
+        from registry.licencedirectory import RegistryLicenceDirectory
+        from signing.sealdirectory import RegistrySealDirectory
+        from trust.validation import Verifier
+
+        from .verification import LicenceQRReader
+
+        runtime = self.runtime
+        material = runtime.verification.material(self)
+        return Verifier(runtime.examiner(material),
+                        seals=RegistrySealDirectory(self.session),
+                        licences=RegistryLicenceDirectory(self.session, runtime.file_store),
+                        qr=LicenceQRReader(self))

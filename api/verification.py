@@ -1,0 +1,289 @@
+"""Verification wiring: trust material, sealed reports, the trust list and QR payloads.
+
+The logic lives in ``trust.validation``; this module only gives it what a running
+service has: the current trust material (re-collected when a certificate is revoked or an
+anchor changes, and at least every few minutes, so a revocation is seen at once), warm
+in-process examiners, the platform seal that certifies PDF reports, the signed trust
+list (cached briefly), a short-lived cache of reports shown on the public page (so the
+page can offer them as PDF or JSON), and the reader of scanned QR payloads.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sqlalchemy import text
+
+from trust.db import utcnow
+from trust.models import CertificateRecord
+from trust.validation import (
+    CheckFailedError,
+    QRClaim,
+    Reason,
+    SubIndication,
+    UnsupportedPayloadError,
+    VerificationReport,
+)
+from trust.validation.material import TrustMaterial, collect_material
+
+from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from trust.validation.examine import Examiner
+
+    from .runtime import Runtime, Services
+
+__all__ = ["LicenceQRReader", "VerificationCaches"]
+
+_MATERIAL_MAX_AGE = 300.0
+_TRUST_LIST_MAX_AGE = 300.0
+_REPORT_TTL = 900.0
+_REPORTS_KEPT = 2000
+TRUST_LIST_PURPOSE = "trustlist"
+
+
+def _writable(services: Services) -> bool:
+    """Whether the caller's unit of work may write (else a short one of our own is used;
+    opening our own inside a writing one would deadlock SQLite)."""
+    bind = services.session.get_bind()
+    return not bind.get_execution_options().get("readonly", False)
+
+
+@contextmanager
+def _writer(services: Services) -> Iterator[Services]:
+    if _writable(services):
+        yield services
+    else:
+        with services.runtime.unit_of_work() as own:
+            yield own
+
+
+class VerificationCaches:
+    """What verification keeps per process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._material: TrustMaterial | None = None
+        self._material_key: Any = None
+        self._material_at = 0.0
+        self._examiners: dict[str, Examiner] = {}
+        self._reports: OrderedDict[str, tuple[float, VerificationReport]] = OrderedDict()
+        self._trust_list: tuple[float, Any, str] | None = None
+        self._report_signers: dict[str, Any] = {}
+        per_minute = runtime.settings.public_verify_per_minute
+        self.public_limiter = RateLimiter(per_minute, burst=max(3, per_minute // 2))
+        """Per client IP, for the public page's uploads and licence lookups."""
+
+    # ------------------------------------------------------------------ material
+
+    @staticmethod
+    def _state(services: Services) -> Any:
+        """A cheap fingerprint of what the material depends on, in one round trip over
+        small tables: a revocation marks its CA's CRL state stale and a re-signed CRL
+        bumps its number; anchors are added or removed; a CA is re-keyed."""
+        row = services.session.execute(text(
+            "SELECT (SELECT COALESCE(SUM(crl_number), 0) FROM crl_state),"
+            " (SELECT COUNT(*) FROM crl_state WHERE stale),"
+            " (SELECT COUNT(*) FROM trust_anchors),"
+            " (SELECT MAX(added_at) FROM trust_anchors),"
+            " (SELECT MAX(removed_at) FROM trust_anchors),"
+            " (SELECT MAX(certificate_id) FROM service_identities"
+            "  WHERE purpose IN ('root', 'issuing'))")).one()
+        return tuple(row)
+
+    def material(self, services: Services) -> TrustMaterial:
+        """The current trust material; re-collected when the state changed or it aged."""
+        key = self._state(services)
+        now = time.monotonic()
+        with self._lock:
+            if self._material is not None and key == self._material_key \
+                    and now - self._material_at < _MATERIAL_MAX_AGE:
+                return self._material
+        # A stale CRL is re-signed and saved: in the caller's unit of work if it writes,
+        # else in a short one of its own.
+        with _writer(services) as own:
+            material = collect_material(own.session, own.pki, own.crl, at=utcnow())
+        with self._lock:
+            self._material, self._material_key, self._material_at = material, key, now
+        return material
+
+    def in_process_examiner(self, material: TrustMaterial) -> Examiner:
+        """An examiner in this process (verify_in_process, the CLI)."""
+        from trust.validation.examine import Examiner
+
+        with self._lock:
+            examiner = self._examiners.get(material.fingerprint)
+            if examiner is None:
+                self._examiners.clear()
+                examiner = self._examiners[material.fingerprint] = Examiner(
+                    material, self._runtime.examination_limits)
+            return examiner
+
+    # ------------------------------------------------------------------ reports
+
+    def keep_report(self, report: VerificationReport) -> str:
+        """Remember a report shown on the public page; its token names the downloads."""
+        token = secrets.token_urlsafe(18)
+        now = time.monotonic()
+        with self._lock:
+            self._reports[token] = (now, report)
+            while len(self._reports) > _REPORTS_KEPT:
+                self._reports.popitem(last=False)
+        return token
+
+    def report(self, token: str) -> VerificationReport | None:
+        """A report kept by :meth:`keep_report`, while it is fresh."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._reports.get(token)
+            if entry is None or now - entry[0] > _REPORT_TTL:
+                self._reports.pop(token, None)
+                return None
+            return entry[1]
+
+    def report_pdf(self, services: Services, report: VerificationReport, *,
+                   at: datetime) -> bytes:
+        """The report as a PDF certified with the platform's seal (B-T)."""
+        from asn1crypto import x509 as asn1_x509
+
+        from keys import KeyHandle
+        from registry.platform import platform_seal
+        from signing.certified import SealAppearance
+        from signing.cms import CMSSigner
+        from signing.reportpdf import render_report
+
+        runtime = self._runtime
+        settings = runtime.settings
+        seal = platform_seal(services.session, services.seals, org_name=settings.platform_name,
+                             credit_code=settings.platform_credit_code, at=at,
+                             create=settings.is_development)
+        record = services.session.get(CertificateRecord, seal.certificate_id)
+        assert record is not None
+        key = f"{seal.id}:{record.serial_hex}"
+        with self._lock:
+            entry = self._report_signers.get(key)
+        if entry is None:
+            certificate = asn1_x509.Certificate.load(record.der)
+            issuing = services.pki.identity("issuing").certificate  # the root is the anchor
+            entry = (SealAppearance.from_png(seal.name, seal.image_png),
+                     CMSSigner(runtime.keystore, KeyHandle.parse(seal.key_handle), certificate,
+                               [issuing], timestamps=runtime.timestamp_client()))
+            with self._lock:
+                self._report_signers = {key: entry}
+        appearance, signer = entry
+        report_id = f"ZY-{at:%Y%m%d%H%M%S}-{secrets.token_hex(4).upper()}"
+        return render_report(report, font=runtime.sealer.renderer.font, seal=appearance,
+                             signer=signer, at=at, report_id=report_id)
+
+    # ------------------------------------------------------------------ trust list
+
+    def trust_list(self, services: Services) -> str:
+        """The signed trust list (re-signed when the material changed, else every 5 min)."""
+        from keys import KeyHandle
+        from signing.sealdirectory import RegistrySealDirectory
+        from trust.trustlist import sign_trust_list, trust_list_payload
+
+        material = self.material(services)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._trust_list
+            if cached is not None and cached[1] == material.fingerprint \
+                    and now - cached[0] < _TRUST_LIST_MAX_AGE:
+                return cached[2]
+        runtime = self._runtime
+        with _writer(services) as own:
+            serial, handle, chain = runtime.service_identity(own, TRUST_LIST_PURPOSE,
+                                                             "Trust List")
+            seals = RegistrySealDirectory(own.session).listed_seals()
+            services_chains = {"registry": runtime.registry_certificates(own)}
+        at = utcnow()
+        payload = trust_list_payload(material, seals, issuer=runtime.settings.public_base_url,
+                                     at=at, lifetime=timedelta(hours=12),
+                                     service_certificates=services_chains)
+        token = sign_trust_list(payload, runtime.keystore, KeyHandle.parse(handle), kid=serial,
+                                chain_der=list(chain))
+        with self._lock:
+            self._trust_list = (now, material.fingerprint, token)
+        return token
+
+
+_IDENTIFIER = re.compile(r"^1\.2\.156\.3005\.2\.[0-9A-Z.]{20,120}$")
+
+
+class LicenceQRReader:
+    """Reads what our QR codes carry: a licence's verification URL, or a display code.
+
+    * ``{public_base_url}/v/{identifier}`` (printed on licences) or a bare identifier;
+    * ``{public_base_url}/v/q?t=<token>`` or the bare token: a holder's display code
+      (issue 5), a JWS verified against our root.
+
+    A URL on another host is refused: a QR code that sends people elsewhere is not ours.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def read(self, payload: str, *, at: datetime) -> QRClaim:
+        """The licence the payload names, or UnsupportedPayloadError."""
+        text = payload.strip()
+        if _IDENTIFIER.match(text.upper()):
+            return QRClaim(text.upper(), Reason("qr.identifier", f"二维码内容为电子证照标识 {text}",
+                                                f"the QR code holds licence identifier {text}"))
+        token = text
+        if text.startswith(("http://", "https://")):
+            parts = urlsplit(text)
+            ours = urlsplit(self._services.runtime.settings.public_base_url)
+            if parts.netloc.lower() != ours.netloc.lower():
+                raise UnsupportedPayloadError(
+                    f"the QR code points to another site ({parts.netloc})",
+                    hint="only QR codes of this service can be verified here")
+            path = unquote(parts.path)
+            base_path = ours.path.rstrip("/")
+            if path.startswith(base_path + "/v/q"):
+                token = (parse_qs(parts.query).get("t") or [""])[0]
+            elif path.startswith(base_path + "/v/"):
+                identifier = path[len(base_path) + 3:].strip("/")
+                if _IDENTIFIER.match(identifier.upper()):
+                    return QRClaim(identifier.upper(), Reason(
+                        "qr.licence_url", f"二维码为本平台电子证照 {identifier} 的核验地址",
+                        f"the QR code is this service's verification address of licence "
+                        f"{identifier}"))
+                raise UnsupportedPayloadError("the QR code's address names no licence")
+            else:
+                raise UnsupportedPayloadError("the QR code's address is not a verification "
+                                              "address of this service")
+        if token.count(".") == 2:
+            return self._display(token, at)
+        raise UnsupportedPayloadError("the QR code's content is not a format this service "
+                                      "issues", hint="scan the licence's QR code itself")
+
+    def _display(self, token: str, at: datetime) -> QRClaim:
+        from registry.receipts import verify_display
+        from trust.jws import JWSError
+
+        services = self._services
+        try:
+            runtime = services.runtime
+            claims = verify_display(token, runtime.trust_anchors(services), now=at,
+                                    certificates=runtime.registry_certificates(services))
+        except JWSError as exc:
+            raise CheckFailedError(SubIndication.SIG_CRYPTO_FAILURE, Reason(
+                "qr.display_invalid", f"亮证码无效：{exc.message}",
+                f"the display code is not valid: {exc.message}")) from None
+        issued = datetime.fromtimestamp(int(claims["iat"]), tz=at.tzinfo)
+        expires = datetime.fromtimestamp(int(claims["exp"]), tz=at.tzinfo)
+        return QRClaim(str(claims["id"]), Reason(
+            "qr.display_code",
+            f"亮证码签名有效，签发于 {issued:%Y-%m-%d %H:%M:%S}，有效至 {expires:%H:%M:%S}（UTC）",
+            f"the display code is signed by this registry, issued {issued:%Y-%m-%d %H:%M:%S} "
+            f"and valid until {expires:%H:%M:%S} (UTC)"))

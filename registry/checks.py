@@ -1,0 +1,238 @@
+"""Certificate-free checks (免提交): does the applicant hold what the service item needs?
+
+1. The holder's consent or one-time use code must cover this client, item and case
+   (registry/consent.py); otherwise one uninformative 403.
+2. For each requested material: the holder's current licences of an accepted type; a
+   licence valid today satisfies it, else the reason (none held, expired, suspended,
+   revoked, lost).
+3. Only the fields the item may receive for that type are returned (data minimisation).
+4. Every licence disclosed is one use record; the check, the uses and the audit entries
+   commit together, and the answer is a receipt the registry signs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trust.audit import AuditLog, AuditRecord
+
+from .consent import ConsentService, no_consent_error
+from .errors import RegistryError
+from .holders import normalise_holder
+from .items import Material, ServiceItems
+from .lifecycle import effective_status
+from .models import Licence, LicenceCheck, LicenceStatus, LicenceUse
+from .receipts import RECEIPT_TYP, ServiceSigner
+from .sealing import LicenceSealer
+
+__all__ = ["CheckOutcome", "CheckRequest", "CheckService", "MaterialResult"]
+
+# Which reason to give when nothing is valid: the most telling state among the
+# holder's licences for the material.
+_REASON_ORDER = (LicenceStatus.SUSPENDED, LicenceStatus.LOST, LicenceStatus.EXPIRED,
+                 LicenceStatus.REVOKED)
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What an intake system asks."""
+
+    holder_kind: str
+    holder_code: str
+    item_code: str
+    case_number: str
+    purpose: str
+    consent_id: str | None = None
+    use_code: str | None = None
+    materials: tuple[str, ...] | None = None
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical request (the use code itself is left out)."""
+        canonical = json.dumps({
+            "holder_kind": self.holder_kind, "holder_code": self.holder_code,
+            "item_code": self.item_code, "case_number": self.case_number,
+            "purpose": self.purpose, "consent_id": self.consent_id,
+            "use_code": bool(self.use_code), "materials": list(self.materials or ()),
+        }, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MaterialResult:
+    """The answer for one material."""
+
+    material: str
+    name: str
+    satisfied: bool
+    reason: str | None = None
+    identifier: str | None = None
+    version: int | None = None
+    type_code: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    fields: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The receipt's form (None values left out)."""
+        body: dict[str, Any] = {"material": self.material, "name": self.name,
+                                "satisfied": self.satisfied}
+        for key in ("reason", "identifier", "version", "type_code", "fields"):
+            value = getattr(self, key)
+            if value is not None:
+                body[key] = value
+        if self.valid_from is not None:
+            body["valid_from"] = self.valid_from.isoformat()
+        if self.satisfied:
+            body["valid_until"] = self.valid_until.isoformat() if self.valid_until else None
+        return body
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's answer and the signed receipt."""
+
+    check_id: str
+    at: datetime
+    results: list[MaterialResult]
+    receipt: str
+    licences: list[Licence]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The intake system asking."""
+
+    client_id: str
+    client_name: str
+    actor: str
+
+
+class CheckService:
+    """Runs checks inside the caller's unit of work."""
+
+    def __init__(self, session: Session, audit: AuditLog, items: ServiceItems,
+                 consents: ConsentService, signer: ServiceSigner) -> None:
+        self._session = session
+        self._audit = audit
+        self._items = items
+        self._consents = consents
+        self._signer = signer
+
+    def check(self, request: CheckRequest, caller: Caller, *, at: datetime) -> CheckOutcome:
+        """Answer one check (see the module docstring)."""
+        if not request.purpose.strip() or len(request.purpose) > 200:
+            raise RegistryError("purpose: 1 to 200 characters are required")
+        if not request.case_number.strip():
+            raise RegistryError("case_number is required")
+        try:
+            holder = normalise_holder(request.holder_kind, request.holder_code)
+            item = self._items.get(request.item_code)
+        except RegistryError:
+            # A malformed holder code or unknown item must look like any other refusal.
+            raise self._refusal() from None
+        consent_id, use_code_id = self._consents.authorise(
+            holder_code=holder.code, item_code=item.code, client_id=caller.client_id,
+            case_number=request.case_number, consent_id=request.consent_id,
+            use_code=request.use_code, at=at,
+        )
+        materials = ServiceItems.materials(item)
+        if request.materials:
+            wanted = set(request.materials)
+            unknown = wanted - {m.id for m in materials}
+            if unknown:
+                raise RegistryError(f"materials {sorted(unknown)} are not required by "
+                                    f"item {item.code}")
+            materials = [m for m in materials if m.id in wanted]
+        accepted = sorted({code for m in materials for code in m.fields_by_type})
+        licences = list(self._session.scalars(
+            select(Licence).where(Licence.holder_code == holder.code)
+            .where(Licence.type_code.in_(accepted))
+            .where(Licence.superseded_by_id.is_(None))
+        ))
+        today = LicenceSealer.today(at)
+        results, disclosed = [], []
+        for material in materials:
+            result, licence = self._answer(material, licences, today)
+            results.append(result)
+            if licence is not None:
+                disclosed.append((licence, result))
+
+        check_id = uuid.uuid4().hex
+        payload = {
+            "v": 1,
+            "check_id": check_id,
+            "iat": int(at.timestamp()),
+            "at": at.isoformat(),
+            "client": {"id": caller.client_id, "name": caller.client_name},
+            "item": {"code": item.code, "name": item.name},
+            "case_number": request.case_number,
+            "purpose": request.purpose,
+            "request_sha256": request.digest(),
+            "results": [result.as_json() for result in results],
+        }
+        receipt = self._signer.sign(payload, typ=RECEIPT_TYP)
+        self._session.add(LicenceCheck(
+            id=check_id, client_id=caller.client_id, item_code=item.code,
+            case_number=request.case_number, purpose=request.purpose,
+            holder_code=holder.code, consent_id=consent_id, use_code_id=use_code_id,
+            request_sha256=payload["request_sha256"], at=at, receipt=receipt,
+        ))
+        self._session.flush()
+        records = [AuditRecord(
+            actor=caller.actor, action="check.performed", object_type="check",
+            object_id=check_id, at=at,
+            details={"item": item.code, "case": request.case_number, "holder": holder.code,
+                     "satisfied": [r.material for r in results if r.satisfied],
+                     "consent": consent_id, "use_code": use_code_id},
+        )]
+        for licence, result in disclosed:
+            self._session.add(LicenceUse(
+                licence_id=licence.id, identifier=licence.identifier, version=licence.version,
+                holder_code=licence.holder_code, issuer_code=licence.issuer_code,
+                check_id=check_id, client_id=caller.client_id, client_name=caller.client_name,
+                item_code=item.code, item_name=item.name, case_number=request.case_number,
+                purpose=request.purpose, fields=sorted(result.fields or {}),
+                consent_id=consent_id, use_code_id=use_code_id, use_copy_sha256=None, at=at,
+            ))
+            records.append(AuditRecord(
+                actor=caller.actor, action="licence.used", object_type="licence",
+                object_id=licence.identifier, at=at,
+                details={"check": check_id, "item": item.code, "case": request.case_number,
+                         "purpose": request.purpose, "fields": sorted(result.fields or {})},
+            ))
+        self._session.flush()
+        self._audit.append_many(records)
+        return CheckOutcome(check_id, at, results, receipt, [lic for lic, _ in disclosed])
+
+    @staticmethod
+    def _refusal() -> RegistryError:
+        return no_consent_error()
+
+    @staticmethod
+    def _answer(material: Material, licences: list[Licence], today: date
+                ) -> tuple[MaterialResult, Licence | None]:
+        candidates = [lic for lic in licences if lic.type_code in material.fields_by_type]
+        valid = [lic for lic in candidates
+                 if effective_status(lic, today) is LicenceStatus.VALID]
+        if valid:
+            best = max(valid, key=lambda lic: (lic.issued_at, lic.version))
+            allowed = material.fields_by_type[best.type_code]
+            fields = {key: best.fields[key] for key in allowed if key in best.fields}
+            return MaterialResult(
+                material=material.id, name=material.name, satisfied=True,
+                identifier=best.identifier, version=best.version, type_code=best.type_code,
+                valid_from=best.valid_from, valid_until=best.valid_until, fields=fields,
+            ), best
+        if not candidates:
+            return MaterialResult(material.id, material.name, False, reason="none-held"), None
+        states = {effective_status(lic, today) for lic in candidates}
+        reason = next(state for state in _REASON_ORDER if state in states)
+        return MaterialResult(material.id, material.name, False, reason=reason.value), None

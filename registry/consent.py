@@ -1,0 +1,236 @@
+"""A holder's say over checks: consents, one-time use codes (用证码), agents.
+
+* A consent lets one intake client (or any) check the holder's licences for one service
+  item, optionally for one case, until it expires (capped) or is withdrawn.
+* A use code is short and typeable, valid for minutes, once, for one item; only its
+  hash is stored.
+* An agent (a company's staff member) may be granted the right to create consents and
+  codes for the holder.
+
+Authorisation of a check fails with one error and one message whatever went wrong, so a
+caller cannot learn whether a holder, a consent or a licence exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trust.audit import AuditLog
+from trust.models import ApiClient, ClientRole, ClientStatus
+
+from .errors import ConsentError, RegistryError
+from .holders import Holder
+from .items import ServiceItems
+from .models import AgentGrant, Consent, UseCode
+
+__all__ = ["ConsentService", "format_use_code", "normalise_use_code"]
+
+# No I, O, 0, 1: a clerk types what the holder reads out.
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 8
+
+
+def no_consent_error() -> ConsentError:
+    return ConsentError(
+        "no valid consent or use code covers this request",
+        hint="ask the holder to grant consent for this service item, or for a use code",
+    )
+
+
+def normalise_use_code(text: str) -> str:
+    """Upper-case, without spaces or hyphens."""
+    return "".join(char for char in text.upper() if char not in " -")
+
+
+def format_use_code(code: str) -> str:
+    """``ABCD-EFGH``: easier to read out."""
+    return f"{code[:4]}-{code[4:]}"
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(normalise_use_code(code).encode("ascii")).hexdigest()
+
+
+class ConsentService:
+    """Consents, use codes and agent grants, inside the caller's unit of work."""
+
+    def __init__(self, session: Session, audit: AuditLog, items: ServiceItems, *,
+                 max_consent_days: int = 90, use_code_minutes: int = 10) -> None:
+        self._session = session
+        self._audit = audit
+        self._items = items
+        self._max_days = max_consent_days
+        self._code_minutes = use_code_minutes
+
+    # ------------------------------------------------------------------ consents
+
+    def grant(self, holder: Holder, *, item_code: str, client_id: str | None,
+              case_number: str | None, expires_at: datetime | None, at: datetime,
+              actor: str) -> Consent:
+        """Record a consent; its expiry is capped at the configured maximum."""
+        self._items.get(item_code)
+        if client_id is not None:
+            client = self._session.get(ApiClient, client_id)
+            if client is None or client.role is not ClientRole.INTAKE \
+                    or client.status is not ClientStatus.ACTIVE:
+                raise RegistryError(f"no active intake client {client_id!r}",
+                                    hint="leave client_id empty to allow any intake system")
+        cap = at + timedelta(days=self._max_days)
+        if expires_at is not None and expires_at <= at:
+            raise RegistryError("a consent must expire in the future")
+        consent = Consent(
+            id=uuid.uuid4().hex, holder_code=holder.code, holder_kind=holder.kind.value,
+            item_code=item_code, client_id=client_id, case_number=case_number or None,
+            granted_at=at, expires_at=min(expires_at or cap, cap), withdrawn_at=None,
+            granted_by=actor,
+        )
+        self._session.add(consent)
+        self._session.flush()
+        self._audit.append(actor=actor, action="consent.granted", object_type="consent",
+                           object_id=consent.id, at=at,
+                           details={"holder": holder.code, "item": item_code,
+                                    "client": client_id, "case": case_number,
+                                    "expires_at": consent.expires_at.isoformat()})
+        return consent
+
+    def withdraw(self, consent_id: str, holder_code: str, *, at: datetime, actor: str
+                 ) -> Consent:
+        """Withdraw one of the holder's consents (another holder's is 'not found')."""
+        consent = self._session.get(Consent, consent_id)
+        if consent is None or consent.holder_code != holder_code:
+            raise RegistryError(f"no consent {consent_id!r}")
+        if consent.withdrawn_at is None:
+            consent.withdrawn_at = at
+            self._session.flush()
+            self._audit.append(actor=actor, action="consent.withdrawn", object_type="consent",
+                               object_id=consent.id, at=at, details={"holder": holder_code})
+        return consent
+
+    def consents_of(self, holder_code: str) -> list[Consent]:
+        """The holder's consents, newest first."""
+        return list(self._session.scalars(
+            select(Consent).where(Consent.holder_code == holder_code)
+            .order_by(Consent.granted_at.desc())
+        ))
+
+    # ------------------------------------------------------------------ use codes
+
+    def create_use_code(self, holder: Holder, *, item_code: str, at: datetime, actor: str
+                        ) -> tuple[UseCode, str]:
+        """A new one-time code; the plain code is returned once and never stored."""
+        self._items.get(item_code)
+        for _ in range(5):
+            code = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
+            row = UseCode(
+                id=uuid.uuid4().hex, code_sha256=_digest(code), holder_code=holder.code,
+                holder_kind=holder.kind.value, item_code=item_code, created_at=at,
+                expires_at=at + timedelta(minutes=self._code_minutes), used_at=None,
+                used_by_client=None, created_by=actor,
+            )
+            try:
+                with self._session.begin_nested():
+                    self._session.add(row)
+            except IntegrityError:
+                continue  # a collision with a live code: draw again
+            self._audit.append(actor=actor, action="use_code.created", object_type="use_code",
+                               object_id=row.id, at=at,
+                               details={"holder": holder.code, "item": item_code,
+                                        "expires_at": row.expires_at.isoformat()})
+            return row, format_use_code(code)
+        raise RegistryError("could not draw a unique use code; try again")
+
+    # ------------------------------------------------------------------ agents
+
+    def grant_agent(self, principal: Holder, *, agent_code: str, expires_at: datetime,
+                    at: datetime, actor: str) -> AgentGrant:
+        """Let ``agent_code`` create consents and codes for ``principal``."""
+        if expires_at <= at:
+            raise RegistryError("an agent grant must expire in the future")
+        grant = AgentGrant(id=uuid.uuid4().hex, principal_code=principal.code,
+                           principal_kind=principal.kind.value, agent_code=agent_code,
+                           granted_at=at, expires_at=expires_at, revoked_at=None,
+                           granted_by=actor)
+        self._session.add(grant)
+        self._session.flush()
+        self._audit.append(actor=actor, action="agent.granted", object_type="agent_grant",
+                           object_id=grant.id, at=at,
+                           details={"principal": principal.code, "agent": agent_code,
+                                    "expires_at": expires_at.isoformat()})
+        return grant
+
+    def revoke_agent(self, grant_id: str, principal_code: str, *, at: datetime, actor: str
+                     ) -> None:
+        """End an agent grant."""
+        grant = self._session.get(AgentGrant, grant_id)
+        if grant is None or grant.principal_code != principal_code:
+            raise RegistryError(f"no agent grant {grant_id!r}")
+        if grant.revoked_at is None:
+            grant.revoked_at = at
+            self._audit.append(actor=actor, action="agent.revoked", object_type="agent_grant",
+                               object_id=grant.id, at=at, details={"agent": grant.agent_code})
+
+    def agents_of(self, principal_code: str) -> list[AgentGrant]:
+        """Grants the principal made."""
+        return list(self._session.scalars(
+            select(AgentGrant).where(AgentGrant.principal_code == principal_code)
+            .order_by(AgentGrant.granted_at.desc())
+        ))
+
+    def principals_of(self, agent_code: str, *, at: datetime) -> list[AgentGrant]:
+        """Active grants that let ``agent_code`` act for someone."""
+        return list(self._session.scalars(
+            select(AgentGrant).where(AgentGrant.agent_code == agent_code)
+            .where(AgentGrant.revoked_at.is_(None)).where(AgentGrant.expires_at > at)
+        ))
+
+    def may_act_for(self, agent_code: str, principal_code: str, *, at: datetime) -> bool:
+        """Whether ``agent_code`` holds an active grant from ``principal_code``."""
+        return any(grant.principal_code == principal_code
+                   for grant in self.principals_of(agent_code, at=at))
+
+    # ------------------------------------------------------------------ authorisation
+
+    def authorise(self, *, holder_code: str, item_code: str, client_id: str,
+                  case_number: str, consent_id: str | None, use_code: str | None,
+                  at: datetime) -> tuple[str | None, str | None]:
+        """The consent or use code that covers this check; ConsentError otherwise.
+
+        A use code is consumed here (an atomic conditional update), so two checks racing
+        with one code cannot both pass; a check that fails later rolls the use back.
+        """
+        if (consent_id is None) == (use_code is None):
+            raise no_consent_error()
+        if consent_id is not None:
+            found = self._session.scalar(
+                select(Consent.id).where(Consent.id == consent_id)
+                .where(Consent.holder_code == holder_code)
+                .where(Consent.item_code == item_code)
+                .where(Consent.withdrawn_at.is_(None))
+                .where(Consent.expires_at > at)
+                .where(or_(Consent.client_id.is_(None), Consent.client_id == client_id))
+                .where(or_(Consent.case_number.is_(None), Consent.case_number == case_number))
+            )
+            if found is None:
+                raise no_consent_error()
+            return str(found), None
+        assert use_code is not None
+        claimed = self._session.execute(
+            update(UseCode)
+            .where(UseCode.code_sha256 == _digest(use_code))
+            .where(UseCode.holder_code == holder_code)
+            .where(UseCode.item_code == item_code)
+            .where(UseCode.used_at.is_(None))
+            .where(UseCode.expires_at > at)
+            .values(used_at=at, used_by_client=client_id)
+            .returning(UseCode.id)
+        ).one_or_none()
+        if claimed is None:
+            raise no_consent_error()
+        return None, str(claimed[0])

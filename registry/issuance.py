@@ -1,0 +1,474 @@
+"""Issuing a licence: validate, identify, render, seal, store, commit.
+
+1. An ``Idempotency-Key`` seen before returns the first result (the same key with another
+   body is a conflict); the key is claimed first, so concurrent retries wait for the
+   first and then return its licence.
+2. The issuer may issue the type; the holder code passes its check; the surface fields
+   match the type's JSON Schema; the validity follows the type's rule.
+3. A serial is allocated (unique per type, issuer and year, also under concurrency) and
+   the GB/T 36904 identifier built, version 001.
+4. The page is rendered and certified with the issuer's seal (DocMDP, PAdES B-T).
+5. The PDF goes to the content-addressed store (fsynced) *before* the rows are written;
+   the licence, its history event, the seal use and the audit entry commit together in
+   the caller's transaction. A crash leaves at most an unreferenced file, which
+   ``zhengyin store sweep`` removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from signing.models import SignatureLevel
+from signing.seals import SealService
+from signing.uselog import SealUseLog
+from trust.audit import AuditLog
+from trust.db import session_scope
+
+from .catalogue import Catalogue, ValidityRule, fields_validator
+from .errors import (
+    IdempotencyConflictError,
+    InvalidSurfaceFieldsError,
+    NotAllowedToIssueError,
+)
+from .fieldcheck import fields_conform
+from .filestore import FileStore
+from .holders import HolderKind, normalise_holder
+from .identifiers import LicenceIdentifier
+from .models import (
+    IdempotencyRecord,
+    Licence,
+    LicenceEvent,
+    LicenceStatus,
+    LicenceType,
+    SerialCounter,
+    TransitionAction,
+)
+from .sealing import LicenceSealer, find_issuer_seal, licence_view
+
+__all__ = [
+    "IssuanceService",
+    "IssueOutcome",
+    "IssueRequest",
+    "IssuingParty",
+    "SerialAllocator",
+    "verify_url",
+]
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """What an issuing department sends."""
+
+    type_code: str
+    holder_kind: str
+    holder_code: str
+    holder_name: str
+    fields: dict[str, Any]
+    valid_from: date | None = None
+    valid_until: date | None = None
+    printed_number: str | None = None
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical request, to recognise a retry."""
+        body = asdict(self)
+        canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, default=str,
+                               separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuingParty:
+    """Who issues: the organisation and the client acting for it."""
+
+    org_code: str
+    client_id: str | None
+    actor: str
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    """The issued licence, and whether this call replayed an earlier one."""
+
+    licence: Licence
+    replayed: bool = False
+
+
+def verify_url(base_url: str, identifier: str) -> str:
+    """The public verification page of a licence (printed as its QR code)."""
+    return f"{base_url.rstrip('/')}/v/{identifier}"
+
+
+class SerialAllocator:
+    """Allocates serial numbers from a counter row per (type, issuer, year).
+
+    On PostgreSQL the counter is bumped in its own short transaction, so concurrent
+    issuance does not queue on the counter's row lock for the whole rendering and
+    sealing; a failed issuance leaves a gap (serials are unique, not gapless). SQLite
+    serialises writers anyway, so there the caller's transaction is used.
+    """
+
+    def __init__(self, factory: sessionmaker[Session] | None = None) -> None:
+        self._factory = factory
+
+    def allocate(self, session: Session, type_code: str, issuer_code: str, year: int,
+                 count: int = 1) -> int:
+        """The first of ``count`` consecutive new serial numbers."""
+        if self._factory is None or session.get_bind().dialect.name == "sqlite":
+            return self._bump(session, type_code, issuer_code, year, count)
+        with session_scope(self._factory) as own:
+            return self._bump(own, type_code, issuer_code, year, count)
+
+    @staticmethod
+    def _bump(session: Session, type_code: str, issuer_code: str, year: int, count: int) -> int:
+        statement = (
+            update(SerialCounter)
+            .where(SerialCounter.type_code == type_code)
+            .where(SerialCounter.issuer_code == issuer_code)
+            .where(SerialCounter.year == year)
+            .values(next_value=SerialCounter.next_value + count)
+            .returning(SerialCounter.next_value)
+        )
+        row = session.execute(statement).one_or_none()
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(SerialCounter).values(
+                        type_code=type_code, issuer_code=issuer_code, year=year, next_value=1))
+            except IntegrityError:
+                pass  # created concurrently
+            row = session.execute(statement).one()
+        return int(row[0]) - count
+
+    @staticmethod
+    def serial(year: int, value: int) -> str:
+        """The identifier's serial segment: year and an eight-digit counter."""
+        return f"{year}{value:08d}"
+
+
+@dataclass
+class _Prepared:
+    licence_type: LicenceType
+    holder_kind: HolderKind
+    holder_code: str
+    issuer_name: str
+    valid_from: date
+    valid_until: date | None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class IssuanceService:
+    """Issues licences inside the caller's unit of work."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        catalogue: Catalogue,
+        seals: SealService,
+        seal_uses: SealUseLog,
+        audit: AuditLog,
+        files: FileStore,
+        sealer: LicenceSealer,
+        serials: SerialAllocator,
+        base_url: str,
+    ) -> None:
+        self._session = session
+        self._catalogue = catalogue
+        self._seals = seals
+        self._seal_uses = seal_uses
+        self._audit = audit
+        self._files = files
+        self._sealer = sealer
+        self._serials = serials
+        self._base_url = base_url
+
+    # ------------------------------------------------------------------ checks
+
+    def prepare(self, request: IssueRequest, issuer_code: str, *, today: date) -> _Prepared:
+        """Every check that does not write: type, issuer, holder, fields, validity."""
+        licence_type = self._catalogue.current(request.type_code)
+        issuer_name = self._catalogue.issuer_name(licence_type.code, issuer_code)
+        if issuer_name is None:
+            raise NotAllowedToIssueError(
+                f"organisation {issuer_code} may not issue licence type {licence_type.code} "
+                f"({licence_type.name})",
+                hint="an administrator adds issuers to the type's definition",
+            )
+        return self.check_request(licence_type, issuer_name, request, today=today)
+
+    @classmethod
+    def check_request(cls, licence_type: LicenceType, issuer_name: str, request: IssueRequest,
+                      *, today: date) -> _Prepared:
+        """The checks of :meth:`prepare` that need no database: holder, fields, validity.
+
+        Bulk import runs them per row after looking the type and issuer up once.
+        """
+        try:
+            kind = HolderKind(request.holder_kind)
+        except ValueError:
+            raise InvalidSurfaceFieldsError(
+                f"holder_kind: {request.holder_kind!r} is not a holder kind",
+                errors=[{"field": "holder_kind", "message": "unknown holder kind"}],
+            ) from None
+        if kind.value not in licence_type.holder_kinds:
+            raise InvalidSurfaceFieldsError(
+                f"holder_kind: {licence_type.name} is held by "
+                f"{', '.join(licence_type.holder_kinds)}, not {kind.value}",
+                errors=[{"field": "holder_kind", "message": "not accepted by this type"}],
+            )
+        holder = normalise_holder(kind, request.holder_code, today=today)
+        if not request.holder_name.strip():
+            raise InvalidSurfaceFieldsError(
+                "holder_name: required", errors=[{"field": "holder_name", "message": "required"}])
+        cls.validate_fields(licence_type, request.fields)
+        valid_from, valid_until = ValidityRule.of(licence_type.validity).period(
+            issued_on=today, valid_from=request.valid_from, valid_until=request.valid_until)
+        return _Prepared(licence_type, kind, holder.code, issuer_name, valid_from, valid_until,
+                         dict(request.fields))
+
+    @staticmethod
+    def validate_fields(licence_type: LicenceType, fields: dict[str, Any]) -> None:
+        """Check surface fields against the type's schema; errors name every field."""
+        if fields_conform(licence_type, fields):
+            return  # certainly valid: the fast path (registry/fieldcheck.py)
+        errors = sorted(fields_validator(licence_type).iter_errors(fields),
+                        key=lambda error: list(error.absolute_path))
+        if not errors:
+            return
+        problems = []
+        for error in errors:
+            base = ".".join(["fields", *(str(part) for part in error.absolute_path)])
+            instance = error.instance if isinstance(error.instance, dict) else {}
+            if error.validator == "required":
+                names = [name for name in error.validator_value if name not in instance]
+                problems += [{"field": f"{base}.{name}", "message": "required"} for name in names]
+            elif error.validator == "additionalProperties":
+                known = set(error.schema.get("properties", {}))
+                problems += [{"field": f"{base}.{name}", "message": "not a field of this type"}
+                             for name in sorted(set(instance) - known)]
+            else:
+                problems.append({"field": base, "message": error.message})
+        listed = ", ".join(problem["field"] for problem in problems)
+        raise InvalidSurfaceFieldsError(f"surface fields do not match the licence type: {listed}",
+                                        errors=problems)
+
+    # ------------------------------------------------------------------ issue
+
+    def issue(self, request: IssueRequest, party: IssuingParty, *, at: datetime,
+              idempotency_key: str | None = None) -> IssueOutcome:
+        """Issue one licence (see the module docstring for the steps)."""
+        digest = request.digest()
+        if idempotency_key is not None and party.client_id is not None:
+            replay = self._claim_key(party.client_id, idempotency_key, digest, at)
+            if replay is not None:
+                return IssueOutcome(replay, replayed=True)
+
+        today = self._sealer.today(at)
+        prepared = self.prepare(request, party.org_code, today=today)
+        licence_type = prepared.licence_type
+        seal = find_issuer_seal(self._session, party.org_code, licence_type.seal_types, at)
+        self._seals.require_usable(seal.id, client_id=None, at=at)
+
+        value = self._serials.allocate(self._session, licence_type.code, party.org_code,
+                                       today.year)
+        serial = SerialAllocator.serial(today.year, value)
+        identifier = LicenceIdentifier.new(licence_type.code, party.org_code, serial)
+        printed = request.printed_number or self.printed_number(
+            licence_type, party.org_code, serial, today, prepared.holder_code)
+
+        licence = Licence(
+            identifier=str(identifier), type_id=licence_type.id, type_code=licence_type.code,
+            issuer_code=party.org_code, issuer_name=prepared.issuer_name, serial=serial,
+            version=1, printed_number=printed, holder_kind=prepared.holder_kind.value,
+            holder_code=prepared.holder_code, holder_name=request.holder_name.strip(),
+            fields=prepared.fields, issued_at=at, valid_from=prepared.valid_from,
+            valid_until=prepared.valid_until, status=LicenceStatus.VALID,
+            status_changed_at=at, seal_id=seal.id, created_by=party.actor,
+        )
+        self._seal_and_store(licence, licence_type, seal_id=seal.id, at=at)
+        self._session.add(licence)
+        self._session.flush()
+        self._record_issue(licence, party, at, TransitionAction.ISSUED, None)
+        if idempotency_key is not None and party.client_id is not None:
+            self._session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.client_id == party.client_id)
+                .where(IdempotencyRecord.key == idempotency_key)
+                .values(licence_id=licence.id)
+            )
+        return IssueOutcome(licence)
+
+    def _claim_key(self, client_id: str, key: str, digest: str, at: datetime) -> Licence | None:
+        """Return the first result for a seen key, or claim the key for this request."""
+        record = self._session.get(IdempotencyRecord, (client_id, key))
+        if record is None:
+            try:
+                with self._session.begin_nested():
+                    self._session.add(IdempotencyRecord(
+                        client_id=client_id, key=key, request_sha256=digest, licence_id=None,
+                        created_at=at))
+                return None
+            except IntegrityError:
+                # A concurrent request with the same key committed first.
+                record = self._session.scalar(
+                    select(IdempotencyRecord)
+                    .where(IdempotencyRecord.client_id == client_id)
+                    .where(IdempotencyRecord.key == key)
+                    .execution_options(populate_existing=True)
+                )
+                assert record is not None
+        if record.request_sha256 != digest:
+            raise IdempotencyConflictError(
+                f"Idempotency-Key {key!r} was used before with a different request",
+                hint="use a new key for a new request",
+            )
+        if record.licence_id is None:
+            raise IdempotencyConflictError(
+                f"a request with Idempotency-Key {key!r} is still being processed",
+                hint="retry shortly",
+            )
+        licence = self._session.get(Licence, record.licence_id)
+        assert licence is not None
+        return licence
+
+    @staticmethod
+    def printed_number(licence_type: LicenceType, issuer_code: str, serial: str,
+                       today: date, holder_code: str) -> str:
+        """The printed licence number from the type's pattern (default: the serial)."""
+        pattern = licence_type.number_pattern or "{serial}"
+        return pattern.format(year=today.year, region=issuer_code[2:8], serial=serial,
+                              issuer=issuer_code, holder_code=holder_code)
+
+    def _seal_and_store(self, licence: Licence, licence_type: LicenceType, *, seal_id: str,
+                        at: datetime) -> None:
+        seal = self._seals.get(seal_id)
+        view = licence_view(licence, licence_type,
+                            verify_url=verify_url(self._base_url, licence.identifier))
+        pdf = self._sealer.seal(self._session, view, seal, at=at)
+        licence.pdf_sha256 = self._files.put(pdf)
+        licence.pdf_size = len(pdf)
+
+    @staticmethod
+    def data_digest(licence: Licence) -> str:
+        """SHA-256 of what a licence PDF seals: its identifier, holder and surface fields.
+
+        A born-sealed PDF has no input document; the seal-use log records this instead.
+        """
+        canonical = json.dumps({
+            "identifier": licence.identifier, "holder_kind": licence.holder_kind,
+            "holder_code": licence.holder_code, "holder_name": licence.holder_name,
+            "fields": licence.fields, "valid_from": licence.valid_from.isoformat(),
+            "valid_until": licence.valid_until.isoformat() if licence.valid_until else None,
+        }, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def _record_issue(self, licence: Licence, party: IssuingParty, at: datetime,
+                      action: TransitionAction, previous: Licence | None) -> None:
+        self._session.add(LicenceEvent(
+            licence_id=licence.id, action=action, operation_code=action.operation_code,
+            from_status=None, to_status=LicenceStatus.VALID, reason_code=None, reason=None,
+            legal_basis=None, effective_at=at, recorded_at=at, actor=party.actor,
+            details={"version": licence.version,
+                     "previous": previous.identifier if previous else None},
+        ))
+        if licence.seal_id and licence.pdf_sha256:
+            self._seal_uses.record(
+                seal_id=licence.seal_id, client_id=party.client_id, actor=party.actor, at=at,
+                case_number=licence.identifier, purpose="电子证照签发 licence issuance",
+                document_name=f"{licence.identifier}.pdf",
+                input_sha256=self.data_digest(licence),
+                output_sha256=licence.pdf_sha256, field_name="Seal1",
+                level=SignatureLevel.B_T, placement={"kind": "licence"},
+            )
+        self._audit.append(
+            actor=party.actor, action=f"licence.{action.value}", object_type="licence",
+            object_id=licence.identifier, at=at,
+            details={"type": licence.type_code, "holder": licence.holder_code,
+                     "version": licence.version, "pdf_sha256": licence.pdf_sha256},
+        )
+
+    # ------------------------------------------------------------------ new versions
+
+    def reissue(self, previous: Licence, *, fields: dict[str, Any] | None,
+                holder_name: str | None, valid_from: date | None, valid_until: date | None,
+                action: TransitionAction, party: IssuingParty, at: datetime) -> Licence:
+        """A change (变更) or renewal (延续): the next version, sealed now.
+
+        The caller (the lifecycle service) has checked the transition and marks the
+        previous version superseded.
+        """
+        licence_type = self._catalogue.current(previous.type_code)
+        new_fields = dict(previous.fields if fields is None else fields)
+        self.validate_fields(licence_type, new_fields)
+        today = self._sealer.today(at)
+        if action is TransitionAction.RENEWED:
+            start, end = ValidityRule.of(licence_type.validity).period(
+                issued_on=today, valid_from=valid_from, valid_until=valid_until)
+        else:
+            start, end = previous.valid_from, previous.valid_until
+        identifier = LicenceIdentifier.parse(previous.identifier).next_version()
+        seal = find_issuer_seal(self._session, previous.issuer_code, licence_type.seal_types, at)
+        self._seals.require_usable(seal.id, client_id=None, at=at)
+        licence = Licence(
+            identifier=str(identifier), type_id=licence_type.id, type_code=previous.type_code,
+            issuer_code=previous.issuer_code, issuer_name=previous.issuer_name,
+            serial=previous.serial, version=identifier.version,
+            printed_number=previous.printed_number, holder_kind=previous.holder_kind,
+            holder_code=previous.holder_code,
+            holder_name=(holder_name or previous.holder_name).strip(), fields=new_fields,
+            issued_at=at, valid_from=start, valid_until=end, status=LicenceStatus.VALID,
+            status_changed_at=at, seal_id=seal.id, previous_id=previous.id,
+            created_by=party.actor,
+        )
+        self._seal_and_store(licence, licence_type, seal_id=seal.id, at=at)
+        self._session.add(licence)
+        self._session.flush()
+        self._record_issue(licence, party, at, action, previous)
+        return licence
+
+    def ensure_sealed(self, licence: Licence, *, at: datetime) -> Licence:
+        """Seal a licence imported without its PDF, at its first download.
+
+        Concurrent first downloads may both seal. The row is claimed with a conditional
+        ``UPDATE ... WHERE pdf_sha256 IS NULL`` (on PostgreSQL the second waits for the
+        first to commit, then matches nothing): exactly one wins and records the seal use;
+        a loser discards its file and returns the winner's PDF.
+        """
+        if licence.pdf_sha256 is not None:
+            return licence
+        licence_type = self._session.get(LicenceType, licence.type_id)
+        assert licence_type is not None
+        seal = find_issuer_seal(self._session, licence.issuer_code, licence_type.seal_types, at)
+        self._seals.require_usable(seal.id, client_id=None, at=at)
+        view = licence_view(licence, licence_type,
+                            verify_url=verify_url(self._base_url, licence.identifier))
+        pdf = self._sealer.seal(self._session, view, seal, at=at)
+        digest = self._files.put(pdf)
+        claimed = self._session.execute(
+            update(Licence).where(Licence.id == licence.id).where(Licence.pdf_sha256.is_(None))
+            .values(pdf_sha256=digest, pdf_size=len(pdf), seal_id=seal.id)
+            .execution_options(synchronize_session=False)
+        )
+        self._session.refresh(licence, ["pdf_sha256", "pdf_size", "seal_id"])
+        if cast(CursorResult[Any], claimed).rowcount != 1:
+            referenced = self._session.scalar(
+                select(Licence.id).where(Licence.pdf_sha256 == digest).limit(1))
+            if referenced is None:
+                self._files.delete(digest)
+            return licence
+        self._seal_uses.record(
+            seal_id=seal.id, client_id=None, actor="system:lazy-sealing", at=at,
+            case_number=licence.identifier, purpose="电子证照签发 licence issuance (deferred)",
+            document_name=f"{licence.identifier}.pdf", input_sha256=self.data_digest(licence),
+            output_sha256=digest, field_name="Seal1",
+            level=SignatureLevel.B_T, placement={"kind": "licence"},
+        )
+        return licence

@@ -1,0 +1,85 @@
+"""The licence registry as verification sees it (implements trust.validation.LicenceDirectory).
+
+Only what anyone may learn about a licence: type, issuer, validity, status now and at the
+signing time, and the hash of the PDF issued for the version; never the holder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from trust.validation.directories import LicenceRecord, LicenceState
+
+from .errors import LicenceNotFoundError
+from .filestore import FileStore
+from .licences import LicenceQuery, Reader
+from .lifecycle import effective_status, status_on
+from .models import Licence
+from .sealing import LicenceSealer
+
+__all__ = ["RegistryLicenceDirectory"]
+
+_TYPE_NAMES: dict[int, str] = {}
+
+
+class RegistryLicenceDirectory:
+    """Licence lookups for verification, within the caller's unit of work."""
+
+    def __init__(self, session: Session, files: FileStore) -> None:
+        self._session = session
+        self._query = LicenceQuery(session)
+        self._files = files
+
+    def _find(self, identifier: str) -> Licence | None:
+        try:
+            return self._query.get(identifier, Reader(everything=True))
+        except LicenceNotFoundError:
+            return None
+
+    def licence(self, identifier: str, *, at: datetime, signed_at: datetime | None
+                ) -> LicenceRecord | None:
+        """The licence with this identifier, its state now and at ``signed_at``."""
+        licence = self._find(identifier)
+        if licence is None:
+            return None
+        successor = self._session.get(Licence, licence.superseded_by_id) \
+            if licence.superseded_by_id else None
+        at_signing = None
+        if signed_at is not None:
+            moment = signed_at
+            if signed_at < licence.issued_at <= signed_at + timedelta(seconds=1):
+                # Time-stamps carry whole seconds, the row microseconds: a licence sealed
+                # as it was issued has a time-stamp up to a second before ``issued_at``.
+                moment = licence.issued_at
+            if licence.status_changed_at <= licence.issued_at:
+                # Never changed since issue: only the issue event exists (no query).
+                at_signing = status_on(licence, [], moment, LicenceSealer.today(moment))
+            else:
+                at_signing = self._query.status_at(licence, moment)
+        return LicenceRecord(
+            identifier=licence.identifier,
+            type_name=self._type_name(licence),
+            issuer_name=licence.issuer_name, issuer_code=licence.issuer_code,
+            version=licence.version, valid_from=licence.valid_from,
+            valid_until=licence.valid_until,
+            state_now=LicenceState(effective_status(licence, LicenceSealer.today(at)).value),
+            state_at_signing=LicenceState(at_signing.value) if at_signing else None,
+            pdf_sha256=licence.pdf_sha256,
+            superseded_by=successor.identifier if successor else None,
+        )
+
+    def _type_name(self, licence: Licence) -> str:
+        # A type version row never changes: its name is cached per process.
+        name = _TYPE_NAMES.get(licence.type_id)
+        if name is None:
+            name = _TYPE_NAMES[licence.type_id] = self._query.licence_type(licence).name
+        return name
+
+    def issued_pdf(self, identifier: str) -> bytes | None:
+        """The sealed PDF issued for this licence version (None before it is sealed)."""
+        licence = self._find(identifier)
+        if licence is None or licence.pdf_sha256 is None:
+            return None
+        return self._files.get(licence.pdf_sha256)

@@ -1,0 +1,121 @@
+"""Reading licences: by identifier, holder, type or issuer, keyset-paged; public status.
+
+Who may see what is decided here from the reader's standing, so every entry point
+(API, pages, CLI) applies the same rule: an issuer sees the licences its organisation
+issued, an administrator sees all, a holder sees their own, the public sees only an
+identifier's type, status and validity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import LicenceNotFoundError
+from .identifiers import LicenceIdentifier
+from .lifecycle import effective_status, status_on
+from .models import Licence, LicenceEvent, LicenceStatus, LicenceType
+from .sealing import LicenceSealer
+
+__all__ = ["LicenceQuery", "PublicStatus", "Reader"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads: an organisation (issuer), a holder, or everyone (administrators)."""
+
+    issuer_code: str | None = None
+    holder_code: str | None = None
+    everything: bool = False
+
+    def may_see(self, licence: Licence) -> bool:
+        """Whether this reader may see this licence."""
+        if self.everything:
+            return True
+        if self.issuer_code is not None and licence.issuer_code == self.issuer_code:
+            return True
+        return self.holder_code is not None and licence.holder_code == self.holder_code
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    """What anyone may learn about an identifier: no personal data."""
+
+    identifier: str
+    type_name: str
+    status: LicenceStatus
+    valid_from: date
+    valid_until: date | None
+    superseded_by: str | None
+
+
+class LicenceQuery:
+    """Read-side access to licences."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, identifier: str, reader: Reader) -> Licence:
+        """One licence the reader may see; anything else is 'not found' (no oracle)."""
+        try:
+            canonical = str(LicenceIdentifier.parse(identifier))
+        except Exception:
+            raise LicenceNotFoundError(f"no licence {identifier!r}") from None
+        licence = self._session.scalar(select(Licence).where(Licence.identifier == canonical))
+        if licence is None or not reader.may_see(licence):
+            raise LicenceNotFoundError(f"no licence {identifier!r}")
+        return licence
+
+    def page(self, reader: Reader, *, holder_code: str | None = None,
+             type_code: str | None = None, issuer_code: str | None = None,
+             after_id: int = 0, limit: int = 50) -> list[Licence]:
+        """Licences the reader may see, filtered, in id order after ``after_id``."""
+        query = select(Licence).where(Licence.id > after_id)
+        if not reader.everything:
+            if reader.issuer_code is not None:
+                query = query.where(Licence.issuer_code == reader.issuer_code)
+            elif reader.holder_code is not None:
+                query = query.where(Licence.holder_code == reader.holder_code)
+            else:
+                return []
+        if holder_code:
+            query = query.where(Licence.holder_code == holder_code.strip().upper())
+        if type_code:
+            query = query.where(Licence.type_code == type_code.strip().upper())
+        if issuer_code:
+            query = query.where(Licence.issuer_code == issuer_code.strip().upper())
+        return list(self._session.scalars(query.order_by(Licence.id).limit(limit)))
+
+    def licence_type(self, licence: Licence) -> LicenceType:
+        """The type version a licence was issued under."""
+        licence_type = self._session.get(LicenceType, licence.type_id)
+        assert licence_type is not None
+        return licence_type
+
+    def history(self, licence: Licence) -> list[LicenceEvent]:
+        """The licence's events in effective order."""
+        return list(self._session.scalars(
+            select(LicenceEvent).where(LicenceEvent.licence_id == licence.id)
+            .order_by(LicenceEvent.effective_at, LicenceEvent.id)
+        ))
+
+    def status_at(self, licence: Licence, moment: datetime) -> LicenceStatus | None:
+        """The status at ``moment`` (None before the licence existed)."""
+        return status_on(licence, self.history(licence), moment, LicenceSealer.today(moment))
+
+    def public_status(self, identifier: str, *, at: datetime) -> PublicStatus:
+        """Type, status and validity of an identifier; nothing about its holder."""
+        licence = self.get(identifier, Reader(everything=True))
+        successor = self._session.get(Licence, licence.superseded_by_id) \
+            if licence.superseded_by_id else None
+        return PublicStatus(
+            identifier=licence.identifier,
+            type_name=self.licence_type(licence).name,
+            status=effective_status(licence, LicenceSealer.today(at)),
+            valid_from=licence.valid_from,
+            valid_until=licence.valid_until,
+            superseded_by=successor.identifier if successor else None,
+        )

@@ -1,0 +1,84 @@
+"""What the registry signs for others to keep: check receipts and licence display QR codes.
+
+Both are compact JWS (RFC 7515) signed with the registry's service key, carrying the
+certificate chain in ``x5c``, so anyone holding our root (or the published trust list)
+verifies them offline with :func:`trust.jws.verify_compact`. Each payload carries a
+version marker ``v`` and a type in the JOSE header ``typ``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from keys import KeyHandle, KeyStore
+from trust.jws import sign_compact, verify_compact, x5c_of
+
+__all__ = [
+    "DISPLAY_TYP",
+    "RECEIPT_TYP",
+    "ServiceSigner",
+    "display_payload",
+    "verify_display",
+    "verify_receipt",
+]
+
+RECEIPT_TYP = "zhengyin-receipt+jwt"
+DISPLAY_TYP = "zy-display"
+
+
+@dataclass(frozen=True)
+class ServiceSigner:
+    """The registry's signing identity: a key-store handle and its certificate chain."""
+
+    keystore: KeyStore
+    handle: KeyHandle
+    serial: str
+    chain_der: tuple[bytes, ...]
+
+    def sign(self, payload: dict[str, Any], *, typ: str, embed_chain: bool = True) -> str:
+        """A compact JWS of ``payload``; the chain goes in ``x5c`` unless the token must
+        stay small (a QR code), where ``kid`` names the certificate instead."""
+        headers = {"x5c": x5c_of(list(self.chain_der))} if embed_chain else None
+        return sign_compact(self.keystore, self.handle, payload, kid=self.serial, typ=typ,
+                            extra_headers=headers)
+
+
+def display_payload(*, identifier: str, type_name: str, printed_number: str,
+                    holder_name: str, status: str, valid_until: str | None, at: datetime,
+                    lifetime: timedelta) -> dict[str, Any]:
+    """What a display QR asserts: a few fields of one licence, as of ``at``, briefly."""
+    return {
+        "v": 1,
+        "id": identifier,
+        "t": type_name,
+        "n": printed_number,
+        "h": holder_name,
+        "s": status,
+        "u": valid_until,
+        "iat": int(at.timestamp()),
+        "exp": int((at + lifetime).timestamp()),
+    }
+
+
+def verify_receipt(token: str, anchors: list[bytes]) -> dict[str, Any]:
+    """A receipt's payload, if its signature and chain verify (offline)."""
+    _, payload = verify_compact(token, anchors, typ=RECEIPT_TYP)
+    return payload
+
+
+def verify_display(token: str, anchors: list[bytes], *, now: datetime,
+                   certificates: list[bytes]) -> dict[str, Any]:
+    """A display QR's payload, if it verifies and has not expired at ``now``.
+
+    Display tokens name their signer by ``kid`` only (a QR code has no room for the
+    chain): ``certificates`` are the registry's signing certificate and its CA, from the
+    published trust list or ``zhengyin pki export registry``.
+    """
+    from trust.jws import JWSError
+
+    _, payload = verify_compact(token, anchors, typ=DISPLAY_TYP, certificates=certificates)
+    if payload.get("v") != 1 or int(payload.get("exp", 0)) < int(now.timestamp()):
+        raise JWSError("the display code has expired", hint="ask the holder to show a new one")
+    return payload

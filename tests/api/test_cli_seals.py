@@ -1,0 +1,77 @@
+"""``zhengyin seal`` and ``zhengyin stamp``: a seal's life and stamping from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from ..signing.documents import ANCHOR, approval_pdf
+from ..support import ORG_CODE, ORG_NAME
+
+ZHENGYIN = str(Path(sys.executable).with_name("zhengyin"))
+
+
+def _run(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ZHENGYIN, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
+    env.update(ZHENGYIN_DATA_DIR=str(tmp_path / "data"), ZHENGYIN_LOG_JSON="false",
+               ZHENGYIN_WORKERS="2", COLUMNS="200")
+    assert _run(env, "db", "upgrade", cwd=tmp_path).returncode == 0
+    assert _run(env, "pki", "init", cwd=tmp_path).returncode == 0
+
+    created = _run(env, "seal", "create", "--org-name", ORG_NAME, "--credit-code", ORG_CODE,
+                   "--type", "approval", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    seal_id = re.search(r"created seal ([0-9a-f]{32})", created.stdout).group(1)  # type: ignore[union-attr]
+    shown = _run(env, "seal", "show", seal_id, "--image", "seal.png", cwd=tmp_path)
+    assert shown.returncode == 0 and (tmp_path / "seal.png").read_bytes()[:4] == b"\x89PNG"
+
+    (tmp_path / "in.pdf").write_bytes(approval_pdf())
+    stamped = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-1",
+                   "--purpose", "审批", "--anchor", ANCHOR, "--out", "out.pdf", cwd=tmp_path)
+    assert stamped.returncode == 0, stamped.stderr
+    assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
+
+    (tmp_path / "bad.pdf").write_bytes(b"no pdf here")
+    refused = _run(env, "stamp", "file", seal_id, "bad.pdf", "--case-number", "案-2",
+                   "--purpose", "审批", "--anchor", ANCHOR, "--out", "x.pdf", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "error: the file is not a PDF (hint: send the document as PDF)"]
+    missing = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-3",
+                   "--purpose", "审批", "--anchor", "无此文字", "--out", "x.pdf", cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: the anchor text")
+
+    batch_dir = tmp_path / "batch"
+    batch_dir.mkdir()
+    for n in range(4):
+        (batch_dir / f"doc-{n}.pdf").write_bytes(approval_pdf(2))
+    (batch_dir / "broken.pdf").write_bytes(b"%PDF-1.7 broken")
+    batch = _run(env, "stamp", "batch", seal_id, "batch", "--case-number", "批-1",
+                 "--purpose", "批量", "--anchor", ANCHOR, "--out", "sealed.zip", cwd=tmp_path)
+    assert batch.returncode == 0, batch.stderr
+    summary = json.loads(batch.stdout.strip().splitlines()[-1])
+    assert (summary["total"], summary["succeeded"], summary["failed"]) == (5, 4, 1)
+    assert "broken.pdf" in batch.stderr and "stamping" in batch.stderr  # progress bar
+    with zipfile.ZipFile(tmp_path / "sealed.zip") as archive:
+        assert len(archive.namelist()) == 4
+
+    exported = _run(env, "seal", "uses", seal_id, "--csv", "uses.csv", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    lines = (tmp_path / "uses.csv").read_text(encoding="utf-8").strip().splitlines()
+    assert len(lines) == 1 + 1 + 4  # header, one single stamp, four from the batch
+
+    suspended = _run(env, "seal", "suspend", seal_id, "--reason", "检查", cwd=tmp_path)
+    assert suspended.returncode == 0 and "suspended" in suspended.stdout
+    blocked = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-4",
+                   "--purpose", "审批", "--anchor", ANCHOR, "--out", "x.pdf", cwd=tmp_path)
+    assert blocked.returncode == 1 and "suspended" in blocked.stderr

@@ -1,0 +1,255 @@
+"""The seal registry and stamping over HTTP: problem+json for every refusal.
+
+One stamping environment (PKI, live OCSP server, NSS db) serves the module; the app is
+driven in-process without its lifespan (the module owns the runtime).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from trust.db import utcnow
+from trust.models import ClientRole
+
+from ..signing.checks import assert_pyhanko_passes, pdfsig_check
+from ..signing.documents import ANCHOR, approval_pdf, encrypted_pdf, not_a_pdf
+from ..signing.fixtures import StampingEnv, stamping
+from ..support import ORG_CODE, ORG_NAME, bearer
+
+__all__ = ["stamping"]
+
+ANCHOR_OPTIONS = json.dumps({"placement": {"kind": "anchor", "text": ANCHOR}})
+
+
+@pytest.fixture(scope="module")
+def api(stamping: StampingEnv) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    yield TestClient(create_app(runtime=stamping.runtime), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def creds(stamping: StampingEnv) -> dict[str, dict[str, str]]:
+    result = {}
+    with stamping.runtime.unit_of_work() as services:
+        for name, role in (("admin", ClientRole.ADMIN), ("stamper", ClientRole.STAMPER),
+                           ("other", ClientRole.STAMPER)):
+            issued = services.clients.add(
+                name=f"api-{name}", role=role, at=utcnow(), actor="test",
+                org_credit_code=ORG_CODE if role is ClientRole.STAMPER else None)
+            result[name] = {"header": bearer(issued.credential)["Authorization"],
+                            "id": issued.client.id}
+    return result
+
+
+def h(creds: dict[str, dict[str, str]], who: str) -> dict[str, str]:
+    return {"Authorization": creds[who]["header"]}
+
+
+@pytest.fixture(scope="module")
+def seal(api: Any, creds: dict[str, dict[str, str]]) -> dict[str, Any]:
+    created = api.post("/seals", headers=h(creds, "admin"), json={
+        "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "approval"})
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    granted = api.post(f"/seals/{body['id']}/clients", headers=h(creds, "admin"),
+                       json={"client_id": creds["stamper"]["id"]})
+    assert granted.status_code == 200, granted.text
+    return body
+
+
+def _stamp(api: Any, creds: dict[str, dict[str, str]], seal_id: str, pdf: bytes,
+           who: str = "stamper", options: str = ANCHOR_OPTIONS, **form: str) -> Any:
+    data = {"case_number": "审批〔2025〕7号", "purpose": "准予行政许可", "options": options}
+    data.update(form)
+    return api.post(f"/seals/{seal_id}/stamp", headers=h(creds, who), data=data,
+                    files={"file": ("决定书.pdf", pdf, "application/pdf")})
+
+
+def _uses(api: Any, creds: dict[str, dict[str, str]], seal_id: str) -> int:
+    response = api.get(f"/seals/{seal_id}/uses", headers=h(creds, "admin"),
+                       params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    return len(response.json()["uses"])
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_an_administrator_creates_and_shows_a_seal(api: Any, creds: dict[str, dict[str, str]],
+                                                   seal: dict[str, Any]) -> None:
+    assert seal["seal_code"].isdigit() and len(seal["seal_code"]) == 13
+    assert seal["status"] == "active"
+    shown = api.get(f"/seals/{seal['id']}", headers=h(creds, "admin")).json()
+    assert shown["authorised_clients"] == [creds["stamper"]["id"]]
+    image = api.get(seal["image_url"], headers=h(creds, "stamper"))
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(image.content)) as png:
+        assert png.mode == "RGBA"
+    listed = api.get("/seals", headers=h(creds, "stamper")).json()
+    assert [item["id"] for item in listed] == [seal["id"]]
+    assert listed[0]["authorised_clients"] is None
+    assert api.get(f"/seals/{seal['id']}", headers=h(creds, "other")).status_code == 404
+
+
+def _png(mode: str) -> str:
+    image = Image.new(mode, (200, 200), (200, 0, 0, 0) if mode == "RGBA" else (200, 0, 0))
+    if mode == "RGBA":
+        image.putpixel((10, 10), (200, 0, 0, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize(("image", "status"), [
+    (_png("RGBA"), 201),
+    (_png("RGB"), 422),
+    (base64.b64encode(b"GIF89a" + b"\0" * 64).decode(), 422),
+    ("not base64!", 422),
+], ids=["transparent-png", "opaque-png", "not-a-png", "bad-base64"])
+def test_an_uploaded_handwriting_image_is_checked(api: Any, creds: dict[str, dict[str, str]],
+                                                  image: str, status: int) -> None:
+    response = api.post("/seals", headers=h(creds, "admin"), json={
+        "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "personal",
+        "holder_name": "欧阳修文", "holder_id_number": "11010519491231002X",
+        "image_png_base64": image})
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "image.invalid"
+
+
+def test_a_personal_name_seal_is_generated(api: Any, creds: dict[str, dict[str, str]]) -> None:
+    response = api.post("/seals", headers=h(creds, "admin"), json={
+        "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "legal-representative",
+        "holder_name": "李四", "holder_id_number": "11010519491231002X"})
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "李四印"
+
+
+# ----------------------------------------------------------------------------- stamping
+
+
+def test_a_stamper_seals_a_pdf(api: Any, creds: dict[str, dict[str, str]],
+                               seal: dict[str, Any], stamping: StampingEnv) -> None:
+    response = _stamp(api, creds, seal["id"], approval_pdf())
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert_pyhanko_passes(response.content, stamping.root_der)
+    pdfsig_check(response.content, stamping.nss, stamping.tmp)
+    use_id = int(response.headers["x-zhengyin-seal-use"])
+    uses = api.get(f"/seals/{seal['id']}/uses", headers=h(creds, "admin"),
+                   params={"case_number": "审批〔2025〕7号"}).json()["uses"]
+    mine = next(use for use in uses if use["id"] == use_id)
+    assert mine["client_id"] == creds["stamper"]["id"]
+    assert mine["document_name"] == "决定书.pdf"
+    assert mine["output_sha256"] == response.headers["x-zhengyin-output-sha256"]
+    csv = api.get(f"/seals/{seal['id']}/uses.csv", headers=h(creds, "admin"))
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert mine["output_sha256"] in csv.text
+
+
+REFUSALS = [
+    ("not-a-pdf", {"pdf": not_a_pdf()}, 422, "pdf.not_pdf"),
+    ("encrypted", {"pdf": encrypted_pdf()}, 422, "pdf.encrypted"),
+    ("page-out-of-range", {"options": json.dumps(
+        {"placement": {"kind": "box", "page": 9, "box": [0, 0, 100, 100]}})},
+     422, "placement.page_out_of_range"),
+    ("anchor-missing", {"options": json.dumps(
+        {"placement": {"kind": "anchor", "text": "没有这句话"}})},
+     422, "placement.anchor_not_found"),
+    ("options-not-json", {"options": "{"}, 422, "stamp.invalid_options"),
+    ("unknown-level", {"options": json.dumps(
+        {"placement": {"kind": "invisible"}, "level": "B-X"})}, 422, "stamp.invalid_options"),
+    ("blank-purpose", {"purpose": " "}, 422, "stamp.invalid_options"),
+    ("client-not-authorised", {"who": "other"}, 403, "seal.not_authorised"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "status", "code"), REFUSALS,
+                         ids=[r[0] for r in REFUSALS])
+def test_a_refused_stamp_is_a_problem_and_no_use(
+        api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any], case: str,
+        change: dict[str, Any], status: int, code: str) -> None:
+    before = _uses(api, creds, seal["id"])
+    change = dict(change)
+    pdf = change.pop("pdf", approval_pdf())
+    response = _stamp(api, creds, seal["id"], pdf, **change)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert _uses(api, creds, seal["id"]) == before
+
+
+def test_suspend_resume_and_revoke(api: Any, creds: dict[str, dict[str, str]]) -> None:
+    admin = h(creds, "admin")
+    seal = api.post("/seals", headers=admin, json={
+        "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "contract"}).json()
+    api.post(f"/seals/{seal['id']}/clients", headers=admin,
+             json={"client_id": creds["stamper"]["id"]})
+
+    assert api.post(f"/seals/{seal['id']}/suspend", headers=admin,
+                    json={"reason": "审查"}).json()["status"] == "suspended"
+    refused = _stamp(api, creds, seal["id"], approval_pdf())
+    assert (refused.status_code, refused.json()["code"]) == (409, "seal.unusable")
+    again = api.post(f"/seals/{seal['id']}/suspend", headers=admin, json={"reason": "x"})
+    assert (again.status_code, again.json()["code"]) == (409, "seal.illegal_transition")
+    assert api.post(f"/seals/{seal['id']}/resume", headers=admin,
+                    json={"reason": "通过"}).json()["status"] == "active"
+    assert _stamp(api, creds, seal["id"], approval_pdf()).status_code == 200
+
+    revoked = api.post(f"/seals/{seal['id']}/revoke", headers=admin,
+                       json={"reason": "撤销", "key_compromised": True})
+    assert revoked.json()["status"] == "revoked"
+    certificate = api.get(f"/pki/certificates/{revoked.json()['certificate_serial']}")
+    assert certificate.status_code == 200
+    assert _stamp(api, creds, seal["id"], approval_pdf()).status_code == 409
+
+    removed = api.delete(f"/seals/{seal['id']}/clients/{creds['stamper']['id']}", headers=admin)
+    assert removed.json()["authorised_clients"] == []
+
+
+# ----------------------------------------------------------------------------- batch
+
+
+def test_a_batch_job_runs_in_the_pool(api: Any, creds: dict[str, dict[str, str]],
+                                      seal: dict[str, Any], stamping: StampingEnv) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.pdf", approval_pdf(2))
+        archive.writestr("b.pdf", approval_pdf(3))
+    files = [("files", ("c.pdf", approval_pdf(1), "application/pdf")),
+             ("files", ("bad.pdf", b"not a pdf", "application/pdf")),
+             ("archive", ("in.zip", buffer.getvalue(), "application/zip"))]
+    created = api.post(f"/seals/{seal['id']}/stamp-jobs", headers=h(creds, "stamper"),
+                       data={"case_number": "批-1", "purpose": "批量",
+                             "options": json.dumps({"placement": {"kind": "invisible"}})},
+                       files=files)
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+
+    deadline = time.monotonic() + 60
+    job = created.json()
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = api.get(f"/stamp-jobs/{job_id}", headers=h(creds, "stamper")).json()
+    assert (job["status"], job["total"], job["succeeded"], job["failed"]) == ("done", 4, 3, 1)
+    assert api.get(f"/stamp-jobs/{job_id}", headers=h(creds, "other")).status_code == 404
+    output = api.get(job["output_url"], headers=h(creds, "stamper"))
+    assert output.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(output.content)) as archive:
+        assert sorted(archive.namelist()) == ["a.pdf", "b.pdf", "c.pdf"]
+        assert_pyhanko_passes(archive.read("b.pdf"), stamping.root_der)

@@ -1,0 +1,95 @@
+"""Licence types: definitions, versions, import and export."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from api.runtime import Runtime
+from registry.catalogue import TypeDefinition, TypeDefinitionError, example_definitions
+from trust.models import ClientRole
+
+from ..support import bearer
+from .conftest import FOOD_TYPE, food_request
+
+
+def _food_definition() -> dict[str, Any]:
+    return copy.deepcopy(next(d for d in example_definitions() if d["code"] == FOOD_TYPE))
+
+
+def test_five_example_types_ship_with_zhengyin() -> None:
+    names = {document["name"] for document in example_definitions()}
+    assert {"营业执照", "食品经营许可证", "不动产权证书", "出生医学证明",
+            "建筑工程施工许可证"} <= names
+
+
+def test_redefining_an_unchanged_type_keeps_its_version(http: Any, registry: Runtime,
+                                                        credentials: dict[ClientRole, str]
+                                                        ) -> None:
+    admin = bearer(credentials[ClientRole.ADMIN])
+    response = http.put("/admin/licence-types", json=[_food_definition()], headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()[0]["version"] == 1
+
+
+def test_changing_a_type_adds_a_version_and_licences_keep_theirs(
+    http: Any, registry: Runtime, market: dict[str, str], credentials: dict[ClientRole, str]
+) -> None:
+    admin = bearer(credentials[ClientRole.ADMIN])
+    before = http.post("/licences", json=food_request(), headers=market).json()
+    changed = _food_definition()
+    changed["template"]["footer"] = "新版监制"
+    versions = http.put("/admin/licence-types", json=[changed], headers=admin).json()
+    assert versions[0]["version"] == 2
+    after = http.post("/licences", json=food_request(), headers=market).json()
+    assert (before["type_version"], after["type_version"]) == (1, 2)
+    assert http.get(f"/licences/{before['identifier']}", headers=market).json()[
+        "type_version"] == 1
+    history = http.get(f"/licence-types/{FOOD_TYPE}", headers=market).json()
+    assert [(v["version"], v["current"]) for v in history] == [(1, False), (2, True)]
+
+
+def test_export_then_import_round_trips(http: Any, registry: Runtime,
+                                        credentials: dict[ClientRole, str]) -> None:
+    admin = bearer(credentials[ClientRole.ADMIN])
+    exported = http.get(f"/admin/licence-types/{FOOD_TYPE}/export", headers=admin).json()
+    assert exported["issuers"] == [{"code": "11110105MB00000009",
+                                    "name": "北京市朝阳区市场监督管理局"}]
+    assert TypeDefinition.from_json(exported).content() == \
+        TypeDefinition.from_json(_food_definition()).content()
+    again = http.put("/admin/licence-types", json=[exported], headers=admin).json()
+    assert again[0]["version"] == 1
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.update(code="11100000000013338X032"), "credit code"),
+    (lambda d: d.update(code="short"), "plus 3 digits"),
+    (lambda d: d["fields_schema"].update(type="array"), "object schema"),
+    (lambda d: d["fields_schema"]["properties"].update(x={"type": "nonsense"}), "JSON Schema"),
+    (lambda d: d["template"]["fields"].append({"key": "nope", "label": "无"}), "template field"),
+    (lambda d: d.update(validity={"kind": "forever"}), "validity kind"),
+    (lambda d: d.update(number_pattern="{year}{nonsense}"), "unknown fields"),
+    (lambda d: d.update(holder_kinds=["alien"]), "malformed"),
+    (lambda d: d.pop("template"), "lacks 'template'"),
+], ids=["bad-authority-code", "bad-type-code", "schema-not-object", "invalid-schema",
+        "template-unknown-field", "validity", "pattern", "holder-kind", "missing-template"])
+def test_invalid_definitions_are_refused_with_a_reason(change: Any, message: str) -> None:
+    definition = _food_definition()
+    change(definition)
+    with pytest.raises(TypeDefinitionError, match=message):
+        TypeDefinition.from_json(definition)
+
+
+def test_only_administrators_define_types(http: Any, registry: Runtime,
+                                          market: dict[str, str]) -> None:
+    response = http.put("/admin/licence-types", json=[_food_definition()], headers=market)
+    assert response.status_code == 403
+
+
+def test_issuers_list_the_current_types(http: Any, registry: Runtime,
+                                        market: dict[str, str]) -> None:
+    listed = http.get("/licence-types", headers=market).json()
+    assert len(listed) == 5
+    assert all(item["current"] for item in listed)

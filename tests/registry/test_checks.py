@@ -1,0 +1,321 @@
+"""Certificate-free checks (免提交): consent, use codes, agents, reasons, minimisation, receipts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from api.runtime import Runtime
+from registry.catalogue import example_service_items
+from registry.holders import HolderKind
+from registry.models import Licence, LicenceUse, UseCode
+from registry.receipts import verify_receipt
+from trust.db import utcnow
+from trust.jws import JWSError
+from trust.models import AuditEntry, ClientRole
+
+from ..support import bearer
+from .conftest import BUSINESS_TYPE, MARKET, REAL_ESTATE, issuer_headers
+
+COMPANY = "91110000600037341L"
+STAFF = "11010519491231002X"
+ITEM = "11110105-FOOD-0001"
+
+
+def _business(holder: str = COMPANY) -> dict[str, Any]:
+    return {
+        "type_code": BUSINESS_TYPE, "holder_kind": "credit-code", "holder_code": holder,
+        "holder_name": "北京某某科技有限公司",
+        "fields": {"name": "北京某某科技有限公司", "entity_type": "有限责任公司",
+                   "legal_representative": "李四", "registered_capital": "壹仟万元整",
+                   "established": "2015-06-01", "address": "北京市朝阳区望京街10号",
+                   "business_scope": "技术开发"},
+    }
+
+
+def _premises(holder: str = COMPANY) -> dict[str, Any]:
+    return {
+        "type_code": "11100000000013338W087", "holder_kind": "credit-code",
+        "holder_code": holder, "holder_name": "北京某某科技有限公司",
+        "fields": {"right_holder": "北京某某科技有限公司", "co_ownership": "单独所有",
+                   "location": "朝阳区望京街10号", "unit_number": "110105008001GB00012F00030058",
+                   "right_type": "房屋所有权", "right_nature": "市场化商品房", "usage": "商业",
+                   "area": "120.00㎡"},
+    }
+
+
+class World:
+    """Issuers, an intake client, the holder company and its staff member."""
+
+    def __init__(self, http: Any, runtime: Runtime, credentials: dict[ClientRole, str]) -> None:
+        self.http = http
+        self.runtime = runtime
+        self.market = issuer_headers(runtime, MARKET)
+        self.estate = issuer_headers(runtime, REAL_ESTATE)
+        self.intake = bearer(credentials[ClientRole.INTAKE])
+        self.intake_id = credentials[ClientRole.INTAKE].split(".")[1]
+        self.admin = bearer(credentials[ClientRole.ADMIN])
+        response = http.put("/admin/service-items", json=example_service_items(),
+                            headers=self.admin)
+        assert response.status_code == 200, response.text
+        self.company = bearer(self.token(COMPANY, HolderKind.CREDIT_CODE))
+
+    def token(self, code: str, kind: HolderKind = HolderKind.CITIZEN_ID) -> str:
+        with self.runtime.unit_of_work() as services:
+            return self.runtime.holder_tokens.mint(services, code, kind, at=utcnow())
+
+    def issue(self, headers: dict[str, str], body: dict[str, Any]) -> str:
+        response = self.http.post("/licences", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return str(response.json()["identifier"])
+
+    def other_intake(self) -> str:
+        with self.runtime.unit_of_work() as services:
+            issued = services.clients.add(name="another-intake", role=ClientRole.INTAKE,
+                                          org_credit_code=None, at=utcnow(), actor="test")
+        return issued.client.id
+
+    def consent(self, **overrides: Any) -> str:
+        body = {"item_code": ITEM, **overrides}
+        response = self.http.post("/holder/consents", json=body, headers=self.company)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def check(self, **overrides: Any) -> Any:
+        body = {"holder_kind": "credit-code", "holder_code": COMPANY, "item_code": ITEM,
+                "case_number": "CY-2026-000123", "purpose": "食品经营许可新办审查", **overrides}
+        return self.http.post("/checks", json=body, headers=self.intake)
+
+
+@pytest.fixture
+def world(http: Any, registry: Runtime, credentials: dict[ClientRole, str]) -> World:
+    """A populated registry for checks."""
+    return World(http, registry, credentials)
+
+
+def test_a_consented_check_is_satisfied_with_the_fields_the_item_may_receive(world: World
+                                                                              ) -> None:
+    business = world.issue(world.market, _business())
+    world.issue(world.estate, _premises())
+    response = world.check(consent_id=world.consent())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["satisfied"] is True
+    by_material = {m["material"]: m for m in body["materials"]}
+    licence = by_material["business-licence"]
+    assert licence["identifier"] == business
+    assert set(licence["fields"]) == {"name", "entity_type", "legal_representative", "address"}
+    assert "registered_capital" not in response.text and "business_scope" not in response.text
+    assert set(by_material["premises"]["fields"]) == {"right_holder", "location", "usage"}
+
+
+def test_each_disclosed_licence_is_one_use_record_and_audited(world: World) -> None:
+    world.issue(world.market, _business())
+    world.issue(world.estate, _premises())
+    check_id = world.check(consent_id=world.consent()).json()["check_id"]
+    with world.runtime.unit_of_work(readonly=True) as services:
+        uses = list(services.session.scalars(select(LicenceUse).where(
+            LicenceUse.check_id == check_id)))
+        audited = [entry.action for entry in services.session.scalars(
+            select(AuditEntry).where(AuditEntry.details["check"].as_string() == check_id))]
+    assert len(uses) == 2
+    assert {use.purpose for use in uses} == {"食品经营许可新办审查"}
+    assert {use.case_number for use in uses} == {"CY-2026-000123"}
+    assert sorted(uses[0].fields) == sorted(uses[0].fields)
+    assert audited.count("licence.used") == 2
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ("expired", "expired"),
+    ("suspended", "suspended"),
+    ("revoked", "revoked"),
+    ("lost", "lost"),
+])
+def test_each_not_satisfied_reason_is_given(world: World, change: str, reason: str) -> None:
+    identifier = world.issue(world.market, _business())
+    with world.runtime.unit_of_work() as services:
+        values: dict[str, Any] = {"valid_until": date(2026, 1, 1)} if change == "expired" \
+            else {"status": change}
+        services.session.execute(update(Licence).where(Licence.identifier == identifier)
+                                 .values(**values))
+    body = world.check(consent_id=world.consent()).json()
+    material = {m["material"]: m for m in body["materials"]}["business-licence"]
+    assert (material["satisfied"], material["reason"]) == (False, reason)
+    assert "identifier" not in material or material["identifier"] is None
+    assert material["fields"] is None
+
+
+def test_none_held_is_a_reason_too(world: World) -> None:
+    body = world.check(consent_id=world.consent()).json()
+    assert body["satisfied"] is False
+    assert {m["reason"] for m in body["materials"]} == {"none-held"}
+
+
+def test_the_newest_valid_version_satisfies_after_a_change(world: World) -> None:
+    identifier = world.issue(world.market, _business())
+    fields = {**_business()["fields"], "address": "北京市朝阳区新地址1号"}
+    changed = world.http.post(f"/licences/{identifier}/change",
+                              json={"reason": "住所变更", "fields": fields},
+                              headers=world.market).json()
+    material = world.check(consent_id=world.consent()).json()["materials"][0]
+    assert material["identifier"] == changed["identifier"]
+    assert material["fields"]["address"] == "北京市朝阳区新地址1号"
+
+
+@pytest.mark.parametrize("defect", ["none", "withdrawn", "expired", "other-client",
+                                    "other-case", "other-item", "unknown-holder",
+                                    "malformed-holder"])
+def test_without_valid_consent_the_403_reveals_nothing(world: World, defect: str) -> None:
+    world.issue(world.market, _business())
+    overrides: dict[str, Any] = {}
+    if defect == "none":
+        overrides["consent_id"] = "0" * 32
+    else:
+        consent = world.consent(**({"client_id": world.other_intake()}
+                                   if defect == "other-client"
+                                   else {"case_number": "OTHER"} if defect == "other-case"
+                                   else {}))
+        overrides["consent_id"] = consent
+        if defect == "withdrawn":
+            world.http.post(f"/holder/consents/{consent}/withdraw", headers=world.company)
+        elif defect == "expired":
+            with world.runtime.unit_of_work() as services:
+                from registry.models import Consent
+
+                services.session.execute(update(Consent).where(Consent.id == consent).values(
+                    expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        elif defect == "other-item":
+            overrides["item_code"] = "11110105-FOOD-0002"
+        elif defect == "unknown-holder":
+            overrides["holder_code"] = "11100000000013338W"
+        elif defect == "malformed-holder":
+            overrides["holder_code"] = "NOT-A-CODE"
+    response = world.check(**overrides)
+    assert response.status_code == 403
+    body = response.json()
+    assert body["code"] == "consent.missing"
+    assert body["detail"] == "no valid consent or use code covers this request"
+
+
+def test_a_consent_for_any_client_serves_every_intake_system(world: World) -> None:
+    world.issue(world.market, _business())
+    assert world.check(consent_id=world.consent(client_id=None)).status_code == 200
+
+
+def test_consent_expiry_is_capped(world: World) -> None:
+    far = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
+    consent = world.http.post("/holder/consents", json={"item_code": ITEM, "expires_at": far},
+                              headers=world.company).json()
+    granted = datetime.fromisoformat(consent["granted_at"])
+    assert datetime.fromisoformat(consent["expires_at"]) - granted == timedelta(days=90)
+
+
+def test_a_use_code_works_once_for_its_item(world: World) -> None:
+    world.issue(world.market, _business())
+    code = world.http.post("/holder/use-codes", json={"item_code": ITEM},
+                           headers=world.company).json()["code"]
+    assert len(code) == 9 and code[4] == "-"
+    assert world.check(use_code=code.lower().replace("-", " ")).status_code == 200
+    again = world.check(use_code=code)
+    assert again.status_code == 403
+
+
+def test_a_use_code_is_refused_for_another_item(world: World) -> None:
+    code = world.http.post("/holder/use-codes", json={"item_code": ITEM},
+                           headers=world.company).json()["code"]
+    assert world.check(use_code=code, item_code="11110105-FOOD-0002").status_code == 403
+    assert world.check(use_code=code).status_code == 200  # not consumed by the refusal
+
+
+def test_an_expired_use_code_is_refused(world: World) -> None:
+    code = world.http.post("/holder/use-codes", json={"item_code": ITEM},
+                           headers=world.company).json()["code"]
+    with world.runtime.unit_of_work() as services:
+        services.session.execute(update(UseCode).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert world.check(use_code=code).status_code == 403
+
+
+def test_use_codes_are_stored_only_as_hashes(world: World) -> None:
+    code = world.http.post("/holder/use-codes", json={"item_code": ITEM},
+                           headers=world.company).json()["code"]
+    with world.runtime.unit_of_work(readonly=True) as services:
+        rows = list(services.session.scalars(select(UseCode)))
+    assert code.replace("-", "") not in json.dumps([r.code_sha256 for r in rows])
+    assert len(rows[0].code_sha256) == 64
+
+
+def test_an_agent_acts_for_the_company_only_with_a_grant(world: World) -> None:
+    world.issue(world.market, _business())
+    staff = bearer(world.token(STAFF))
+    refused = world.http.post("/holder/use-codes", params={"for": COMPANY},
+                              json={"item_code": ITEM}, headers=staff)
+    assert refused.status_code == 403
+    expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    grant = world.http.post("/holder/agents", json={"agent_code": STAFF, "expires_at": expires},
+                            headers=world.company)
+    assert grant.status_code == 201, grant.text
+    code = world.http.post("/holder/use-codes", params={"for": COMPANY},
+                           json={"item_code": ITEM}, headers=staff)
+    assert code.status_code == 201
+    assert world.check(use_code=code.json()["code"]).status_code == 200
+    world.http.post(f"/holder/agents/{grant.json()['id']}/revoke", headers=world.company)
+    after = world.http.post("/holder/consents", params={"for": COMPANY},
+                            json={"item_code": ITEM}, headers=staff)
+    assert after.status_code == 403
+
+
+def test_the_receipt_verifies_offline_and_a_tampered_one_fails(world: World) -> None:
+    world.issue(world.market, _business())
+    body = world.check(consent_id=world.consent()).json()
+    with world.runtime.unit_of_work(readonly=True) as services:
+        anchors = world.runtime.trust_anchors(services)
+    payload = verify_receipt(body["receipt"], anchors)
+    assert payload["check_id"] == body["check_id"]
+    assert payload["results"][0]["fields"] == body["materials"][0]["fields"]
+    header, claims, signature = body["receipt"].split(".")
+    forged_claims = claims[:-2] + ("A" if claims[-2] != "A" else "B") + claims[-1]
+    with pytest.raises(JWSError):
+        verify_receipt(f"{header}.{forged_claims}.{signature}", anchors)
+    from cryptography import x509 as pyca
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other_root = pyca.load_der_x509_certificate(anchors[0])
+    del other_root, ec
+    with pytest.raises(JWSError):
+        verify_receipt(body["receipt"], [])
+
+
+def test_the_receipt_is_retrievable_by_the_checking_client_only(world: World,
+                                                               credentials: dict[ClientRole,
+                                                                                 str]) -> None:
+    world.issue(world.market, _business())
+    check_id = world.check(consent_id=world.consent()).json()["check_id"]
+    mine = world.http.get(f"/checks/{check_id}/receipt", headers=world.intake)
+    assert mine.status_code == 200 and mine.text.count(".") == 2
+    with world.runtime.unit_of_work() as services:
+        other = services.clients.add(name="other-intake", role=ClientRole.INTAKE,
+                                     org_credit_code=None, at=utcnow(), actor="t").credential
+    assert world.http.get(f"/checks/{check_id}/receipt",
+                          headers=bearer(other)).status_code == 404
+
+
+def test_the_holder_and_the_issuer_see_the_uses(world: World) -> None:
+    business = world.issue(world.market, _business())
+    world.check(consent_id=world.consent())
+    holder_uses = world.http.get("/holder/uses", headers=world.company).json()
+    assert [use["identifier"] for use in holder_uses] == [business]
+    assert holder_uses[0]["client_name"] == "test-intake"
+    issuer_uses = world.http.get("/uses", headers=world.market).json()
+    assert [use["identifier"] for use in issuer_uses] == [business]
+    estate_uses = world.http.get("/uses", headers=world.estate).json()
+    assert estate_uses == []
+
+
+def test_check_purpose_is_limited_to_200_characters(world: World) -> None:
+    response = world.check(consent_id=world.consent(), purpose="审" * 201)
+    assert response.status_code == 422

@@ -1,0 +1,115 @@
+"""Issued licence PDFs checked by independent validators: pdfsig (NSS) and pyHanko.
+
+pdfsig asks the OCSP responder named in our certificates (poppler 22.12 reports
+"Unknown issue" rather than "Trusted" when it cannot), so these tests run against a
+live service on a loopback port, as relying parties would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asn1crypto import cms, tsp
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from registry.catalogue import TypeDefinition, example_definitions
+from registry.issuance import IssueRequest, IssuingParty
+from signing.models import SealType
+from signing.seals import SealRequest
+from trust.db import utcnow
+
+from ..signing.checks import pdfsig_check
+from ..signing.fixtures import StampingEnv, make_stamping_env
+from .conftest import MARKET, food_request, seal_png
+
+
+@pytest.fixture(scope="module")
+def live(database_url: str, kek_text: str,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampingEnv]:
+    """A live service with the example types and the market regulator's seal."""
+    for env in make_stamping_env(database_url, kek_text, tmp_path_factory):
+        with env.runtime.unit_of_work() as services:
+            for document in example_definitions():
+                services.catalogue.define(TypeDefinition.from_json(document), at=utcnow(),
+                                          actor="test")
+            services.seals.create(SealRequest(org_name="北京市朝阳区市场监督管理局",
+                                              credit_code=MARKET, seal_type=SealType.APPROVAL,
+                                              image_png=seal_png()), at=utcnow(), actor="test")
+        yield env
+
+
+def _issue(env: StampingEnv, **overrides: Any) -> bytes:
+    body = food_request(**overrides)
+    request = IssueRequest(type_code=body["type_code"], holder_kind=body["holder_kind"],
+                           holder_code=body["holder_code"], holder_name=body["holder_name"],
+                           fields=body["fields"])
+    with env.runtime.unit_of_work() as services:
+        licence = services.issuance.issue(
+            request, IssuingParty(org_code=MARKET, client_id=None, actor="test"), at=utcnow(),
+        ).licence
+        digest = licence.pdf_sha256
+    assert digest is not None
+    return env.runtime.file_store.get(digest)
+
+
+def test_pdfsig_finds_the_seal_valid_trusted_and_covering_the_whole_file(
+    live: StampingEnv
+) -> None:
+    report = pdfsig_check(_issue(live), live.nss, live.tmp)
+    assert "Total document signed" in report
+    assert "Signature Type: ETSI.CAdES.detached" in report
+
+
+def test_pyhanko_finds_the_certification_intact_trusted_and_timestamped(
+    live: StampingEnv
+) -> None:
+    from asn1crypto import x509
+
+    from .pdfcheck import pyhanko_status
+
+    pdf = _issue(live)
+    status = pyhanko_status(pdf, x509.Certificate.load(live.root_der))
+    assert status.bottom_line, status.pretty_print_details()
+    assert status.docmdp_ok
+    assert status.coverage.name == "ENTIRE_FILE"
+    assert status.timestamp_validity is not None and status.timestamp_validity.trusted
+    reader = PdfFileReader(__import__("io").BytesIO(pdf))
+    assert reader.embedded_signatures[0].docmdp_level.value == 1
+
+
+def test_the_signature_timestamp_covers_the_signature_value(live: StampingEnv) -> None:
+    import hashlib
+    import io
+
+    signature = PdfFileReader(io.BytesIO(_issue(live))).embedded_signatures[0]
+    signer_info = signature.signed_data["signer_infos"][0]
+    token = signer_info["unsigned_attrs"][0]["values"][0]
+    info = tsp.TSTInfo.load(token["content"]["encap_content_info"]["content"].parsed.dump())
+    assert info["message_imprint"]["hashed_message"].native == \
+        hashlib.sha256(signer_info["signature"].native).digest()
+    assert isinstance(token, cms.ContentInfo)
+
+
+def test_changing_one_byte_breaks_the_seal(live: StampingEnv) -> None:
+    from asn1crypto import x509
+
+    from .pdfcheck import pyhanko_status
+
+    pdf = bytearray(_issue(live))
+    position = pdf.index(b"/Title")
+    pdf[position + 8] ^= 0x01
+    status = pyhanko_status(bytes(pdf), x509.Certificate.load(live.root_der))
+    assert not status.intact
+
+
+def test_the_signed_revision_names_the_licence_in_its_metadata(live: StampingEnv) -> None:
+    import io
+
+    reader = PdfFileReader(io.BytesIO(_issue(live)))
+    info = reader.trailer["/Info"]
+    identifier = str(info["/ZZBS"])
+    assert identifier.startswith("1.2.156.3005.2.11100000000013338W032.")
+    assert str(info["/ZZMC"]) == "食品经营许可证"
+    assert str(info["/ZZBFJGDM"]) == MARKET

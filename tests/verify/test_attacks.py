@@ -1,0 +1,132 @@
+"""Attack files built from our own sealed PDFs: none may pass, each names what changed.
+
+Table-driven (STYLE §6): each case is an attack (tests/verify/attacks.py, named for what
+it does) on one of our sealed documents, with the verdict and the reason it must get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from signing.models import SealType
+from trust.validation import Indication, SubIndication, VerificationReport
+
+from .attacks import ATTACKS, shadow_document
+from .conftest import VerifyEnv, codes, verify_env
+
+__all__ = ["verify_env"]
+
+F, IND = Indication.TOTAL_FAILED, Indication.INDETERMINATE
+
+
+@dataclass(frozen=True)
+class Case:
+    """An attack on a base document and what the verifier must say."""
+
+    attack: str
+    base: str
+    indication: Indication
+    sub: SubIndication | None
+    code: str
+    says: str
+    """A fragment the English reasons must contain (what changed)."""
+
+
+CASES = [
+    Case("incremental_saving_new_content", "certified", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "page 1"),
+    Case("incremental_saving_new_content", "approval", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "page 1"),
+    Case("incremental_saving_new_content", "licence", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "page 1"),
+    Case("appended_objects_without_xref", "licence", F, SubIndication.FORMAT_FAILURE,
+         "document.trailing_data", "appended after the end of the last revision"),
+    Case("usf_contents_zeroed", "certified", F, SubIndication.FORMAT_FAILURE,
+         "signature.unreadable", "malformed"),
+    Case("usf_contents_removed", "licence", F, SubIndication.FORMAT_FAILURE,
+         "signature.unreadable", "/Contents"),
+    Case("usf_contents_emptied", "approval", F, SubIndication.FORMAT_FAILURE,
+         "signature.unreadable", "malformed"),
+    Case("usf_byterange_zeroed", "licence", F, SubIndication.FORMAT_FAILURE,
+         "signature.unreadable", "ByteRange"),
+    Case("usf_byterange_removed", "certified", F, SubIndication.FORMAT_FAILURE,
+         "signature.unreadable", "ByteRange"),
+    Case("swa_signature_dictionary_moved", "certified", F, SubIndication.FORMAT_FAILURE,
+         "changes.coverage", "signed range does not cover"),
+    Case("swa_byterange_moved", "licence", F, SubIndication.FORMAT_FAILURE,
+         "signature.unreadable", "ByteRange"),
+    Case("shadow_hide", "shadow-approval", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "Form XObject changed"),
+    Case("shadow_hide", "shadow-certified", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "Form XObject changed"),
+    Case("shadow_replace", "shadow-approval", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "changed"),
+    Case("shadow_hide_and_replace", "shadow-approval", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "page 1"),
+    Case("evil_annotation", "certified", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "FreeText annotation on page 1 added"),
+    Case("evil_annotation", "co-sealed", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "FreeText annotation on page 1 added"),
+    Case("evil_annotation", "approval", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "FreeText annotation on page 1 added"),
+    Case("sneaky_signature", "certified", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "signature field 'Approval2'"),
+    Case("sneaky_signature", "co-sealed", F, SubIndication.HASH_FAILURE,
+         "changes.forbidden", "signature field 'Approval2'"),
+    Case("sneaky_signature", "approval", IND, SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+         "certificate.untrusted", "(self-signed) was not issued by a trusted"),
+    Case("page_added", "certified", F, SubIndication.HASH_FAILURE, "changes.forbidden",
+         "a page was added"),
+    Case("page_added", "co-sealed", F, SubIndication.HASH_FAILURE, "changes.forbidden",
+         "a page was added"),
+    Case("impostor_second_signature", "approval", IND,
+         SubIndication.NO_CERTIFICATE_CHAIN_FOUND, "certificate.untrusted",
+         "(self-signed) was not issued by a trusted"),
+    Case("impostor_second_signature", "certified", F, SubIndication.HASH_FAILURE,
+         "changes.not_permitted", "signature field 'Seal_impostor'"),
+]
+
+
+@pytest.fixture(scope="module")
+def bases(verify_env: VerifyEnv) -> dict[str, bytes]:
+    """The sealed documents attacked (each genuine one passes; asserted once)."""
+    second = verify_env.new_seal(SealType.CONTRACT)
+    documents = {
+        "certified": verify_env.stamp(),
+        "approval": verify_env.stamp(certify=False),
+        "co-sealed": verify_env.co_sealed(second),
+        "licence": verify_env.issue()[1],
+        "shadow-approval": verify_env.stamp(shadow_document(), certify=False),
+        "shadow-certified": verify_env.stamp(shadow_document()),
+    }
+    for name, pdf in documents.items():
+        verdict = verify_env.verify(pdf).verdict
+        assert verdict.passed, (name, [reason.en for reason in verdict.reasons])
+    return documents
+
+
+def _reasons(report: VerificationReport) -> str:
+    texts = [check.reason.en for check in report.document]
+    for signature in report.signatures:
+        texts += [check.reason.en for check in signature.checks]
+    return " | ".join(texts)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.attack}-{c.base}" for c in CASES])
+def test_attack_is_caught_and_named(verify_env: VerifyEnv, bases: dict[str, bytes],
+                                    case: Case) -> None:
+    attack: Callable[[bytes], bytes] = ATTACKS[case.attack]
+    report = verify_env.verify(attack(bases[case.base]))
+    verdict = report.verdict
+    assert verdict.indication is not Indication.TOTAL_PASSED
+    assert verdict.indication is case.indication, _reasons(report)
+    assert verdict.sub_indication is case.sub, _reasons(report)
+    assert case.code in codes(report), _reasons(report)
+    assert case.says in _reasons(report)
+
+
+def test_every_attack_is_in_the_table() -> None:
+    assert {case.attack for case in CASES} == set(ATTACKS)

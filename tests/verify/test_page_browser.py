@@ -1,0 +1,64 @@
+"""The public verification page in headless Chromium, against a live service whose
+verification runs in the real worker pool: upload a sealed PDF and see green, a tampered
+one and see red, type an identifier and see the licence's status; download the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..web.browser import chromium_page
+from .attacks import incremental_saving_new_content
+from .conftest import VerifyEnv, make_verify_env
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def verify_env(database_url: str, kek_text: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[VerifyEnv]:
+    """A live service examining in its worker pool (one worker)."""
+    yield from make_verify_env(database_url, kek_text, tmp_path_factory,
+                               verify_in_process=False, verify_workers=1)
+
+
+def test_upload_green_then_red_then_identifier(verify_env: VerifyEnv, tmp_path: Path) -> None:
+    identifier, pdf = verify_env.issue()
+    good = tmp_path / "营业执照.pdf"
+    good.write_bytes(pdf)
+    bad = tmp_path / "tampered.pdf"
+    bad.write_bytes(incremental_saving_new_content(pdf))
+    base = verify_env.stamping.base_url
+    with chromium_page() as page:
+        page.goto(f"{base}/verify")
+        assert page.title().startswith("电子文件核验")
+        page.set_input_files("#file", str(good))
+        page.click("#verify-file")
+        verdict = page.locator("#verdict")
+        assert verdict.get_attribute("data-indication") == "TOTAL-PASSED"
+        assert "核验通过" in verdict.inner_text()
+        assert "rgb(26, 127, 55)" in verdict.evaluate("e => getComputedStyle(e).color")
+        assert "北京市朝阳区市场监督管理局" in page.locator("#signature-1").inner_text()
+        assert page.locator("#signature-1 img.seal").count() == 1
+        assert page.locator("#licence-status").inner_text() == "有效"
+        with page.expect_download() as download:
+            page.click("#report-pdf")
+        report = Path(download.value.path()).read_bytes()
+        assert verify_env.verify(report).verdict.passed
+
+        page.goto(f"{base}/verify")
+        page.set_input_files("#file", str(bad))
+        page.click("#verify-file")
+        verdict = page.locator("#verdict")
+        assert verdict.get_attribute("data-indication") == "TOTAL-FAILED"
+        assert "核验不通过" in verdict.inner_text()
+        assert "rgb(200, 16, 46)" in verdict.evaluate("e => getComputedStyle(e).color")
+        assert "签名后文件被修改" in page.locator("#reasons").inner_text()
+
+        page.fill("#identifier", identifier)
+        page.click("#verify-identifier")
+        page.wait_for_url(f"**/v/{identifier}")
+        assert page.locator("#verdict").get_attribute("data-indication") == "TOTAL-PASSED"
+        assert page.locator("#licence-status").inner_text() == "有效"

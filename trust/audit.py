@@ -1,0 +1,311 @@
+"""The append-only, hash-chained audit log with signed checkpoints.
+
+Each entry's hash covers its sequence number, time, actor, action, object, details and
+the previous entry's hash, so editing, deleting or reordering rows breaks the chain at
+that row. Every ``checkpoint_every`` entries the service's audit key signs the chain tip;
+a rewritten chain (all hashes recomputed) then disagrees with a signed checkpoint.
+
+Appends are serialised by the ``audit_head`` row lock, held until the surrounding
+transaction commits: append last, just before the commit. ``append_many`` writes a whole
+batch under one lock and one head update (bulk import).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.orm import Session
+
+from keys import PublicKey
+
+from .db import insert_rows
+from .errors import AuditChainBrokenError
+from .models import AuditCheckpoint, AuditEntry, AuditHead
+from .privacy import redact
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditLog",
+    "AuditRecord",
+    "AuditVerification",
+    "CheckpointSigner",
+    "checkpoint_message",
+    "entry_hash",
+    "verify_audit_chain",
+]
+
+GENESIS_HASH = "0" * 64
+_HEAD_ID = 1
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
+
+
+def entry_hash(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 over the canonical JSON of an entry (version 1 of the format)."""
+    payload = {
+        "v": 1,
+        "seq": seq,
+        "at": _iso(at),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "details": details,
+        "prev": prev_hash,
+    }
+    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def checkpoint_message(seq: int, chain_hash: str, at: datetime) -> bytes:
+    """The bytes an audit checkpoint signature covers."""
+    return f"zhengyin-audit-checkpoint-v1\n{seq}\n{chain_hash}\n{_iso(at)}".encode()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One entry to append (before it has a sequence number and hash)."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    at: datetime
+    details: dict[str, Any] | None = None
+
+
+class CheckpointSigner(Protocol):
+    """Signs checkpoints with the service's audit key (kept in the key store)."""
+
+    @property
+    def certificate_serial(self) -> str:
+        """Serial (hex) of the certificate whose key signs."""
+        ...
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign ``data``."""
+        ...
+
+
+class AuditLog:
+    """Appends entries inside the caller's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        checkpoint_signer: CheckpointSigner | None = None,
+        checkpoint_every: int = 1000,
+    ) -> None:
+        self._session = session
+        self._signer = checkpoint_signer
+        self._every = max(1, checkpoint_every)
+
+    def append(
+        self,
+        *,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        at: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Add one entry; secrets are dropped and ID numbers masked from ``details``."""
+        record = AuditRecord(actor=actor, action=action, object_type=object_type,
+                             object_id=object_id, at=at, details=details)
+        rows = self._append(records=[record])
+        return AuditEntry(**rows[0])
+
+    def append_many(self, records: Sequence[AuditRecord]) -> range:
+        """Add entries in order under one head-row lock and one head-row update.
+
+        Bulk import appends thousands of entries per transaction: one round trip to lock
+        the head, one multi-row insert and one head update, instead of three statements
+        per entry. The chain, its hashes and the checkpoints are exactly those that
+        appending the records one by one would give (``audit verify`` cannot tell).
+        Returns the entries' sequence numbers.
+        """
+        rows = self._append(records)
+        return range(rows[0]["seq"], rows[-1]["seq"] + 1) if rows else range(0)
+
+    def _append(self, records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+        if not records:
+            return []
+        # Redact before taking the lock: the head row lock is held until commit.
+        cleaned = [redact(record.details or {}) for record in records]
+        seq, prev_hash = self._lock_head()
+        rows: list[dict[str, Any]] = []
+        checkpoints: list[tuple[int, str, datetime]] = []
+        for record, clean in zip(records, cleaned, strict=True):
+            seq += 1
+            digest = entry_hash(
+                seq=seq, at=record.at, actor=record.actor, action=record.action,
+                object_type=record.object_type, object_id=record.object_id, details=clean,
+                prev_hash=prev_hash,
+            )
+            row = {"seq": seq, "at": record.at, "actor": record.actor, "action": record.action,
+                   "object_type": record.object_type, "object_id": record.object_id,
+                   "details": clean, "prev_hash": prev_hash, "hash": digest}
+            rows.append(row)
+            if self._signer is not None and seq % self._every == 0:
+                checkpoints.append((seq, digest, record.at))
+            prev_hash = digest
+        # A bulk insert (COPY on PostgreSQL), not ORM flushes.
+        insert_rows(self._session, _ENTRIES, rows)
+        self._session.execute(
+            update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(seq=seq, hash=prev_hash)
+        )
+        for checkpoint_seq, chain_hash, at in checkpoints:
+            self._add_checkpoint(checkpoint_seq, chain_hash, at)
+        if checkpoints:
+            self._session.flush()
+        return rows
+
+    def checkpoint(self, at: datetime) -> AuditCheckpoint | None:
+        """Sign the current chain tip now (no-op when it is already checkpointed or empty)."""
+        if self._signer is None:
+            return None
+        head = self._session.get(AuditHead, _HEAD_ID, with_for_update=True)
+        if head is None or head.seq == 0:
+            return None
+        if self._session.get(AuditCheckpoint, head.seq) is not None:
+            return None
+        return self._add_checkpoint(head.seq, head.hash, at)
+
+    def _add_checkpoint(self, seq: int, chain_hash: str, at: datetime) -> AuditCheckpoint:
+        assert self._signer is not None
+        checkpoint = AuditCheckpoint(
+            seq=seq,
+            hash=chain_hash,
+            at=at,
+            certificate_serial=self._signer.certificate_serial,
+            signature=self._signer.sign(checkpoint_message(seq, chain_hash, at)),
+        )
+        self._session.add(checkpoint)
+        return checkpoint
+
+    def _lock_head(self) -> tuple[int, str]:
+        """The head's sequence number and hash, taking its row lock first thing.
+
+        PostgreSQL: ``SELECT ... FOR UPDATE`` queues concurrent appenders here until the
+        holder commits. SQLite: writers already hold the database lock (BEGIN IMMEDIATE).
+        """
+        statement = (
+            select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+        )
+        row = self._session.execute(statement).one_or_none()
+        if row is None:
+            self._session.execute(insert(_HEAD).values(id=_HEAD_ID, seq=0, hash=GENESIS_HASH))
+            row = self._session.execute(statement).one()
+        return int(row[0]), str(row[1])
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """What ``audit verify`` checked when the whole chain verified."""
+
+    entries: int
+    checkpoints: int
+    last_seq: int
+    last_hash: str
+
+
+def _iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def _verify_signature(key: PublicKey, signature: bytes, data: bytes) -> None:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, rsa.RSAPublicKey):
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key.verify(signature, data)
+
+
+def verify_audit_chain(
+    session: Session, public_key_for: Callable[[str], PublicKey]
+) -> AuditVerification:
+    """Recompute the whole chain and check every checkpoint signature.
+
+    Raises :class:`AuditChainBrokenError` naming the first broken entry.
+    """
+
+    def broken(seq: int, why: str) -> AuditChainBrokenError:
+        error = AuditChainBrokenError(f"audit entry {seq}: {why}")
+        error.seq = seq  # type: ignore[attr-defined]
+        return error
+
+    checkpoints = {cp.seq: cp for cp in session.scalars(select(AuditCheckpoint))}
+    expected, prev, count = 1, GENESIS_HASH, 0
+    for entry in _iter_entries(session):
+        if entry.seq != expected:
+            raise broken(expected, f"missing (deleted); the chain jumps to entry {entry.seq}")
+        if entry.prev_hash != prev:
+            raise broken(entry.seq, "does not link to the entry before it (reordered or replaced)")
+        recomputed = entry_hash(
+            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
+            object_type=entry.object_type, object_id=entry.object_id,
+            details=entry.details, prev_hash=entry.prev_hash,
+        )
+        if recomputed != entry.hash:
+            raise broken(entry.seq, "content was altered: it no longer matches its hash")
+        checkpoint = checkpoints.get(entry.seq)
+        if checkpoint is not None and checkpoint.hash != entry.hash:
+            raise broken(
+                entry.seq,
+                "the chain up to here was rewritten: it disagrees with the signed checkpoint",
+            )
+        prev, expected, count = entry.hash, entry.seq + 1, count + 1
+
+    head = session.get(AuditHead, _HEAD_ID)
+    last_seq = expected - 1
+    if head is not None and (head.seq != last_seq or head.hash != prev):
+        raise broken(last_seq + 1, f"missing (deleted); the log's head records {head.seq} entries")
+    for seq, checkpoint in sorted(checkpoints.items()):
+        if seq > last_seq:
+            raise broken(seq, "missing (deleted); a signed checkpoint covers it")
+        try:
+            _verify_signature(
+                public_key_for(checkpoint.certificate_serial),
+                checkpoint.signature,
+                checkpoint_message(seq, checkpoint.hash, checkpoint.at),
+            )
+        except InvalidSignature:
+            raise broken(seq, "the checkpoint signature does not verify") from None
+    return AuditVerification(
+        entries=count, checkpoints=len(checkpoints), last_seq=last_seq, last_hash=prev
+    )

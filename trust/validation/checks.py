@@ -1,0 +1,494 @@
+"""The checks: each judges one aspect of a signature's evidence and raises on a problem.
+
+A check returns the reason it passed (what was verified, for the report) or raises
+:class:`~.errors.CheckFailedError` with the ETSI sub-indication and a reason in Chinese and
+English, or :class:`~.errors.NotApplicable`. :func:`run` turns either into a
+:class:`~.verdict.CheckResult`. Checks never return False (STYLE §2).
+
+Sub-indications beyond signatures (ETSI EN 319 102-1 has none for a document changed
+after signing, a seal not in a registry or a licence's status) map to the closest one:
+
+* forbidden changes after signing, a licence PDF that is not the issued file:
+  TOTAL-FAILED / HASH_FAILURE (the document shown is not the document signed/issued);
+* /ByteRange and coverage games, unreadable signatures: TOTAL-FAILED / FORMAT_FAILURE;
+* a seal suspended or revoked at the signing time, a licence revoked, suspended or
+  reported lost: TOTAL-FAILED / REVOKED; a licence expired or superseded: TOTAL-FAILED /
+  EXPIRED;
+* a certificate of our CA that is not a registered seal, an unknown licence identifier:
+  INDETERMINATE / SIG_CONSTRAINTS_FAILURE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import ParamSpec
+
+from .directories import LicenceRecord, LicenceState, SealRecord, SealState
+from .errors import CheckFailedError, NotApplicable
+from .evidence import DocumentEvidence, ObjectChange, SignatureEvidence
+from .policy import ChangeLevel, ValidationPolicy
+from .verdict import CheckResult, Reason, SubIndication
+
+__all__ = [
+    "check_certificate",
+    "check_changes",
+    "check_document_readable",
+    "check_document_signed",
+    "check_format",
+    "check_integrity",
+    "check_licence",
+    "check_licence_status",
+    "check_registration",
+    "check_revocation",
+    "check_timing",
+    "check_trailing_data",
+    "run",
+]
+
+_P = ParamSpec("_P")
+_ACCURACY = timedelta(seconds=1)
+S = SubIndication
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "?"
+
+
+def _fail(sub: SubIndication, code: str, zh: str, en: str) -> CheckFailedError:
+    return CheckFailedError(sub, Reason(code, zh, en))
+
+
+def run(check: str, function: Callable[_P, Reason], *args: _P.args,
+        **kwargs: _P.kwargs) -> CheckResult:
+    """Run one check and record its outcome."""
+    try:
+        reason = function(*args, **kwargs)
+    except NotApplicable as skipped:
+        return CheckResult.not_applicable(check, skipped.reason)
+    except CheckFailedError as failure:
+        return CheckResult.problem(check, failure.sub_indication, failure.reason)
+    return CheckResult.passed(check, reason)
+
+
+# ---------------------------------------------------------------------- document
+
+
+def check_document_readable(evidence: DocumentEvidence) -> Reason:
+    """The file could be read as a PDF within the limits."""
+    if evidence.problem is not None:
+        raise _fail(S.FORMAT_FAILURE, "document.unreadable", f"文件无法解析：{evidence.problem}",
+                    f"the document cannot be verified: {evidence.problem}")
+    return Reason("document.readable", f"PDF 文件可解析（{evidence.revisions} 个版本）",
+                  f"the PDF can be read ({evidence.revisions} revision(s))")
+
+
+def check_document_signed(evidence: DocumentEvidence) -> Reason:
+    """At least one signature (a document time-stamp alone seals nothing)."""
+    signatures = [item for item in evidence.signatures if item.kind == "signature"]
+    if evidence.problem is None and not signatures:
+        raise _fail(S.FORMAT_FAILURE, "document.unsigned", "文件中没有电子印章或电子签名",
+                    "the document carries no electronic seal or signature")
+    if evidence.problem is not None:
+        raise NotApplicable(Reason("document.unsigned.skipped", "文件无法解析，未查找签名",
+                                   "not checked: the document cannot be read"))
+    return Reason("document.signed", f"文件含 {len(signatures)} 个电子印章或签名",
+                  f"the document carries {len(signatures)} seal(s) or signature(s)")
+
+
+def check_trailing_data(evidence: DocumentEvidence) -> Reason:
+    """Nothing hides after the last revision's end (readers differ on such bytes)."""
+    if evidence.trailing_bytes:
+        raise _fail(S.FORMAT_FAILURE, "document.trailing_data",
+                    f"文件末尾（%%EOF 之后）附加了 {evidence.trailing_bytes} 字节"
+                    "不属于任何版本的内容",
+                    f"{evidence.trailing_bytes} bytes were appended after the end of the "
+                    "last revision (%%EOF), outside any signed or signable part")
+    return Reason("document.no_trailing_data", "文件末尾没有附加内容",
+                  "nothing was appended after the end of the last revision")
+
+
+# ---------------------------------------------------------------------- signature
+
+
+def check_format(evidence: SignatureEvidence) -> Reason:
+    """The signature could be read: frame, CMS, supported filter."""
+    if evidence.format_problem is not None:
+        raise _fail(S.FORMAT_FAILURE, "signature.unreadable",
+                    f"签名“{evidence.field}”的结构无效：{evidence.format_problem}",
+                    f"signature {evidence.field!r} is malformed: {evidence.format_problem}")
+    return Reason("signature.well_formed", "签名结构完整（签名范围恰好框住签名值）",
+                  "the signature is well formed (its byte range frames exactly its value)")
+
+
+def _readable(evidence: SignatureEvidence) -> None:
+    if evidence.format_problem is not None:
+        raise NotApplicable(Reason("signature.not_checked", "签名无法读取，未核验",
+                                   "not checked: the signature cannot be read"))
+
+
+def check_integrity(evidence: SignatureEvidence) -> Reason:
+    """The digest of the signed ranges and the signature value."""
+    _readable(evidence)
+    if not evidence.intact:
+        raise _fail(S.HASH_FAILURE, "signature.digest_mismatch",
+                    "签名后文件内容被修改（摘要不一致）",
+                    "the signed bytes were changed after signing (digest mismatch)")
+    if not evidence.valid:
+        raise _fail(S.SIG_CRYPTO_FAILURE, "signature.invalid_value", "签名值无法用签名证书验证",
+                    "the signature value does not verify with the signing certificate")
+    return Reason("signature.intact", "签名值有效，签名覆盖的内容未被篡改",
+                  "the signature value is valid and the signed content is intact")
+
+
+def _describe(change: ObjectChange) -> tuple[str, str]:
+    page_zh = f"第 {change.page} 页" if change.page else ""
+    page_en = f" on page {change.page}" if change.page else ""
+    verb_zh, verb_en = ("新增", "added") if change.new else ("修改", "changed")
+    subtype = change.subtype or ""
+    names = {
+        "page": ("页面", "page"), "page-content": ("页面内容流", "page content stream"),
+        "annotation": (f"{subtype} 批注", f"{subtype} annotation"),
+        "form-field": (f"表单域“{change.name or ''}”", f"form field {change.name!r}"),
+        "signature-field": (f"签名域“{change.name or ''}”", f"signature field {change.name!r}"),
+        "signature": ("签名值", "signature value"),
+        "xobject": (f"{subtype} 对象", f"{subtype} XObject"), "font": ("字体", "font"),
+        "catalog": ("文档目录", "document catalog"), "page-tree": ("页面树", "page tree"),
+        "form": ("表单", "form"), "validation-data": ("验证数据", "validation data"),
+        "metadata": ("元数据", "metadata"), "other": ("对象", "object"),
+    }
+    zh, en = names.get(change.kind, ("对象", "object"))
+    if change.kind == "page" and change.new:
+        return (f"新增页面（第 {change.page} 页）" if change.page else "新增页面",
+                f"a page was added{page_en}")
+    if change.kind == "page":
+        return (f"{page_zh or '页面'}页面对象被修改（{change.reference}）",
+                f"page {change.page or '?'} changed ({change.reference})")
+    return (f"{page_zh}{verb_zh}{zh}（{change.reference}）",
+            f"{en}{page_en} {verb_en} ({change.reference})")
+
+
+_TELLING = ("page", "page-content", "annotation", "signature-field", "form-field", "xobject",
+            "font", "page-tree")
+
+
+def _summary(evidence: SignatureEvidence) -> tuple[str, str]:
+    """What changed, the most recent revision first and telling objects (pages, content,
+    annotations, fields, XObjects) before plumbing (catalog, metadata)."""
+    changes = evidence.changes
+    if changes is None or not changes.summary:
+        return "", ""
+    ordered = sorted(changes.summary, key=lambda change: (
+        -change.revision, change.kind not in _TELLING))
+    items = [_describe(change) for change in ordered[:8]]
+    more = len(changes.summary) - len(items)
+    zh = "；".join(zh for zh, _en in items) + (f" 等 {len(changes.summary)} 处" if more > 0
+                                                else "")
+    en = "; ".join(en for _zh, en in items) + (f" and {more} more" if more > 0 else "")
+    return f"：{zh}", f": {en}"
+
+
+def _allowed_level(evidence: SignatureEvidence, policy: ValidationPolicy) -> ChangeLevel:
+    if evidence.docmdp is not None:
+        # ISO 32000-1 §12.8.2.2: P=1 no changes (time-stamps and DSS are allowed by
+        # ISO 32000-2 §12.8.2.2.1), P=2 form filling and signing, P=3 also annotations.
+        return {1: ChangeLevel.LTA_UPDATES, 2: ChangeLevel.FORM_FILLING,
+                3: ChangeLevel.ANNOTATIONS}.get(evidence.docmdp, ChangeLevel.LTA_UPDATES)
+    return policy.max_change_uncertified
+
+
+def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reason:
+    """Coverage, and every change after signing judged against DocMDP and the policy."""
+    _readable(evidence)
+    changes = evidence.changes
+    if changes is None:
+        raise _fail(S.FORMAT_FAILURE, "changes.unknown", "无法分析签名后的改动",
+                    "the changes after signing could not be analysed")
+    if changes.coverage in ("UNCLEAR", "CONTIGUOUS_BLOCK_FROM_START"):
+        raise _fail(S.FORMAT_FAILURE, "changes.coverage",
+                    "签名范围没有完整覆盖签名所在的版本（签名范围被移动或签名字典被替换）",
+                    "the signed range does not cover the signature's own revision (the byte "
+                    "range was moved or the signature dictionary replaced)")
+    zh_list, en_list = _summary(evidence)
+    level = changes.level if changes.level is not None else ChangeLevel.OTHER
+    if level is ChangeLevel.OTHER:
+        detail = f" ({changes.suspicious})" if changes.suspicious else ""
+        raise _fail(S.HASH_FAILURE, "changes.forbidden",
+                    f"签名后文件被修改，改动不属于允许的类型{zh_list}",
+                    f"the document was changed after signing in a way no signature allows"
+                    f"{en_list}{detail}")
+    allowed = _allowed_level(evidence, policy)
+    if level > allowed:
+        certified = evidence.docmdp is not None
+        zh_rule = f"认证签名（DocMDP P={evidence.docmdp}）只允许{allowed.zh}" if certified \
+            else f"签名后只允许{allowed.zh}"
+        en_rule = f"the certification (DocMDP P={evidence.docmdp}) permits no more than " \
+            f"{allowed.en}" if certified else f"after a seal no more than {allowed.en} is accepted"
+        raise _fail(S.HASH_FAILURE, "changes.not_permitted",
+                    f"签名后文件有{level.zh}，但{zh_rule}{zh_list}",
+                    f"the document received {level.en} after signing, but {en_rule}{en_list}")
+    if changes.changed_fields and not policy.allow_field_value_changes:
+        fields = ", ".join(changes.changed_fields)
+        raise _fail(S.HASH_FAILURE, "changes.field_values",
+                    f"签名后表单域的值被修改：{fields}",
+                    f"form field values were changed after signing: {fields}")
+    if changes.later_revisions == 0 or level is ChangeLevel.NONE:
+        return Reason("changes.none", "签名覆盖整个文件，签名后没有任何改动",
+                      "the signature covers the whole document; nothing changed after it")
+    return Reason("changes.allowed", f"签名后仅有允许的改动（{level.zh}）",
+                  f"only allowed changes were made after signing ({level.en})")
+
+
+def check_certificate(evidence: SignatureEvidence) -> Reason:
+    """The signer's certificate chains to a trust anchor, with valid usage."""
+    _readable(evidence)
+    chain, signer = evidence.chain, evidence.signer
+    if chain is None or signer is None:
+        raise _fail(S.FORMAT_FAILURE, "certificate.missing", "签名中没有签名证书",
+                    "the signature holds no signing certificate")
+    name = signer.common_name or signer.subject
+    if chain.anchor is None or chain.problem in ("NO_CERTIFICATE_CHAIN_FOUND",):
+        how_zh = "（自签名证书）" if signer.self_issued else ""
+        how_en = " (self-signed)" if signer.self_issued else ""
+        raise _fail(S.NO_CERTIFICATE_CHAIN_FOUND, "certificate.untrusted",
+                    f"签名证书“{name}”{how_zh}不是由受信任的证书机构签发的",
+                    f"the certificate claiming {name!r}{how_en} was not issued by a trusted "
+                    "certificate authority")
+    revocation_problems = ("REVOKED_NO_POE", "REVOKED_CA_NO_POE", "TRY_LATER")
+    time_problems = ("OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "NOT_YET_VALID",
+                     "EXPIRED")
+    if chain.problem is not None and chain.problem not in revocation_problems + time_problems:
+        try:
+            sub = SubIndication(chain.problem)
+        except ValueError:
+            sub = S.CERTIFICATE_CHAIN_GENERAL_FAILURE
+        if sub.indication.value == "TOTAL-FAILED":
+            sub = S.CERTIFICATE_CHAIN_GENERAL_FAILURE
+        raise _fail(sub, "certificate.constraints",
+                    f"签名证书“{name}”不满足证书链约束（{chain.problem}）",
+                    f"the certificate of {name!r} fails the chain constraints "
+                    f"({chain.problem})")
+    anchor_zh = "本平台根证书" if chain.anchor_is_ours else f"外部信任锚“{chain.anchor}”"
+    anchor_en = "this service's root" if chain.anchor_is_ours \
+        else f"the external trust anchor {chain.anchor!r}"
+    return Reason("certificate.trusted", f"签名证书“{name}”可验证至{anchor_zh}",
+                  f"the certificate of {name!r} chains to {anchor_en}")
+
+
+def check_revocation(evidence: SignatureEvidence) -> Reason:
+    """Not revoked at the signing time; with proof of time, a revocation is final."""
+    _readable(evidence)
+    chain = evidence.chain
+    if chain is None:
+        raise NotApplicable(Reason("revocation.not_checked", "无签名证书，未检查吊销状态",
+                                   "not checked: no signing certificate"))
+    proven = evidence.timestamp is not None and evidence.timestamp.trusted
+    whose_zh = "上级证书机构证书" if chain.ca_revoked else "签名证书"
+    whose_en = "a CA certificate of the chain" if chain.ca_revoked \
+        else "the signing certificate"
+    if chain.revoked_at is not None:
+        if proven:
+            raise _fail(S.REVOKED, "revocation.revoked",
+                        f"{whose_zh}已于 {_when(chain.revoked_at)} 吊销，早于时间戳证明的签名时间 "
+                        f"{_when(chain.moment)}",
+                        f"{whose_en} was revoked on {_when(chain.revoked_at)}, before the "
+                        f"signing time proven by the time-stamp ({_when(chain.moment)})")
+        raise _fail(S.REVOKED_CA_NO_POE if chain.ca_revoked else S.REVOKED_NO_POE,
+                    "revocation.revoked_no_poe",
+                    f"{whose_zh}已于 {_when(chain.revoked_at)} 吊销，且没有时间戳证明签名早于吊销",
+                    f"{whose_en} was revoked on {_when(chain.revoked_at)} and no time-stamp "
+                    "proves the signature came before")
+    if chain.problem == "TRY_LATER":
+        raise _fail(S.TRY_LATER, "revocation.unknown", "无法获得证书的吊销状态信息",
+                    "no revocation information is available for the certificate")
+    if not chain.trusted and chain.anchor is None:
+        raise NotApplicable(Reason("revocation.not_checked", "证书不受信任，未检查吊销状态",
+                                   "not checked: the certificate is not trusted"))
+    source = {"dss": "文件内嵌的验证数据", "service": "本平台的证书吊销列表",
+              "dss+service": "文件内嵌的验证数据和本平台的证书吊销列表"}
+    source_en = {"dss": "the document's validation data", "service": "this service's CRLs",
+                 "dss+service": "the document's validation data and this service's CRLs"}
+    key = chain.revocation_source or ""
+    later = ""
+    later_en = ""
+    if chain.revoked_later_at is not None:
+        later = f"；证书已于 {_when(chain.revoked_later_at)} 吊销，晚于签名时间，签名仍然有效"
+        later_en = (f"; the certificate was revoked on {_when(chain.revoked_later_at)}, "
+                    "after the signing time, so the signature stays valid")
+    when_zh = "签名时间" if proven else "核验时"
+    when_en = "at the signing time" if proven else "at the time of verification"
+    return Reason("revocation.good",
+                  f"{when_zh}证书未被吊销（依据{source.get(key, '吊销信息')}）{later}",
+                  f"the certificate was not revoked {when_en} (per "
+                  f"{source_en.get(key, 'revocation data')}){later_en}")
+
+
+def check_timing(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reason:
+    """A trusted time-stamp proves the signing time, which is inside the validity."""
+    _readable(evidence)
+    signer, stamp = evidence.signer, evidence.timestamp
+    if signer is None:
+        raise NotApplicable(Reason("timing.not_checked", "无签名证书，未检查签名时间",
+                                   "not checked: no signing certificate"))
+    if stamp is not None and not (stamp.intact and stamp.valid):
+        raise _fail(S.NO_POE, "timing.timestamp_invalid",
+                    "签名时间戳无效（与签名值不符或时间戳签名无效）",
+                    "the signature time-stamp is invalid (it does not match the signature "
+                    "value or its own signature fails)")
+    if stamp is not None and not stamp.trusted:
+        raise _fail(S.NO_POE, "timing.timestamp_untrusted",
+                    f"签名时间戳由不受信任的时间戳机构“{stamp.tsa}”签发",
+                    f"the signature time-stamp comes from an untrusted authority "
+                    f"({stamp.tsa})")
+    if stamp is None:
+        if evidence.kind == "document-timestamp":
+            raise NotApplicable(Reason("timing.self", "文档时间戳", "a document time-stamp"))
+        if policy.require_timestamp:
+            raise _fail(S.NO_POE, "timing.no_timestamp", "签名没有时间戳，签名时间无法证明",
+                        "the signature has no time-stamp; the signing time is not proven")
+        moment = evidence.chain.moment if evidence.chain is not None else None
+        if moment is not None and moment > signer.not_after:
+            raise _fail(S.OUT_OF_BOUNDS_NO_POE, "timing.expired_no_poe",
+                        f"签名证书已于 {_when(signer.not_after)} 过期，"
+                        "且没有时间戳证明签名早于过期",
+                        f"the signing certificate expired on {_when(signer.not_after)} and no "
+                        "time-stamp proves the signature came before")
+        claimed = _when(evidence.claimed_time) if evidence.claimed_time else "未声明"
+        return Reason("timing.claimed_only",
+                      f"签名没有时间戳，声称的签名时间 {claimed} 未经证明；已按核验时检查证书",
+                      f"no time-stamp: the claimed signing time {_when(evidence.claimed_time)} "
+                      "is not proven; the certificate was checked as of now")
+    if stamp.time > signer.not_after:
+        raise _fail(S.EXPIRED, "timing.expired",
+                    f"签名时间 {_when(stamp.time)} 晚于签名证书有效期截止 "
+                    f"{_when(signer.not_after)}",
+                    f"signed at {_when(stamp.time)}, after the certificate expired "
+                    f"({_when(signer.not_after)})")
+    if stamp.time < signer.not_before:
+        raise _fail(S.NOT_YET_VALID, "timing.not_yet_valid",
+                    f"签名时间 {_when(stamp.time)} 早于签名证书生效 {_when(signer.not_before)}",
+                    f"signed at {_when(stamp.time)}, before the certificate became valid "
+                    f"({_when(signer.not_before)})")
+    return Reason("timing.proven",
+                  f"时间戳证明签名时间为 {_when(stamp.time)}，在证书有效期内",
+                  f"a trusted time-stamp proves the signing time {_when(stamp.time)}, within "
+                  "the certificate's validity")
+
+
+def check_registration(evidence: SignatureEvidence, seal: SealRecord | None,
+                       policy: ValidationPolicy) -> Reason:
+    """The signer is a registered seal, active at the signing time."""
+    _readable(evidence)
+    chain, signer = evidence.chain, evidence.signer
+    if evidence.kind == "document-timestamp":
+        raise NotApplicable(Reason("seal.not_applicable", "文档时间戳不是印章",
+                                   "a document time-stamp is not a seal"))
+    if signer is None or chain is None:
+        raise NotApplicable(Reason("seal.not_checked", "无签名证书，未查询印章登记",
+                                   "not checked: no signing certificate"))
+    name = signer.common_name or signer.subject
+    if seal is None:
+        if chain.anchor is None:
+            raise NotApplicable(Reason(
+                "seal.not_checked", f"证书“{name}”不受信任，不是本平台登记的印章",
+                f"the certificate of {name!r} is not trusted and is not a registered seal"))
+        if not chain.anchor_is_ours:
+            raise NotApplicable(Reason(
+                "seal.external", "签名证书由外部信任锚签发，不属于本平台印章登记",
+                "signed under an external trust anchor; not a seal of this registry"))
+        if policy.require_registered_seal:
+            raise _fail(S.SIG_CONSTRAINTS_FAILURE, "seal.unregistered",
+                        f"签名证书“{name}”由本平台签发，但不是已登记的电子印章",
+                        f"the certificate of {name!r} was issued here but is not a registered "
+                        "seal")
+        raise NotApplicable(Reason("seal.unregistered", "签名证书不是已登记的电子印章",
+                                   "the certificate is not a registered seal"))
+    moment = chain.moment
+    label_zh = f"“{seal.name}”（印章编码 {seal.seal_code}，{seal.organisation}）"
+    label_en = f"{seal.name!r} (seal code {seal.seal_code}, {seal.organisation})"
+    proven = evidence.timestamp is not None and evidence.timestamp.trusted
+    if not proven and (seal.state_at_signing in (SealState.REVOKED, SealState.SUSPENDED)
+                       or moment > seal.valid_until):
+        # Without a time-stamp the state "at signing" is the state now (ETSI: no POE).
+        sub = S.OUT_OF_BOUNDS_NO_POE if moment > seal.valid_until else S.REVOKED_NO_POE
+        raise _fail(sub, "seal.unusable_no_poe",
+                    f"印章{label_zh}现已停用、注销或过期，且没有时间戳证明签章早于此",
+                    f"the seal {label_en} is suspended, revoked or expired now, and no "
+                    "time-stamp proves it signed before")
+    # Time-stamps carry whole seconds (accuracy 1 s); registry times carry microseconds.
+    if seal.state_at_signing is None or moment + _ACCURACY < seal.valid_from:
+        raise _fail(S.NOT_YET_VALID, "seal.not_yet_valid",
+                    f"签名时（{_when(moment)}）印章{label_zh}尚未生效",
+                    f"the seal {label_en} was not yet valid when signing ({_when(moment)})")
+    if moment > seal.valid_until:
+        raise _fail(S.EXPIRED, "seal.expired",
+                    f"签名时（{_when(moment)}）印章{label_zh}已过期",
+                    f"the seal {label_en} had expired when signing ({_when(moment)})")
+    if seal.state_at_signing is SealState.REVOKED:
+        raise _fail(S.REVOKED, "seal.revoked_at_signing",
+                    f"签名时（{_when(moment)}）印章{label_zh}已被注销",
+                    f"the seal {label_en} was revoked when signing ({_when(moment)})")
+    if seal.state_at_signing is SealState.SUSPENDED:
+        raise _fail(S.REVOKED, "seal.suspended_at_signing",
+                    f"签名时（{_when(moment)}）印章{label_zh}处于停用状态",
+                    f"the seal {label_en} was suspended when signing ({_when(moment)})")
+    now_zh = now_en = ""
+    if seal.state_now is not SealState.ACTIVE:
+        state_zh = {SealState.SUSPENDED: "停用", SealState.REVOKED: "注销"}[seal.state_now]
+        now_zh = f"；该印章已于 {_when(seal.state_changed_at)} {state_zh}，不影响此前的签章"
+        now_en = (f"; it was {seal.state_now.value} on {_when(seal.state_changed_at)}, which "
+                  "does not affect what it sealed before")
+    return Reason("seal.registered", f"签章为已登记的电子印章{label_zh}，签名时有效{now_zh}",
+                  f"signed with the registered seal {label_en}, active when signing{now_en}")
+
+
+_STATUS_SUB = {
+    LicenceState.REVOKED: S.REVOKED, LicenceState.SUSPENDED: S.REVOKED,
+    LicenceState.LOST: S.REVOKED, LicenceState.EXPIRED: S.EXPIRED,
+    LicenceState.SUPERSEDED: S.EXPIRED,
+}
+
+
+def check_licence_status(licence: LicenceRecord | None, identifier: str) -> Reason:
+    """The licence exists and is valid now (the question a QR scan asks)."""
+    if licence is None:
+        raise _fail(S.SIG_CONSTRAINTS_FAILURE, "licence.unknown",
+                    f"证照库中没有标识为 {identifier} 的电子证照",
+                    f"the registry has no licence with identifier {identifier}")
+    state = licence.state_now
+    until = licence.valid_until.isoformat() if licence.valid_until else "长期"
+    until_en = licence.valid_until.isoformat() if licence.valid_until else "no end date"
+    if state is not LicenceState.VALID:
+        extra_zh = f"，已由 {licence.superseded_by} 取代" if licence.superseded_by else ""
+        extra_en = f", replaced by {licence.superseded_by}" if licence.superseded_by else ""
+        raise _fail(_STATUS_SUB[state], f"licence.{state.value}",
+                    f"电子证照“{licence.type_name}”当前状态：{state.zh}{extra_zh}",
+                    f"the licence ({licence.type_name}) is {state.value} now{extra_en}")
+    return Reason("licence.valid", f"电子证照“{licence.type_name}”当前有效（有效期至 {until}）",
+                  f"the licence ({licence.type_name}) is valid now (until {until_en})")
+
+
+def check_licence(evidence: SignatureEvidence, document_sha256: str,
+                  licence: LicenceRecord | None, policy: ValidationPolicy) -> Reason:
+    """A licence PDF: the issued file, valid when sealed and now."""
+    _readable(evidence)
+    identifier = evidence.licence_identifier
+    if not policy.check_licences or identifier is None:
+        raise NotApplicable(Reason("licence.none", "文件不含电子证照标识",
+                                   "the document carries no licence identifier"))
+    if licence is None:
+        raise _fail(S.SIG_CONSTRAINTS_FAILURE, "licence.unknown",
+                    f"文件声称为电子证照 {identifier}，但证照库中没有此证照",
+                    f"the document claims to be licence {identifier}, which the registry "
+                    "does not know")
+    issued = licence.pdf_sha256
+    if issued is None or issued not in (evidence.signed_bytes_sha256, document_sha256):
+        raise _fail(S.HASH_FAILURE, "licence.not_issued_file",
+                    f"此 PDF 不是证照库为电子证照 {identifier} 签发的文件",
+                    f"this PDF is not the file the registry issued for licence {identifier}")
+    at_signing = licence.state_at_signing
+    if at_signing is not None and at_signing is not LicenceState.VALID:
+        raise _fail(_STATUS_SUB[at_signing], "licence.invalid_when_sealed",
+                    f"加盖印章时电子证照的状态为：{at_signing.zh}",
+                    f"the licence was {at_signing.value} when it was sealed")
+    return check_licence_status(licence, identifier)

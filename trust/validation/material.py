@@ -1,0 +1,168 @@
+"""Trust anchors and revocation data for verification, gathered once and shared.
+
+:class:`TrustMaterial` is what a verifier trusts, as DER: our root and the external roots
+an administrator added (``trust_anchors``), our issuing CA, and the current CRLs of our
+two CAs (in-process, never fetched). It is picklable, so workers receive it once per
+change (its :attr:`~TrustMaterial.fingerprint`), and :class:`PreparedMaterial` keeps the
+parsed form warm in each process: certificates, CRLs, and a revocation index of our own
+CAs, the authoritative answer to "was this certificate of ours revoked, and when".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from asn1crypto import crl, x509
+from sqlalchemy.orm import Session
+
+from ..crl import CRLPublisher
+from ..errors import TrustError
+from ..models import TrustAnchor, TrustAnchorStatus
+from ..pki import ISSUING, PKI, ROOT
+
+__all__ = ["PreparedMaterial", "Revocation", "TrustMaterial", "collect_material"]
+
+
+@dataclass(frozen=True)
+class TrustMaterial:
+    """Anchors (ours first), intermediates and CRLs, as DER."""
+
+    own_roots: tuple[bytes, ...]
+    external_roots: tuple[bytes, ...]
+    intermediates: tuple[bytes, ...]
+    crls: tuple[bytes, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the material; workers rebuild their prepared form when it changes."""
+        digest = hashlib.sha256()
+        for group in (self.own_roots, self.external_roots, self.intermediates, self.crls):
+            digest.update(len(group).to_bytes(4, "big"))
+            for item in group:
+                digest.update(hashlib.sha256(item).digest())
+        return digest.hexdigest()
+
+
+def collect_material(session: Session, pki: PKI, crls: CRLPublisher, *,
+                     at: datetime) -> TrustMaterial:
+    """The material as of ``at``: signs a fresh CRL when the last one is stale."""
+    from sqlalchemy import select
+
+    external = tuple(session.scalars(
+        select(TrustAnchor.der).where(TrustAnchor.status == TrustAnchorStatus.ACTIVE)
+        .order_by(TrustAnchor.id)))
+    return TrustMaterial(
+        own_roots=(pki.identity(ROOT).der,),
+        external_roots=external,
+        intermediates=(pki.identity(ISSUING).der,),
+        crls=(crls.current(ROOT, at=at), crls.current(ISSUING, at=at)),
+    )
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """An entry of one of our CRLs."""
+
+    revoked_at: datetime
+    reason: str
+
+
+@dataclass
+class PreparedMaterial:
+    """The parsed material of one process."""
+
+    fingerprint: str
+    own_roots: list[x509.Certificate]
+    external_roots: list[x509.Certificate]
+    intermediates: list[x509.Certificate]
+    crls: list[crl.CertificateList]
+    own_root_sha256: frozenset[str]
+    external_root_sha256: frozenset[str]
+    crl_issuers: list[tuple[crl.CertificateList, x509.Certificate]] = field(
+        default_factory=list)
+    """Each of our CRLs with its verified issuer (seeded into validation contexts)."""
+    _revoked: dict[tuple[bytes, int], Revocation] = field(default_factory=dict)
+    _dss_issuers: dict[bytes, x509.Certificate | None] = field(default_factory=dict)
+    _our_issuers: frozenset[bytes] = frozenset()
+
+    @classmethod
+    def of(cls, material: TrustMaterial) -> PreparedMaterial:
+        """Parse once (each certificate's encoding is cached by asn1crypto)."""
+        own = [x509.Certificate.load(der) for der in material.own_roots]
+        external = [x509.Certificate.load(der) for der in material.external_roots]
+        intermediates = [x509.Certificate.load(der) for der in material.intermediates]
+        lists = [crl.CertificateList.load(der) for der in material.crls]
+        prepared = cls(
+            fingerprint=material.fingerprint, own_roots=own, external_roots=external,
+            intermediates=intermediates, crls=lists,
+            own_root_sha256=frozenset(hashlib.sha256(der).hexdigest()
+                                      for der in material.own_roots),
+            external_root_sha256=frozenset(hashlib.sha256(der).hexdigest()
+                                           for der in material.external_roots),
+        )
+        issuers = set()
+        authorities = [*own, *intermediates]
+        for certificate_list in lists:
+            authority = _verified_issuer(certificate_list, authorities)
+            prepared.crl_issuers.append((certificate_list, authority))
+            issuer = certificate_list.issuer.dump()
+            issuers.add(issuer)
+            for entry in certificate_list["tbs_cert_list"]["revoked_certificates"]:
+                reason = entry.crl_reason_value
+                prepared._revoked[(issuer, entry["user_certificate"].native)] = Revocation(
+                    entry["revocation_date"].native,
+                    reason.native if reason is not None else "unspecified")
+        prepared._our_issuers = frozenset(issuers)
+        return prepared
+
+    def verified_issuer(self, certificate_list: crl.CertificateList) -> x509.Certificate | None:
+        """The CA of ours that signed ``certificate_list`` (a CRL from a document's DSS),
+        verified once per process and remembered by the CRL's SHA-256; None if none did."""
+        key = hashlib.sha256(certificate_list.dump()).digest()
+        if key in self._dss_issuers:
+            return self._dss_issuers[key]
+        try:
+            issuer: x509.Certificate | None = _verified_issuer(
+                certificate_list, [*self.own_roots, *self.intermediates])
+        except TrustError:
+            issuer = None
+        if len(self._dss_issuers) > 4096:
+            self._dss_issuers.clear()
+        self._dss_issuers[key] = issuer
+        return issuer
+
+    @property
+    def trust_roots(self) -> list[x509.Certificate]:
+        """Every anchor."""
+        return [*self.own_roots, *self.external_roots]
+
+    def issued_by_us(self, certificate: x509.Certificate) -> bool:
+        """Whether one of our CAs (with a CRL here) issued ``certificate``."""
+        return certificate.issuer.dump() in self._our_issuers
+
+    def revocation(self, certificate: x509.Certificate) -> Revocation | None:
+        """Our CRL entry for ``certificate``, if one of our CAs revoked it."""
+        return self._revoked.get((certificate.issuer.dump(), certificate.serial_number))
+
+
+def _verified_issuer(certificate_list: crl.CertificateList,
+                     authorities: list[x509.Certificate]) -> x509.Certificate:
+    """The CA whose key signed ``certificate_list`` (checked once per process)."""
+    from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator
+
+    validator = DefaultSignatureValidator()
+    for authority in authorities:
+        if authority.subject.dump() != certificate_list.issuer.dump():
+            continue
+        try:
+            validator.validate_signature(
+                signature=certificate_list["signature"].native,
+                signed_data=certificate_list["tbs_cert_list"].dump(),
+                public_key_info=authority.public_key,
+                signature_algorithm=certificate_list["signature_algorithm"])
+        except Exception:  # noqa: S112 - another key of the same name: try the next
+            continue
+        return authority
+    raise TrustError("a CRL of the trust material is not signed by one of our CAs")

@@ -1,0 +1,170 @@
+"""The verifier: a PDF, a licence identifier or a QR payload in; a report out.
+
+Steps for a PDF:
+
+1. examine the bytes (in a worker process with limits, or in-process): facts only;
+2. look each signer up in the seal registry and each licence identifier in the licence
+   registry, at the signing time (the proven one, else the time of verification);
+3. run every check against the policy; the verdicts follow from the results.
+
+A licence identifier is verified by its status in the registry and by re-verifying the
+PDF issued for it; a QR payload is read by a :class:`QRPayloadReader` into an identifier
+(our licence QR codes print ``{public_base_url}/v/{identifier}``; other payloads, such as
+the holder's display codes, are read by readers the API wires in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from . import checks
+from .checks import run
+from .directories import LicenceDirectory, LicenceRecord, SealDirectory
+from .evidence import DocumentEvidence, SignatureEvidence
+from .policy import DEFAULT_POLICY, ValidationPolicy
+from .report import SignatureReport, Subject, VerificationReport
+from .verdict import CheckResult, Reason
+
+__all__ = ["DocumentExaminer", "QRClaim", "QRPayloadReader", "Verifier"]
+
+
+class DocumentExaminer(Protocol):
+    """Turns bytes into evidence (an :class:`~.examine.Examiner` or a worker pool)."""
+
+    def examine(self, data: bytes, *, at: datetime) -> DocumentEvidence:
+        """Examine one document."""
+        ...
+
+
+@dataclass(frozen=True)
+class QRClaim:
+    """What a QR payload points at, and how the payload itself was checked."""
+
+    identifier: str
+    reason: Reason
+
+
+class QRPayloadReader(Protocol):
+    """Reads a scanned QR payload; raises UnsupportedPayloadError for unknown formats."""
+
+    def read(self, payload: str, *, at: datetime) -> QRClaim:
+        """The licence the payload names."""
+        ...
+
+
+class Verifier:
+    """Verifies within one unit of work (the directories read the database)."""
+
+    def __init__(self, examiner: DocumentExaminer, *, seals: SealDirectory,
+                 licences: LicenceDirectory | None, policy: ValidationPolicy = DEFAULT_POLICY,
+                 qr: QRPayloadReader | None = None) -> None:
+        """``licences`` None: no licence registry (offline, from a trust list); licence
+        identifiers in documents are then reported as not checked."""
+        self.examiner = examiner
+        self.seals = seals
+        self.licences = licences
+        self.policy = policy
+        self.qr = qr
+
+    # ------------------------------------------------------------------ entry points
+
+    def verify_pdf(self, data: bytes, *, at: datetime, file_name: str | None = None
+                   ) -> VerificationReport:
+        """Verify a PDF document (steps 1 to 3)."""
+        evidence = self.examiner.examine(data, at=at)
+        return self.judge(evidence, at=at, file_name=file_name)
+
+    def verify_identifier(self, identifier: str, *, at: datetime) -> VerificationReport:
+        """A licence's status now, and the verdict on the PDF issued for it."""
+        from .errors import VerificationError
+
+        identifier = identifier.strip()
+        if self.licences is None:
+            raise VerificationError("no licence registry to ask (offline verification)",
+                                    hint="verify the licence's PDF instead")
+        licence = self.licences.licence(identifier, at=at, signed_at=None)
+        status = run("licence-status", checks.check_licence_status, licence, identifier)
+        signatures: tuple[SignatureReport, ...] = ()
+        if licence is not None and licence.pdf_sha256 is not None:
+            issued = self.licences.issued_pdf(licence.identifier)
+            if issued is not None:
+                evidence = self.examiner.examine(issued, at=at)
+                signatures = self.judge(evidence, at=at).signatures
+        return VerificationReport(
+            subject=Subject("identifier", None, None, None,
+                            licence.identifier if licence else identifier),
+            verified_at=at, document=(status,), signatures=signatures, licence=licence)
+
+    def verify_qr(self, payload: str, *, at: datetime) -> VerificationReport:
+        """A scanned QR payload: what it names, verified as an identifier."""
+        from .errors import CheckFailedError, UnsupportedPayloadError
+
+        if self.qr is None:
+            raise UnsupportedPayloadError("this verifier reads no QR payloads")
+        try:
+            claim = self.qr.read(payload, at=at)
+        except CheckFailedError as failure:
+            return VerificationReport(
+                subject=Subject("qr", None, None, None, None), verified_at=at,
+                document=(CheckResult.problem("qr-payload", failure.sub_indication,
+                                              failure.reason),),
+                signatures=(), licence=None)
+        report = self.verify_identifier(claim.identifier, at=at)
+        return VerificationReport(
+            subject=Subject("qr", None, None, None, report.subject.identifier),
+            verified_at=at, document=(CheckResult.passed("qr-payload", claim.reason),
+                                      *report.document),
+            signatures=report.signatures, licence=report.licence)
+
+    # ------------------------------------------------------------------ judgement
+
+    def judge(self, evidence: DocumentEvidence, *, at: datetime,
+              file_name: str | None = None) -> VerificationReport:
+        """Steps 2 and 3 for examined evidence."""
+        document = (
+            run("document-readable", checks.check_document_readable, evidence),
+            run("document-signed", checks.check_document_signed, evidence),
+            run("trailing-data", checks.check_trailing_data, evidence),
+        )
+        signatures = tuple(self._signature(item, evidence.sha256, at)
+                           for item in evidence.signatures)
+        licence = next((item.licence for item in signatures if item.licence is not None), None)
+        return VerificationReport(
+            subject=Subject("pdf", evidence.sha256, evidence.size, file_name,
+                            licence.identifier if licence else None),
+            verified_at=at, document=document, signatures=signatures, licence=licence)
+
+    def _signature(self, evidence: SignatureEvidence, document_sha256: str, at: datetime
+                   ) -> SignatureReport:
+        policy = self.policy
+        moment = evidence.chain.moment if evidence.chain is not None else at
+        seal = None
+        if evidence.kind == "signature" and evidence.signer is not None:
+            seal = self.seals.seal_for_certificate(evidence.signer.der, signed_at=moment)
+        licence: LicenceRecord | None = None
+        if policy.check_licences and evidence.licence_identifier and self.licences is not None:
+            licence = self.licences.licence(evidence.licence_identifier, at=at,
+                                            signed_at=moment)
+        if self.licences is None and evidence.licence_identifier:
+            identifier = evidence.licence_identifier
+            licence_check = CheckResult.not_applicable("licence", Reason(
+                "licence.offline",
+                f"未查询证照库（离线核验）：电子证照 {identifier} 的状态请联网查询",
+                f"the licence registry was not consulted (offline): check licence "
+                f"{identifier} online"))
+        else:
+            licence_check = run("licence", checks.check_licence, evidence, document_sha256,
+                                licence, policy)
+        return SignatureReport(
+            evidence=evidence, seal=seal, licence=licence,
+            format=run("format", checks.check_format, evidence),
+            integrity=run("integrity", checks.check_integrity, evidence),
+            changes=run("changes", checks.check_changes, evidence, policy),
+            certificate=run("certificate", checks.check_certificate, evidence),
+            revocation=run("revocation", checks.check_revocation, evidence),
+            timing=run("timing", checks.check_timing, evidence, policy),
+            registration=run("seal", checks.check_registration, evidence, seal, policy),
+            licence_check=licence_check,
+        )

@@ -149,6 +149,12 @@ class LifecycleService:
         effective = effective_at or at
         if effective.tzinfo is None:
             raise RegistryError("effective_at must carry a time zone")
+        if effective < licence.issued_at:
+            raise RegistryError(
+                f"effective_at {effective.isoformat()} is before licence "
+                f"{licence.identifier} was issued ({licence.issued_at.isoformat()})",
+                hint="a status change cannot take effect before the licence existed",
+            )
         licence.status = transition.to
         licence.status_changed_at = at
         event = LicenceEvent(
@@ -245,7 +251,8 @@ class LifecycleService:
             end = datetime.combine(licence.valid_until, time(23, 59, 59), tzinfo=CHINA_TZ)
             self._apply(licence, TransitionAction.EXPIRED, reason_code=None,
                         reason="validity period ended", legal_basis=None,
-                        effective_at=min(end, at), at=at, actor=actor)
+                        effective_at=max(min(end, at), licence.issued_at), at=at,
+                        actor=actor)
         return len(due)
 
     def history(self, licence: Licence) -> list[LicenceEvent]:

@@ -84,7 +84,7 @@ def watermarked_copy(original: bytes, marks: UseCopyMarks, *, font: FontSource,
             box = [float(v) for v in page.mediabox]
             width, height = box[2] - box[0], box[3] - box[1]
             new_page = pikepdf.Page(pikepdf.Dictionary(
-                Type=pikepdf.Name.Page, MediaBox=page.mediabox,
+                Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, width, height]),
                 Resources=pikepdf.Dictionary(
                     XObject=pikepdf.Dictionary(Original=form),
                     Font=pikepdf.Dictionary(FW=font_ref),

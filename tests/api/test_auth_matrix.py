@@ -32,6 +32,7 @@ PUBLIC = {
     ("POST", "/verify"): "anyone verifies a PDF on the public page (size and rate limited)",
     ("GET", "/verify/licence"): "the public page's identifier form (a redirect)",
     ("GET", "/v/{identifier}"): "licence PDFs print this URL as their QR code",
+    ("GET", "/public/display"): "anyone shown a holder's display code checks it (rate limited)",
     ("GET", "/verify/reports/{token}.json"): "the report just shown (unguessable token, 15 min)",
     ("GET", "/verify/reports/{token}.pdf"): "the report just shown (unguessable token, 15 min)",
 }

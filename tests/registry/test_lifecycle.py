@@ -12,6 +12,7 @@ from api.runtime import Runtime
 from registry.identifiers import LicenceIdentifier
 from registry.lifecycle import TRANSITIONS
 from registry.models import Licence, LicenceStatus, TransitionAction
+from signing.certified import CHINA_TZ
 from trust.db import utcnow
 from trust.models import AuditEntry
 
@@ -91,7 +92,7 @@ def test_illegal_transitions_are_409_and_change_nothing(http: Any, market: dict[
 def test_every_transition_records_who_when_why_and_effective_date(
     http: Any, registry: Runtime, market: dict[str, str], licence: str
 ) -> None:
-    effective = "2026-12-01T00:00:00+08:00"
+    effective = (datetime.now(UTC) + timedelta(days=2)).astimezone(CHINA_TZ).isoformat()
     _post(http, market, licence, "suspend", {**REASON, "effective_at": effective})
     history = http.get(f"/licences/{licence}/history", headers=market).json()
     assert [event["action"] for event in history] == ["issued", "suspended"]
@@ -107,6 +108,16 @@ def test_every_transition_records_who_when_why_and_effective_date(
             select(AuditEntry).where(AuditEntry.object_id == licence)
             .where(AuditEntry.action == "licence.status_changed"))]
     assert actions == ["suspended"]
+
+
+def test_a_change_cannot_take_effect_before_the_licence_was_issued(
+    http: Any, market: dict[str, str], licence: str
+) -> None:
+    response = _post(http, market, licence, "suspend",
+                     {**REASON, "effective_at": "2020-01-01T00:00:00+08:00"})
+    assert response.status_code == 400, response.text
+    assert "before licence" in response.json()["detail"]
+    assert _status(http, market, licence) == "valid"
 
 
 def test_revocation_records_kind_reason_code_and_legal_basis(http: Any, market: dict[str, str],
@@ -145,10 +156,11 @@ def test_status_on_a_date_follows_effective_dates(http: Any, market: dict[str, s
 
 
 def _age(registry: Runtime, identifier: str, *, valid_until: date) -> None:
-    """Move a licence's end date into the past (time travel for expiry tests)."""
+    """Move a licence's issue and end dates into the past (time travel for expiry tests)."""
+    issued = datetime.combine(valid_until - timedelta(days=365), datetime.min.time(), UTC)
     with registry.unit_of_work() as services:
         services.session.execute(update(Licence).where(Licence.identifier == identifier)
-                                 .values(valid_until=valid_until))
+                                 .values(valid_until=valid_until, issued_at=issued))
 
 
 def test_a_licence_past_its_end_date_reads_expired_before_any_sweeper(

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,14 @@ class OpenSSL:
 def openssl(tmp_path: Path) -> OpenSSL:
     """The openssl command, run in the test's temporary directory."""
     return OpenSSL(require_tool("openssl"), tmp_path)
+
+
+OPENSSL_TIME = "%b %d %H:%M:%S %Y GMT"  # strptime reads the space-padded day too
+
+
+def openssl_time(at: datetime) -> str:
+    """A UTC time as OpenSSL's ASN1_TIME_print writes it: the day is space-padded."""
+    return f"{at:%b} {at.day:2d} {at:%H:%M:%S %Y} GMT"
 
 
 def write_pem(path: Path, der: bytes) -> Path:

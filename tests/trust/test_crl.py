@@ -14,11 +14,10 @@ from trust.db import utcnow
 from trust.errors import TrustError
 from trust.models import RevocationReason
 
-from .conftest import IssueSeal, OpenSSL
+from .conftest import OPENSSL_TIME, IssueSeal, OpenSSL, openssl_time
 
 pytestmark = pytest.mark.openssl
 
-OPENSSL_TIME = "%b %d %H:%M:%S %Y GMT"
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def test_revocation_date_is_the_second_of_revocation(
     revoke(pki_runtime, seal.serial_hex, RevocationReason.SUPERSEDED, at=at)
     crl = write_crl(pki_runtime, tmp_path / "issuing.crl")
     assert revoked_entries(openssl, crl)[int(seal.serial_hex, 16)].date \
-        == at.strftime(OPENSSL_TIME)
+        == openssl_time(at)
 
 
 def test_valid_certificate_is_not_listed(
@@ -198,7 +197,7 @@ def test_crl_is_signed_anew_half_way_to_its_next_update(
     later = crl_fields(openssl, write_crl(pki_runtime, tmp_path / "later.crl",
                                           at=at + timedelta(hours=13)))
     assert int(later["crlNumber"], 16) > int(first["crlNumber"], 16)
-    assert later["lastUpdate"] == (at + timedelta(hours=13)).strftime(OPENSSL_TIME)
+    assert later["lastUpdate"] == openssl_time(at + timedelta(hours=13))
 
 
 def test_crl_is_served_over_http_as_pkix_crl(

@@ -20,11 +20,10 @@ from api.runtime import Runtime
 from trust.db import utcnow
 from trust.models import RevocationReason
 
-from .conftest import CommandResult, IssueSeal, OpenSSL
+from .conftest import OPENSSL_TIME, CommandResult, IssueSeal, OpenSSL, openssl_time
 
 pytestmark = pytest.mark.openssl
 
-OPENSSL_TIME = "%b %d %H:%M:%S %Y GMT"
 SHA1_ALGORITHM_ID = bytes.fromhex("06052b0e03021a0500")
 
 
@@ -104,7 +103,7 @@ def test_post_answers_revoked_with_reason_after_revocation(
     assert lines[0] == "seal.pem: revoked"
     assert "Reason: keyCompromise" in lines
     # Whole seconds, as in the CRL (RFC 5280 §4.1.2.5.2 forbids fractions).
-    assert f"Revocation Time: {at.strftime(OPENSSL_TIME)}" in lines
+    assert f"Revocation Time: {openssl_time(at)}" in lines
     assert result.stderr == "Response verify OK\n"
 
 

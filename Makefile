@@ -11,7 +11,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEB_TEST_PACKAGES = poppler-utils qpdf softhsm2 opensc openssl libnss3-tools \
                     fonts-wqy-microhei fonts-noto-cjk chromium postgresql-client
-DEB_RUN_PACKAGES  = fonts-wqy-microhei fonts-noto-cjk
+DEB_RUN_PACKAGES  = python3-venv fonts-wqy-microhei fonts-noto-cjk
 
 .PHONY: run test lint check deb-run deb-test install install-test bench clean
 

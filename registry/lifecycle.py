@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -114,6 +114,10 @@ class ChangeRequest:
     valid_until: date | None = None
 
 
+#: How far ahead of the server's clock a caller's effective_at may be ("now" on its clock).
+EFFECTIVE_CLOCK_SKEW = timedelta(minutes=5)
+
+
 class LifecycleService:
     """Status changes inside the caller's unit of work."""
 
@@ -141,6 +145,36 @@ class LifecycleService:
             )
         return transition
 
+    def _earliest_effective(self, licence: Licence) -> datetime:
+        """The licence's issue or its last change, whichever is later."""
+        last = self._session.scalar(
+            select(LicenceEvent.effective_at).where(LicenceEvent.licence_id == licence.id)
+            .order_by(LicenceEvent.effective_at.desc()).limit(1))
+        return max(licence.issued_at, last) if last is not None else licence.issued_at
+
+    def _check_effective(self, licence: Licence, effective: datetime, at: datetime) -> None:
+        """A change takes effect now or earlier, after the licence's issue and last change.
+
+        The status a reader sees is written when the change is recorded, so a change
+        dated in the future would read as in force before its date, and one dated
+        before an earlier change would reorder the history that "status on date D"
+        replays; both are refused rather than half-supported.
+        """
+        if effective > at + EFFECTIVE_CLOCK_SKEW:
+            raise RegistryError(
+                f"effective_at {effective.isoformat()} is in the future",
+                hint="record a status change when it takes effect; scheduled changes "
+                     "are not supported",
+            )
+        floor = self._earliest_effective(licence)
+        if effective < floor:
+            raise RegistryError(
+                f"effective_at {effective.isoformat()} is before licence "
+                f"{licence.identifier}'s issue or its last change ({floor.isoformat()})",
+                hint="a status change cannot take effect before the licence existed or "
+                     "before the change it follows",
+            )
+
     def _apply(self, licence: Licence, action: TransitionAction, *, reason_code: str | None,
                reason: str | None, legal_basis: str | None, effective_at: datetime | None,
                at: datetime, actor: str, details: dict[str, Any] | None = None) -> LicenceEvent:
@@ -149,12 +183,7 @@ class LifecycleService:
         effective = effective_at or at
         if effective.tzinfo is None:
             raise RegistryError("effective_at must carry a time zone")
-        if effective < licence.issued_at:
-            raise RegistryError(
-                f"effective_at {effective.isoformat()} is before licence "
-                f"{licence.identifier} was issued ({licence.issued_at.isoformat()})",
-                hint="a status change cannot take effect before the licence existed",
-            )
+        self._check_effective(licence, effective, at)
         licence.status = transition.to
         licence.status_changed_at = at
         event = LicenceEvent(
@@ -251,8 +280,8 @@ class LifecycleService:
             end = datetime.combine(licence.valid_until, time(23, 59, 59), tzinfo=CHINA_TZ)
             self._apply(licence, TransitionAction.EXPIRED, reason_code=None,
                         reason="validity period ended", legal_basis=None,
-                        effective_at=max(min(end, at), licence.issued_at), at=at,
-                        actor=actor)
+                        effective_at=max(min(end, at), self._earliest_effective(licence)),
+                        at=at, actor=actor)
         return len(due)
 
     def history(self, licence: Licence) -> list[LicenceEvent]:

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from api.runtime import Runtime
 from registry.identifiers import LicenceIdentifier
 from registry.lifecycle import TRANSITIONS
-from registry.models import Licence, LicenceStatus, TransitionAction
+from registry.models import Licence, LicenceEvent, LicenceStatus, TransitionAction
 from signing.certified import CHINA_TZ
 from trust.db import utcnow
 from trust.models import AuditEntry
@@ -92,7 +92,7 @@ def test_illegal_transitions_are_409_and_change_nothing(http: Any, market: dict[
 def test_every_transition_records_who_when_why_and_effective_date(
     http: Any, registry: Runtime, market: dict[str, str], licence: str
 ) -> None:
-    effective = (datetime.now(UTC) + timedelta(days=2)).astimezone(CHINA_TZ).isoformat()
+    effective = datetime.now(UTC).astimezone(CHINA_TZ).isoformat()
     _post(http, market, licence, "suspend", {**REASON, "effective_at": effective})
     history = http.get(f"/licences/{licence}/history", headers=market).json()
     assert [event["action"] for event in history] == ["issued", "suspended"]
@@ -136,11 +136,24 @@ def test_revocation_without_a_legal_basis_is_refused(http: Any, market: dict[str
     assert _status(http, market, licence) == "valid"
 
 
-def test_status_on_a_date_follows_effective_dates(http: Any, market: dict[str, str],
-                                                  licence: str) -> None:
-    suspended_from = datetime.now(UTC) + timedelta(days=10)
-    _post(http, market, licence, "suspend",
-          {**REASON, "effective_at": suspended_from.isoformat()})
+def _backdate_issue(registry: Runtime, identifier: str, *, days: int) -> datetime:
+    """Move a licence's issue (and its ``issued`` event) ``days`` into the past."""
+    issued = datetime.now(UTC) - timedelta(days=days)
+    with registry.unit_of_work() as services:
+        licence = services.session.scalar(select(Licence).where(Licence.identifier == identifier))
+        assert licence is not None
+        licence.issued_at = issued
+        services.session.execute(update(LicenceEvent).where(LicenceEvent.licence_id == licence.id)
+                                 .values(effective_at=issued))
+    return issued
+
+
+def test_status_on_a_date_follows_effective_dates(http: Any, registry: Runtime,
+                                                  market: dict[str, str], licence: str) -> None:
+    issued = _backdate_issue(registry, licence, days=30)
+    suspended_from = datetime.now(UTC) - timedelta(days=10)
+    assert _post(http, market, licence, "suspend",
+                 {**REASON, "effective_at": suspended_from.isoformat()}).status_code == 200
 
     def status_at(moment: datetime) -> str | None:
         response = http.get(f"/licences/{licence}/status",
@@ -149,18 +162,41 @@ def test_status_on_a_date_follows_effective_dates(http: Any, market: dict[str, s
         value: str | None = response.json()["status"]
         return value
 
-    assert status_at(datetime(2020, 1, 1, tzinfo=UTC)) is None
-    assert status_at(datetime.now(UTC) + timedelta(days=1)) == "valid"
+    assert status_at(issued - timedelta(days=1)) is None
+    assert status_at(issued + timedelta(days=1)) == "valid"
     assert status_at(suspended_from + timedelta(days=1)) == "suspended"
+    assert status_at(datetime.now(UTC)) == _status(http, market, licence) == "suspended"
     assert status_at(datetime(2040, 1, 1, tzinfo=UTC)) == "expired"
+
+
+def test_a_change_dated_in_the_future_is_refused(http: Any, market: dict[str, str],
+                                                 licence: str) -> None:
+    later = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+    response = _post(http, market, licence, "suspend", {**REASON, "effective_at": later})
+    assert response.status_code == 400, response.text
+    assert "in the future" in response.json()["detail"]
+    assert _status(http, market, licence) == "valid"
+
+
+def test_a_change_dated_before_the_previous_change_is_refused(
+    http: Any, registry: Runtime, market: dict[str, str], licence: str
+) -> None:
+    _backdate_issue(registry, licence, days=30)
+    suspended_from = datetime.now(UTC) - timedelta(days=10)
+    _post(http, market, licence, "suspend", {**REASON, "effective_at": suspended_from.isoformat()})
+    earlier = (suspended_from - timedelta(days=1)).isoformat()
+    response = _post(http, market, licence, "lift-suspension",
+                     {"reason": "整改完成", "effective_at": earlier})
+    assert response.status_code == 400, response.text
+    assert _status(http, market, licence) == "suspended"
 
 
 def _age(registry: Runtime, identifier: str, *, valid_until: date) -> None:
     """Move a licence's issue and end dates into the past (time travel for expiry tests)."""
-    issued = datetime.combine(valid_until - timedelta(days=365), datetime.min.time(), UTC)
+    _backdate_issue(registry, identifier, days=(date.today() - valid_until).days + 365)
     with registry.unit_of_work() as services:
         services.session.execute(update(Licence).where(Licence.identifier == identifier)
-                                 .values(valid_until=valid_until, issued_at=issued))
+                                 .values(valid_until=valid_until))
 
 
 def test_a_licence_past_its_end_date_reads_expired_before_any_sweeper(

@@ -186,10 +186,20 @@ class TrustList:
         return None
 
 
-def read_trust_list(token: str, anchors: list[bytes]) -> TrustList:
-    """Verify a trust list against ``anchors`` (our root, obtained out of band)."""
+def read_trust_list(token: str, anchors: list[bytes], *, now: datetime) -> TrustList:
+    """Verify a trust list against ``anchors`` (our root, obtained out of band).
+
+    A list past its ``next_update`` is refused: it may miss a revocation or a seal
+    suspended since, which is exactly what an offline verifier cannot see otherwise.
+    """
     _header, payload = verify_compact(token.strip(), anchors, typ=TRUST_LIST_TYP,
                                       at=None)
     if payload.get("v") != TRUST_LIST_VERSION:
         raise JWSError(f"unknown trust list version {payload.get('v')!r}")
+    next_update = _time(payload.get("next_update"))
+    if next_update is None:
+        raise JWSError("the trust list has no next_update")
+    if now > next_update:
+        raise JWSError(f"the trust list expired at {next_update.isoformat()}; "
+                       "fetch a fresh one (GET /trust-list)")
     return TrustList(payload)

@@ -86,6 +86,21 @@ def _certificates(files: list[Path] | None) -> list[bytes]:
         return runtime.registry_certificates(services)
 
 
+def _registry_certificates_from(trust_list: Path, anchors: list[bytes]) -> list[bytes]:
+    """The registry's signing chain from a trust list, once the list verifies."""
+    import base64
+
+    from trust.jws import JWSError
+    from trust.trustlist import read_trust_list
+
+    listed = read_trust_list(trust_list.read_text(encoding="ascii"), anchors, now=utcnow())
+    chain = listed.payload.get("service_certificates", {}).get("registry")
+    if not chain:
+        raise JWSError("the trust list names no registry signing certificate",
+                       hint="export a current list with 'zhengyin trustlist export'")
+    return [base64.b64decode(item) for item in chain]
+
+
 @qr_app.command("verify")
 def qr_verify(
     token: Annotated[str, typer.Argument(help="the display token (or a URL)")],
@@ -93,12 +108,21 @@ def qr_verify(
     signer: Annotated[list[Path] | None, typer.Option(
         help="the registry's signing certificate and CA (PEM/DER; from the trust list or "
              "'zhengyin pki export registry'); default: this installation's")] = None,
+    trust_list: Annotated[Path | None, typer.Option(
+        help="the published trust list (compact JWS): verified against the root, it "
+             "supplies the registry's signing certificates", exists=True, dir_okay=False)
+    ] = None,
 ) -> None:
     """Check a display QR code offline: signature, chain and expiry; no registry call."""
+    if signer and trust_list is not None:
+        raise typer.BadParameter("give --signer or --trust-list, not both",
+                                 param_hint="--trust-list")
     if "t=" in token:
         token = token.split("t=", 1)[1].split("&", 1)[0]
-    payload = verify_display(token, _anchors(root), now=utcnow(),
-                             certificates=_certificates(signer))
+    anchors = _anchors(root)
+    certificates = _registry_certificates_from(trust_list, anchors) \
+        if trust_list is not None else _certificates(signer)
+    payload = verify_display(token, anchors, now=utcnow(), certificates=certificates)
     issued = datetime.fromtimestamp(int(payload["iat"]), UTC)
     console.print(f"[green]display code verified[/green] — as of {issued:%Y-%m-%d %H:%M:%S} "
                   f"UTC: {payload['t']} {payload['n']} held by {payload['h']} was "

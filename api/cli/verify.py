@@ -73,7 +73,8 @@ def _offline(trust_list: Path, root: Path) -> Verifier:
     from trust.validation.examine import Examiner
 
     anchor = parse_certificate(root.read_bytes()).dump()
-    listed = read_trust_list(trust_list.read_text(encoding="ascii"), [bytes(anchor)])
+    listed = read_trust_list(trust_list.read_text(encoding="ascii"), [bytes(anchor)],
+                             now=utcnow())
     return Verifier(Examiner(listed.material(), DEFAULT_LIMITS), seals=listed, licences=None)
 
 
@@ -174,7 +175,8 @@ def show_trust_list(
     from trust.trustlist import read_trust_list
 
     listed = read_trust_list(file.read_text(encoding="ascii"),
-                             [bytes(parse_certificate(root.read_bytes()).dump())])
+                             [bytes(parse_certificate(root.read_bytes()).dump())],
+                             now=utcnow())
     payload = dict(listed.payload)
     payload["crls"] = [f"<{len(item)} base64 characters>" for item in payload["crls"]]
     typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+from asn1crypto import pem
+
+from ..signing.checks import assert_pyhanko_passes, nss_database, openssl_ts_verify, pdfsig_check
 from ..signing.documents import ANCHOR, approval_pdf
 from ..support import ORG_CODE, ORG_NAME
 
@@ -21,12 +29,59 @@ def _run(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProc
                           timeout=180, check=False)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _serving(env: dict[str, str], port: int, cwd: Path) -> Iterator[None]:
+    """``zhengyin serve`` on ``port``: pdfsig asks the OCSP responder our certificates name."""
+    server = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port)], env=env, cwd=cwd,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _certificate(env: dict[str, str], purpose: str, cwd: Path) -> bytes:
+    exported = _run(env, "pki", "export", purpose, cwd=cwd)
+    assert exported.returncode == 0, exported.stderr
+    _, _, der = pem.unarmor(exported.stdout.encode("ascii"))
+    return bytes(der)
+
+
+def _assert_validates(pdf: bytes, root_der: bytes, issuing_der: bytes, nss: Path,
+                      tmp: Path) -> None:
+    """pyHanko, pdfsig and ``openssl ts -verify`` (the B-T token) all accept ``pdf``."""
+    assert_pyhanko_passes(pdf, root_der)
+    pdfsig_check(pdf, nss, tmp)
+    openssl_ts_verify(pdf, root_der, issuing_der, tmp)
+
+
 def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
     env.update(ZHENGYIN_DATA_DIR=str(tmp_path / "data"), ZHENGYIN_LOG_JSON="false",
-               ZHENGYIN_WORKERS="2", COLUMNS="200")
+               ZHENGYIN_WORKERS="2", ZHENGYIN_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+               COLUMNS="200")
     assert _run(env, "db", "upgrade", cwd=tmp_path).returncode == 0
     assert _run(env, "pki", "init", cwd=tmp_path).returncode == 0
+    root_der = _certificate(env, "root", tmp_path)
+    issuing_der = _certificate(env, "issuing", tmp_path)
 
     created = _run(env, "seal", "create", "--org-name", ORG_NAME, "--credit-code", ORG_CODE,
                    "--type", "approval", cwd=tmp_path)
@@ -64,6 +119,15 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
     assert "broken.pdf" in batch.stderr and "stamping" in batch.stderr  # progress bar
     with zipfile.ZipFile(tmp_path / "sealed.zip") as archive:
         assert len(archive.namelist()) == 4
+        sealed = {name: archive.read(name) for name in archive.namelist()}
+
+    # Every output validates: the single stamp and each file of the batch.
+    nss = nss_database(tmp_path / "nss", root_der)
+    with _serving(env, port, tmp_path):
+        _assert_validates((tmp_path / "out.pdf").read_bytes(), root_der, issuing_der, nss,
+                          tmp_path)
+        for pdf in sealed.values():
+            _assert_validates(pdf, root_der, issuing_der, nss, tmp_path)
 
     exported = _run(env, "seal", "uses", seal_id, "--csv", "uses.csv", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr

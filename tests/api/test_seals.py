@@ -7,6 +7,7 @@ driven in-process without its lifespan (the module owns the runtime).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asn1crypto import crl, ocsp, x509
 from PIL import Image
 
 from trust.db import utcnow
@@ -23,6 +25,7 @@ from trust.models import ClientRole
 from ..signing.checks import assert_pyhanko_passes, pdfsig_check
 from ..signing.documents import ANCHOR, approval_pdf, encrypted_pdf, not_a_pdf
 from ..signing.fixtures import StampingEnv, stamping
+from ..signing.test_stamping import check_everywhere
 from ..support import ORG_CODE, ORG_NAME, bearer
 
 __all__ = ["stamping"]
@@ -75,6 +78,40 @@ def _stamp(api: Any, creds: dict[str, dict[str, str]], seal_id: str, pdf: bytes,
     data.update(form)
     return api.post(f"/seals/{seal_id}/stamp", headers=h(creds, who), data=data,
                     files={"file": ("决定书.pdf", pdf, "application/pdf")})
+
+
+def _ocsp_status(api: Any, serial_hex: str) -> tuple[str, str | None]:
+    """(good | revoked | unknown, revocation reason) of a certificate, asked over /ocsp."""
+    certificate = api.get(f"/pki/certificates/{serial_hex}")
+    issuer = api.get("/pki/ca/issuing.crt")
+    assert certificate.status_code == issuer.status_code == 200
+    cert = x509.Certificate.load(certificate.content)
+    ca = x509.Certificate.load(issuer.content)
+    assert cert.issuer == ca.subject
+    request = ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": {
+        "hash_algorithm": {"algorithm": "sha1"},
+        "issuer_name_hash": hashlib.sha1(ca.subject.dump()).digest(),
+        "issuer_key_hash": ca.public_key.sha1,
+        "serial_number": cert.serial_number,
+    }}]}})
+    response = api.post("/ocsp", content=request.dump(),
+                        headers={"Content-Type": "application/ocsp-request"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/ocsp-response"
+    parsed = ocsp.OCSPResponse.load(response.content)
+    assert parsed["response_status"].native == "successful"
+    single = parsed.basic_ocsp_response["tbs_response_data"]["responses"][0]
+    assert single["cert_id"]["serial_number"].native == cert.serial_number
+    status = single["cert_status"]
+    reason = status.chosen["revocation_reason"].native if status.name == "revoked" else None
+    return status.name, reason
+
+
+def _crl_serials(api: Any) -> set[int]:
+    response = api.get("/pki/crl/issuing.crl")
+    assert response.status_code == 200
+    revoked = crl.CertificateList.load(response.content)["tbs_cert_list"]["revoked_certificates"]
+    return {int(entry["user_certificate"].native) for entry in revoked}
 
 
 def _uses(api: Any, creds: dict[str, dict[str, str]], seal_id: str) -> int:
@@ -210,12 +247,16 @@ def test_suspend_resume_and_revoke(api: Any, creds: dict[str, dict[str, str]]) -
     assert api.post(f"/seals/{seal['id']}/resume", headers=admin,
                     json={"reason": "通过"}).json()["status"] == "active"
     assert _stamp(api, creds, seal["id"], approval_pdf()).status_code == 200
+    serial = seal["certificate_serial"]
+    assert _ocsp_status(api, serial) == ("good", None)
 
     revoked = api.post(f"/seals/{seal['id']}/revoke", headers=admin,
                        json={"reason": "撤销", "key_compromised": True})
     assert revoked.json()["status"] == "revoked"
-    certificate = api.get(f"/pki/certificates/{revoked.json()['certificate_serial']}")
-    assert certificate.status_code == 200
+    assert revoked.json()["certificate_serial"] == serial
+    # Revoking the seal revokes its certificate: OCSP and the CRL say so.
+    assert _ocsp_status(api, serial) == ("revoked", "key_compromise")
+    assert int(serial, 16) in _crl_serials(api)
     assert _stamp(api, creds, seal["id"], approval_pdf()).status_code == 409
 
     removed = api.delete(f"/seals/{seal['id']}/clients/{creds['stamper']['id']}", headers=admin)
@@ -252,4 +293,5 @@ def test_a_batch_job_runs_in_the_pool(api: Any, creds: dict[str, dict[str, str]]
     assert output.status_code == 200
     with zipfile.ZipFile(io.BytesIO(output.content)) as archive:
         assert sorted(archive.namelist()) == ["a.pdf", "b.pdf", "c.pdf"]
-        assert_pyhanko_passes(archive.read("b.pdf"), stamping.root_der)
+        for name in archive.namelist():
+            check_everywhere(stamping, archive.read(name))

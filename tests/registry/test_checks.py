@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
+from cryptography import x509 as pyca
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
 from api.runtime import Runtime
 from registry.catalogue import example_service_items
 from registry.holders import HolderKind
 from registry.models import Licence, LicenceUse, UseCode
-from registry.receipts import verify_receipt
+from registry.receipts import DISPLAY_TYP, verify_receipt
 from trust.db import utcnow
-from trust.jws import JWSError
+from trust.jws import JWSError, b64url
 from trust.models import AuditEntry, ClientRole
 
 from ..support import bearer
@@ -114,18 +120,23 @@ def test_a_consented_check_is_satisfied_with_the_fields_the_item_may_receive(wor
 
 
 def test_each_disclosed_licence_is_one_use_record_and_audited(world: World) -> None:
-    world.issue(world.market, _business())
-    world.issue(world.estate, _premises())
-    check_id = world.check(consent_id=world.consent()).json()["check_id"]
+    business = world.issue(world.market, _business())
+    premises = world.issue(world.estate, _premises())
+    consent = world.consent()
+    check_id = world.check(consent_id=consent).json()["check_id"]
     with world.runtime.unit_of_work(readonly=True) as services:
         uses = list(services.session.scalars(select(LicenceUse).where(
             LicenceUse.check_id == check_id)))
         audited = [entry.action for entry in services.session.scalars(
             select(AuditEntry).where(AuditEntry.details["check"].as_string() == check_id))]
-    assert len(uses) == 2
-    assert {use.purpose for use in uses} == {"食品经营许可新办审查"}
-    assert {use.case_number for use in uses} == {"CY-2026-000123"}
-    assert sorted(uses[0].fields) == sorted(uses[0].fields)
+    assert {use.identifier: (use.fields, use.version, use.consent_id, use.use_code_id,
+                             use.client_id, use.item_code, use.case_number, use.purpose)
+            for use in uses} == {
+        business: (["address", "entity_type", "legal_representative", "name"], 1, consent,
+                   None, world.intake_id, ITEM, "CY-2026-000123", "食品经营许可新办审查"),
+        premises: (["location", "right_holder", "usage"], 1, consent,
+                   None, world.intake_id, ITEM, "CY-2026-000123", "食品经营许可新办审查"),
+    }
     assert audited.count("licence.used") == 2
 
 
@@ -201,6 +212,47 @@ def test_without_valid_consent_the_403_reveals_nothing(world: World, defect: str
     assert body["detail"] == "no valid consent or use code covers this request"
 
 
+def _refusal(response: Any) -> tuple[int, str, dict[str, Any]]:
+    """A 403 as a caller sees it (its request id differs from call to call)."""
+    body = {key: value for key, value in response.json().items() if key != "request_id"}
+    return response.status_code, response.headers["content-type"], body
+
+
+def test_the_403_is_the_same_whether_the_holder_holds_licences_or_not(world: World) -> None:
+    world.issue(world.market, _business())
+    world.issue(world.estate, _premises())
+    world.consent()
+    holds = world.check(consent_id="0" * 32)
+    holds_nothing = world.check(consent_id="0" * 32, holder_code="11100000000013338W")
+    unknown = world.check(consent_id="0" * 32, holder_code="NOT-A-CODE")
+    no_item = world.check(consent_id="0" * 32, item_code="NO-SUCH-ITEM")
+    assert _refusal(holds)[0] == 403
+    assert _refusal(holds) == _refusal(holds_nothing) == _refusal(unknown) == _refusal(no_item)
+
+
+def test_a_case_bound_consent_serves_its_case(world: World) -> None:
+    business = world.issue(world.market, _business())
+    consent = world.consent(case_number="CY-2026-000123", client_id=world.intake_id)
+    response = world.check(consent_id=consent, case_number="CY-2026-000123")
+    assert response.status_code == 200, response.text
+    assert response.json()["materials"][0]["identifier"] == business
+
+
+def test_the_holder_lists_their_consents_newest_first_with_withdrawals(world: World) -> None:
+    first = world.consent()
+    second = world.consent(case_number="CY-2026-000123", client_id=world.intake_id)
+    world.http.post(f"/holder/consents/{first}/withdraw", headers=world.company)
+    listed = world.http.get("/holder/consents", headers=world.company)
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert [row["id"] for row in rows] == [second, first]
+    assert (rows[0]["item_code"], rows[0]["client_id"], rows[0]["case_number"]) == (
+        ITEM, world.intake_id, "CY-2026-000123")
+    assert rows[0]["withdrawn_at"] is None and rows[1]["withdrawn_at"] is not None
+    stranger = bearer(world.token(STAFF))
+    assert world.http.get("/holder/consents", headers=stranger).json() == []
+
+
 def test_a_consent_for_any_client_serves_every_intake_system(world: World) -> None:
     world.issue(world.market, _business())
     assert world.check(consent_id=world.consent(client_id=None)).status_code == 200
@@ -269,25 +321,136 @@ def test_an_agent_acts_for_the_company_only_with_a_grant(world: World) -> None:
     assert after.status_code == 403
 
 
-def test_the_receipt_verifies_offline_and_a_tampered_one_fails(world: World) -> None:
+def _receipt(world: World) -> tuple[dict[str, Any], list[bytes]]:
+    """A check's answer (with its receipt) and the roots receipts chain to."""
     world.issue(world.market, _business())
     body = world.check(consent_id=world.consent()).json()
     with world.runtime.unit_of_work(readonly=True) as services:
         anchors = world.runtime.trust_anchors(services)
+    return body, anchors
+
+
+def _b64url_json(value: dict[str, Any]) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def _flip_last_char(text: str) -> str:
+    """Change one base64url character that carries only significant bits."""
+    return text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1]
+
+
+def test_the_receipt_verifies_offline_against_our_root(world: World) -> None:
+    body, anchors = _receipt(world)
     payload = verify_receipt(body["receipt"], anchors)
     assert payload["check_id"] == body["check_id"]
+    assert (payload["case_number"], payload["purpose"]) == ("CY-2026-000123",
+                                                            "食品经营许可新办审查")
     assert payload["results"][0]["fields"] == body["materials"][0]["fields"]
-    header, claims, signature = body["receipt"].split(".")
-    forged_claims = claims[:-2] + ("A" if claims[-2] != "A" else "B") + claims[-1]
-    with pytest.raises(JWSError):
-        verify_receipt(f"{header}.{forged_claims}.{signature}", anchors)
-    from cryptography import x509 as pyca
-    from cryptography.hazmat.primitives.asymmetric import ec
 
-    other_root = pyca.load_der_x509_certificate(anchors[0])
-    del other_root, ec
+
+def test_a_receipt_with_a_changed_payload_fails(world: World) -> None:
+    body, anchors = _receipt(world)
+    header, claims, signature = body["receipt"].split(".")
+    with pytest.raises(JWSError):
+        verify_receipt(f"{header}.{_flip_last_char(claims)}.{signature}", anchors)
+
+
+def test_a_receipt_with_a_changed_signature_fails(world: World) -> None:
+    body, anchors = _receipt(world)
+    header, claims, signature = body["receipt"].split(".")
+    with pytest.raises(JWSError):
+        verify_receipt(f"{header}.{claims}.{_flip_last_char(signature)}", anchors)
+    with pytest.raises(JWSError):
+        verify_receipt(f"{header}.{claims}.", anchors)
+
+
+@pytest.mark.parametrize("rewrite", [{"alg": "none"}, {"typ": "JWT"}, {"typ": "zy-display"}])
+def test_a_receipt_whose_header_is_rewritten_fails(world: World,
+                                                    rewrite: dict[str, str]) -> None:
+    body, anchors = _receipt(world)
+    _header, claims, signature = body["receipt"].split(".")
+    forged = _b64url_json({**jwt.get_unverified_header(body["receipt"]), **rewrite})
+    with pytest.raises(JWSError):
+        verify_receipt(f"{forged}.{claims}.{signature}", anchors)
+    if rewrite.get("alg") == "none":  # an unsigned token, as RFC 7519 allows
+        with pytest.raises(JWSError):
+            verify_receipt(f"{forged}.{claims}.", anchors)
+
+
+def test_a_token_the_registry_signed_for_another_purpose_is_not_a_receipt(world: World
+                                                                          ) -> None:
+    body, anchors = _receipt(world)
+    with world.runtime.unit_of_work(readonly=True) as services:
+        signer = world.runtime.registry_signer(services)
+    other = signer.sign(verify_receipt(body["receipt"], anchors), typ=DISPLAY_TYP)
+    with pytest.raises(JWSError, match="not a zhengyin-receipt"):
+        verify_receipt(other, anchors)
+
+
+def test_a_receipt_fails_against_a_stranger_root_of_the_same_name(world: World) -> None:
+    body, anchors = _receipt(world)
+    ours = pyca.load_der_x509_certificate(anchors[0])
+    with pytest.raises(JWSError):
+        verify_receipt(body["receipt"], [_self_signed(ours.subject)])
     with pytest.raises(JWSError):
         verify_receipt(body["receipt"], [])
+
+
+def _self_signed(subject: pyca.Name) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    certificate = (pyca.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key()).serial_number(1)
+                   .not_valid_before(now - timedelta(days=3650))
+                   .not_valid_after(now + timedelta(days=3650))
+                   .add_extension(pyca.BasicConstraints(ca=True, path_length=None),
+                                  critical=True)
+                   .sign(key, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _readme_request_digest(request: dict[str, Any]) -> str:
+    """``request_sha256`` as README "Verifying a receipt offline" describes it."""
+    canonical = {"consent_id": None, "materials": [], **request,
+                 "use_code": bool(request.get("use_code"))}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("authority", ["consent", "use-code"])
+def test_the_receipt_request_digest_is_recomputable_from_the_request(world: World,
+                                                                     authority: str) -> None:
+    world.issue(world.market, _business())
+    request: dict[str, Any] = {
+        "holder_kind": "credit-code", "holder_code": COMPANY, "item_code": ITEM,
+        "case_number": "CY-2026-000123", "purpose": "食品经营许可新办审查",
+        "materials": ["business-licence"]}
+    if authority == "consent":
+        request["consent_id"] = world.consent()
+    else:
+        request["use_code"] = world.http.post("/holder/use-codes", json={"item_code": ITEM},
+                                              headers=world.company).json()["code"]
+    response = world.http.post("/checks", json=request, headers=world.intake)
+    assert response.status_code == 200, response.text
+    with world.runtime.unit_of_work(readonly=True) as services:
+        payload = verify_receipt(response.json()["receipt"],
+                                 world.runtime.trust_anchors(services))
+    assert payload["request_sha256"] == _readme_request_digest(request)
+    if authority == "use-code":
+        assert request["use_code"] not in response.json()["receipt"]
+
+
+def test_the_request_digest_of_a_request_without_optional_fields_is_recomputable(
+    world: World
+) -> None:
+    request = {"holder_kind": "credit-code", "holder_code": COMPANY, "item_code": ITEM,
+               "case_number": "CY-2026-000123", "purpose": "食品经营许可新办审查",
+               "consent_id": world.consent()}
+    response = world.http.post("/checks", json=request, headers=world.intake)
+    with world.runtime.unit_of_work(readonly=True) as services:
+        payload = verify_receipt(response.json()["receipt"],
+                                 world.runtime.trust_anchors(services))
+    assert payload["request_sha256"] == _readme_request_digest(request)
 
 
 def test_the_receipt_is_retrievable_by_the_checking_client_only(world: World,
@@ -314,6 +477,42 @@ def test_the_holder_and_the_issuer_see_the_uses(world: World) -> None:
     assert [use["identifier"] for use in issuer_uses] == [business]
     estate_uses = world.http.get("/uses", headers=world.estate).json()
     assert estate_uses == []
+
+
+@pytest.fixture
+def limited_world(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The world with checks limited to 12 a minute per client (a burst of 2)."""
+    from api.routes import checks as routes
+
+    monkeypatch.setattr(world.runtime.settings, "check_rate_per_minute", 12)
+    routes._limiter.cache_clear()  # the limiter is per process; start with full buckets
+    yield world
+    routes._limiter.cache_clear()
+
+
+def test_checks_beyond_the_clients_rate_are_refused_with_429(limited_world: World) -> None:
+    world = limited_world
+    consent = world.consent(client_id=None)
+    assert [world.check(consent_id=consent).status_code for _ in range(2)] == [200, 200]
+    refused = world.check(consent_id=consent)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["status"] == 429
+
+
+def test_one_clients_rate_limit_leaves_another_client_unaffected(limited_world: World) -> None:
+    world = limited_world
+    consent = world.consent(client_id=None)
+    assert [world.check(consent_id=consent).status_code for _ in range(3)][-1] == 429
+    with world.runtime.unit_of_work() as services:
+        other = services.clients.add(name="other-intake", role=ClientRole.INTAKE,
+                                     org_credit_code=None, at=utcnow(), actor="t").credential
+    body = {"holder_kind": "credit-code", "holder_code": COMPANY, "item_code": ITEM,
+            "case_number": "CY-2026-000123", "purpose": "食品经营许可新办审查",
+            "consent_id": consent}
+    assert world.http.post("/checks", json=body, headers=bearer(other)).status_code == 200
+    assert world.check(consent_id=consent).status_code == 429
 
 
 def test_check_purpose_is_limited_to_200_characters(world: World) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
+from api.settings import Settings
 from registry.identifiers import LicenceIdentifier
 from registry.issuance import IssueRequest, IssuingParty
 from registry.models import Licence, LicenceEvent
@@ -166,6 +169,47 @@ def test_citizen_id_errors_never_echo_the_number(http: Any, registry: Runtime) -
     assert "110105194912310021" not in response.text
 
 
+def _estate_for(holder_kind: str, holder_code: str) -> dict[str, Any]:
+    _, body = EXAMPLES["不动产权证书"]  # held by citizen IDs, residence permits, passports, …
+    return {**body, "holder_kind": holder_kind, "holder_code": holder_code}
+
+
+@pytest.mark.parametrize(("holder_kind", "holder_code", "stored"), [
+    ("residence-permit", "810000199408230021", "810000199408230021"),
+    ("residence-permit", "830000199201300022", "830000199201300022"),
+    ("passport", "E12345678", "E12345678"),
+    ("passport", "ea1234567", "EA1234567"),
+], ids=["hong-kong-permit", "taiwan-permit", "passport", "passport-lower-case"])
+def test_a_person_may_hold_a_licence_by_residence_permit_or_passport(
+    http: Any, registry: Runtime, holder_kind: str, holder_code: str, stored: str
+) -> None:
+    response = http.post("/licences", json=_estate_for(holder_kind, holder_code),
+                         headers=issuer_headers(registry, REAL_ESTATE))
+    assert response.status_code == 201, response.text
+    licence = response.json()
+    assert (licence["holder_kind"], licence["holder_code"]) == (holder_kind, stored)
+
+
+@pytest.mark.parametrize(("holder_kind", "holder_code"), [
+    ("residence-permit", "11010519491231002X"),
+    ("citizen-id", "810000199408230021"),
+    ("passport", "11010519491231002X"),
+    ("passport", "G12345678"),
+    ("residence-permit", "810000199408230022"),
+    ("residence-permit", "E12345678"),
+], ids=["citizen-id-as-permit", "permit-as-citizen-id", "citizen-id-as-passport",
+        "not-a-passport-number", "permit-bad-check-character", "passport-as-permit"])
+def test_a_holder_code_that_does_not_fit_its_kind_is_422_naming_the_field(
+    http: Any, registry: Runtime, holder_kind: str, holder_code: str
+) -> None:
+    response = http.post("/licences", json=_estate_for(holder_kind, holder_code),
+                         headers=issuer_headers(registry, REAL_ESTATE))
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == ["holder_code"]
+    assert holder_code not in response.text
+    assert _count(registry, Licence) == 0
+
+
 def test_surface_fields_are_checked_against_the_type_schema(http: Any, registry: Runtime,
                                                             market: dict[str, str]) -> None:
     fields = {**food_request()["fields"], "business_format": "网吧", "colour": "red"}
@@ -234,6 +278,60 @@ def test_idempotency_keys_are_per_client(http: Any, registry: Runtime,
     assert a["identifier"] != b["identifier"]
 
 
+def _nothing_issued(registry: Runtime, audit_before: int) -> None:
+    assert _count(registry, Licence) == 0
+    assert _count(registry, LicenceEvent) == 0
+    assert _count(registry, SealUse) == 0
+    assert _count(registry, AuditEntry) == audit_before
+    assert list(registry.file_store.iter_older_than(-60)) == []
+
+
+def _unreachable_tsa(registry: Runtime) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    registry.settings = registry.settings.model_copy(
+        update={"tsa_url": f"http://127.0.0.1:{port}/tsa"})
+
+
+def test_a_tsa_failure_while_sealing_leaves_no_licence_history_or_audit(
+    http: Any, registry: Runtime, market: dict[str, str]
+) -> None:
+    _unreachable_tsa(registry)
+    audit_before = _count(registry, AuditEntry)
+    response = http.post("/licences", json=food_request(), headers=market)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    _nothing_issued(registry, audit_before)
+
+
+def test_a_retry_after_a_failed_sealing_issues_under_the_same_idempotency_key(
+    http: Any, registry: Runtime, market: dict[str, str]
+) -> None:
+    working = registry.settings
+    _unreachable_tsa(registry)
+    headers = {**market, "Idempotency-Key": "case-2026-0003"}
+    assert http.post("/licences", json=food_request(), headers=headers).status_code == 503
+    registry.settings = working
+    registry.__dict__.pop("sealer", None)  # its seal signers hold the broken TSA client
+    retry = http.post("/licences", json=food_request(), headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert _count(registry, Licence) == 1
+
+
+def test_a_suspended_issuer_seal_leaves_no_licence_history_or_audit(
+    http: Any, registry: Runtime, market: dict[str, str]
+) -> None:
+    with registry.unit_of_work() as services:
+        seal = services.seals.search(org_credit_code=MARKET)[0]
+        services.seals.suspend(seal.id, reason="印章检查", at=utcnow(), actor="test")
+    audit_before = _count(registry, AuditEntry)
+    response = http.post("/licences", json=food_request(), headers=market)
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "licence.no_issuer_seal"
+    _nothing_issued(registry, audit_before)
+
+
 def _issue_many(registry: Runtime, count: int, key_prefix: str | None = None
                 ) -> list[str]:
     with registry.unit_of_work(readonly=True) as services:
@@ -287,6 +385,7 @@ CRASH_SCRIPT = r"""
 import os, sys
 from api.runtime import Runtime
 from api.settings import Settings
+from api.settings import Settings
 from registry.filestore import LocalFileStore
 from registry.issuance import IssueRequest, IssuingParty
 from trust.db import utcnow
@@ -307,10 +406,31 @@ with runtime.unit_of_work() as services:
 """
 
 
+def _zhengyin(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``zhengyin`` command against the test's data directory and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
+    env.update(ZHENGYIN_DATA_DIR=str(settings.data_dir),
+               ZHENGYIN_DATABASE_URL=settings.effective_database_url,
+               ZHENGYIN_KEK=settings.kek.get_secret_value() if settings.kek else "",
+               ZHENGYIN_LOG_JSON="false", COLUMNS="200")
+    return subprocess.run([str(Path(sys.executable).with_name("zhengyin")), *args], env=env,
+                          cwd=settings.data_dir, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def _sweep(settings: Settings, *args: str) -> str:
+    swept = _zhengyin(settings, "store", "sweep", *args)
+    assert swept.returncode == 0, swept.stderr
+    return swept.stdout
+
+
 def test_a_crash_between_file_write_and_commit_leaves_only_a_sweepable_file(
-    registry: Runtime, tmp_path: Path
+    http: Any, registry: Runtime, market: dict[str, str]
 ) -> None:
     settings = registry.settings
+    issued = http.post("/licences", json=food_request(holder_name="先发的公司"), headers=market)
+    assert issued.status_code == 201, issued.text
+    kept = issued.json()["pdf_sha256"]
     body = food_request()
     request = {key: body[key] for key in ("type_code", "holder_kind", "holder_code",
                                           "holder_name", "fields")}
@@ -324,28 +444,46 @@ def test_a_crash_between_file_write_and_commit_leaves_only_a_sweepable_file(
     assert crashed.returncode == 9, crashed.stderr
     orphan = crashed.stdout.strip()
     store = registry.file_store
-    assert store.exists(orphan)
-    assert _count(registry, Licence) == 0
-    assert _count(registry, LicenceEvent) == 0
+    assert store.exists(orphan) and orphan != kept
+    assert _count(registry, Licence) == 1
+    assert _count(registry, LicenceEvent) == 1
     assert _count(registry, AuditEntry) == audit_before
 
-    from registry.filestore import sweep
-
-    def referenced(digests: list[str]) -> list[str]:
-        with registry.unit_of_work(readonly=True) as services:
-            return list(services.session.scalars(
-                select(Licence.pdf_sha256).where(Licence.pdf_sha256.in_(digests))))
-
-    report = sweep(store, referenced, grace_seconds=0)
-    assert orphan in report.removed
+    report = _sweep(settings, "--grace", "0")
+    assert "examined 2 files, removed 1" in report and orphan in report
     assert not store.exists(orphan)
+    assert store.exists(kept)
+    assert http.get(f"/licences/{issued.json()['identifier']}/pdf",
+                    headers=market).status_code == 200
 
 
-def test_sweep_keeps_files_that_licences_reference(http: Any, registry: Runtime,
-                                                   market: dict[str, str]) -> None:
-    from registry.filestore import sweep
+def test_sweep_keeps_the_files_of_every_licence_version(http: Any, registry: Runtime,
+                                                        market: dict[str, str]) -> None:
+    first = http.post("/licences", json=food_request(), headers=market).json()
+    fields = {**food_request()["fields"], "premises": "北京市朝阳区建国路99号"}
+    second = http.post(f"/licences/{first['identifier']}/change", headers=market,
+                       json={"reason": "经营场所变更", "fields": fields})
+    assert second.status_code == 201, second.text
+    unreferenced = registry.file_store.put(b"%PDF-1.7 left by a failed issuance")
 
-    licence = http.post("/licences", json=food_request(), headers=market).json()
-    report = sweep(registry.file_store, lambda digests: digests, grace_seconds=0)
-    assert report.removed == []
-    assert registry.file_store.exists(licence["pdf_sha256"])
+    report = _sweep(registry.settings, "--grace", "0")
+    assert "examined 3 files, removed 1" in report
+    assert not registry.file_store.exists(unreferenced)
+    assert registry.file_store.exists(first["pdf_sha256"])
+    assert registry.file_store.exists(second.json()["pdf_sha256"])
+
+
+def test_sweep_spares_unreferenced_files_younger_than_the_grace_period(
+    registry: Runtime
+) -> None:
+    in_flight = registry.file_store.put(b"%PDF-1.7 of a transaction still open")
+    report = _sweep(registry.settings)  # default grace: an hour
+    assert "removed 0" in report
+    assert registry.file_store.exists(in_flight)
+
+
+def test_a_dry_run_sweep_lists_but_removes_nothing(registry: Runtime) -> None:
+    unreferenced = registry.file_store.put(b"%PDF-1.7 left by a failed issuance")
+    report = _sweep(registry.settings, "--grace", "0", "--dry-run")
+    assert "would remove 1" in report and unreferenced in report
+    assert registry.file_store.exists(unreferenced)

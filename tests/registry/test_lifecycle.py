@@ -286,3 +286,45 @@ def test_the_transition_table_has_an_operation_code_for_every_action() -> None:
     assert {t.action.operation_code for t in TRANSITIONS.values()} <= \
         {"01", "02", "03", "04", "05", "06", "07", "08"}
     assert TransitionAction.ISSUED.operation_code == "01"
+
+
+REVOCATION_KINDS = pytest.mark.parametrize("kind", ["cancelled", "revoked", "withdrawn"],
+                                           ids=["注销-cancelled", "吊销-revoked", "撤销-withdrawn"])
+
+
+@REVOCATION_KINDS
+def test_every_revocation_kind_ends_the_licence(http: Any, market: dict[str, str], licence: str,
+                                               kind: str) -> None:
+    response = _post(http, market, licence, "revoke", {**REVOKE, "kind": kind})
+    assert response.status_code == 200, response.text
+    assert _status(http, market, licence) == "revoked"
+    assert http.get(f"/public/licences/{licence}/status").json()["status"] == "revoked"
+
+
+@REVOCATION_KINDS
+def test_every_revocation_kind_is_recorded_with_its_reason_and_legal_basis(
+    http: Any, market: dict[str, str], licence: str, kind: str
+) -> None:
+    _post(http, market, licence, "revoke", {**REVOKE, "kind": kind})
+    event = http.get(f"/licences/{licence}/history", headers=market).json()[-1]
+    assert (event["action"], event["operation_code"]) == ("revoked", "05")
+    assert event["details"]["kind"] == kind
+    assert (event["reason_code"], event["reason"], event["legal_basis"]) == \
+        (REVOKE["reason_code"], REVOKE["reason"], REVOKE["legal_basis"])
+
+
+@REVOCATION_KINDS
+def test_a_licence_ended_by_any_revocation_kind_cannot_be_lifted(
+    http: Any, market: dict[str, str], licence: str, kind: str
+) -> None:
+    _post(http, market, licence, "revoke", {**REVOKE, "kind": kind})
+    response = _post(http, market, licence, "lift-suspension")
+    assert response.status_code == 409, response.text
+    assert _status(http, market, licence) == "revoked"
+
+
+def test_an_unknown_revocation_kind_is_refused(http: Any, market: dict[str, str],
+                                               licence: str) -> None:
+    response = _post(http, market, licence, "revoke", {**REVOKE, "kind": "abolished"})
+    assert response.status_code == 422, response.text
+    assert _status(http, market, licence) == "valid"

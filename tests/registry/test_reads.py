@@ -15,7 +15,14 @@ from trust.db import utcnow
 from trust.models import ClientRole
 
 from ..support import bearer
-from .conftest import ESTATE_TYPE, REAL_ESTATE, food_request, issuer_headers
+from .conftest import (
+    BUSINESS_TYPE,
+    ESTATE_TYPE,
+    FOOD_TYPE,
+    REAL_ESTATE,
+    food_request,
+    issuer_headers,
+)
 
 PERSON = "11010519491231002X"
 
@@ -63,21 +70,61 @@ def test_an_administrator_reads_every_licence(http: Any, registry: Runtime,
     assert len(listed["licences"]) == 2
 
 
-def test_listing_filters_by_holder_and_type_and_pages_by_keyset(
-    http: Any, registry: Runtime, market: dict[str, str]
-) -> None:
-    for holder in ("91110000600037341L", "91110000600037341L", "11100000000013338W"):
-        http.post("/licences", json=food_request(holder_code=holder), headers=market)
-    by_holder = http.get("/licences", params={"holder_code": "91110000600037341L"},
-                         headers=market).json()["licences"]
-    assert len(by_holder) == 2
+def _business(holder_code: str = "91110000600037341L") -> dict[str, Any]:
+    return {
+        "type_code": BUSINESS_TYPE, "holder_kind": "credit-code", "holder_code": holder_code,
+        "holder_name": "北京某某科技有限公司",
+        "fields": {"name": "北京某某科技有限公司", "entity_type": "有限责任公司",
+                   "legal_representative": "李四", "registered_capital": "壹仟万元整",
+                   "established": "2015-06-01", "operating_period": "长期",
+                   "address": "北京市朝阳区望京街10号", "business_scope": "技术开发；技术服务"},
+    }
+
+
+def _issue(http: Any, headers: dict[str, str], body: dict[str, Any]) -> str:
+    response = http.post("/licences", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["identifier"])
+
+
+def _listed(http: Any, headers: dict[str, str], **params: Any) -> list[str]:
+    response = http.get("/licences", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return [item["identifier"] for item in response.json()["licences"]]
+
+
+def test_listing_filters_by_holder(http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    theirs = [_issue(http, market, food_request(holder_code="91110000600037341L"))
+              for _ in range(2)]
+    _issue(http, market, food_request(holder_code="11100000000013338W"))
+    assert _listed(http, market, holder_code="91110000600037341L") == theirs
+
+
+def test_listing_filters_by_type(http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    food = [_issue(http, market, food_request()) for _ in range(2)]
+    business = _issue(http, market, _business())
+    assert _listed(http, market, type_code=FOOD_TYPE) == food
+    assert _listed(http, market, type_code=BUSINESS_TYPE) == [business]
+    assert _listed(http, market, type_code=ESTATE_TYPE) == []
+
+
+def test_listing_combines_the_holder_and_type_filters(http: Any, registry: Runtime,
+                                                      market: dict[str, str]) -> None:
+    _issue(http, market, food_request(holder_code="91110000600037341L"))
+    _issue(http, market, _business("11100000000013338W"))
+    wanted = _issue(http, market, _business("91110000600037341L"))
+    assert _listed(http, market, type_code=BUSINESS_TYPE,
+                   holder_code="91110000600037341L") == [wanted]
+
+
+def test_listing_pages_by_keyset(http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    issued = [_issue(http, market, food_request()) for _ in range(3)]
     first = http.get("/licences", params={"limit": 2}, headers=market).json()
     assert len(first["licences"]) == 2 and first["next_after"] is not None
     rest = http.get("/licences", params={"limit": 2, "after": first["next_after"]},
                     headers=market).json()
     assert len(rest["licences"]) == 1 and rest["next_after"] is None
-    seen = {item["identifier"] for item in first["licences"] + rest["licences"]}
-    assert len(seen) == 3
+    assert [item["identifier"] for item in first["licences"] + rest["licences"]] == issued
 
 
 def test_public_status_shows_no_personal_data(http: Any, registry: Runtime,

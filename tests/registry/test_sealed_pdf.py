@@ -7,7 +7,11 @@ live service on a loopback port, as relying parties would.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,12 +20,15 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from registry.catalogue import TypeDefinition, example_definitions
 from registry.issuance import IssueRequest, IssuingParty
+from registry.models import Licence
+from signing.certified import CHINA_TZ
 from signing.models import SealType
 from signing.seals import SealRequest
 from trust.db import utcnow
 
 from ..signing.checks import pdfsig_check
 from ..signing.fixtures import StampingEnv, make_stamping_env
+from ..support import require_tool
 from .conftest import MARKET, food_request, seal_png
 
 
@@ -113,3 +120,60 @@ def test_the_signed_revision_names_the_licence_in_its_metadata(live: StampingEnv
     assert identifier.startswith("1.2.156.3005.2.11100000000013338W032.")
     assert str(info["/ZZMC"]) == "食品经营许可证"
     assert str(info["/ZZBFJGDM"]) == MARKET
+
+
+def _issued_on_paper(env: StampingEnv) -> tuple[Licence, Path]:
+    """A food licence valid from 2026-03-01 (five years: to 2031-02-28), written to disk."""
+    body = food_request()
+    request = IssueRequest(type_code=body["type_code"], holder_kind=body["holder_kind"],
+                           holder_code=body["holder_code"], holder_name=body["holder_name"],
+                           fields=body["fields"], valid_from=date(2026, 3, 1))
+    with env.runtime.unit_of_work() as services:
+        licence = services.issuance.issue(
+            request, IssuingParty(org_code=MARKET, client_id=None, actor="test"), at=utcnow(),
+        ).licence
+        services.session.expunge(licence)
+    assert licence.pdf_sha256 is not None
+    path = env.tmp / f"{licence.pdf_sha256}.pdf"
+    path.write_bytes(env.runtime.file_store.get(licence.pdf_sha256))
+    return licence, path
+
+
+def _tool(name: str, *args: str) -> str:
+    return subprocess.run([require_tool(name), *args], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def test_the_licence_page_is_a4(live: StampingEnv) -> None:
+    _, path = _issued_on_paper(live)
+    boxes = _tool("pdfinfo", "-box", str(path))
+    assert "Pages:           1" in boxes
+    media = re.search(r"^MediaBox:\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", boxes,
+                      re.MULTILINE)
+    assert media is not None, boxes
+    left, bottom, right, top = (float(value) for value in media.groups())
+    assert (left, bottom) == (0, 0)
+    assert right == pytest.approx(595.28, abs=0.01)
+    assert top == pytest.approx(841.89, abs=0.01)
+
+
+def test_every_font_of_the_licence_is_embedded_as_a_subset(live: StampingEnv) -> None:
+    _, path = _issued_on_paper(live)
+    lines = _tool("pdffonts", str(path)).splitlines()
+    assert lines[1].startswith("----"), lines
+    fonts = [line.split() for line in lines[2:] if line.strip()]
+    assert fonts, "the licence has no fonts"
+    for columns in fonts:
+        name, embedded, subset = columns[0], columns[-5], columns[-4]
+        assert (embedded, subset) == ("yes", "yes"), columns
+        assert re.fullmatch(r"[A-Z]{6}\+.+", name), columns
+
+
+def test_the_licence_text_names_the_issuing_body_and_the_dates(live: StampingEnv) -> None:
+    licence, path = _issued_on_paper(live)
+    text = _tool("pdftotext", "-layout", str(path), "-").replace(" ", "")
+    issued_on = licence.issued_at.astimezone(CHINA_TZ).date()
+    assert f"发证机关：{licence.issuer_name}" in text
+    assert licence.issuer_name == "北京市朝阳区市场监督管理局"
+    assert f"发证日期：{issued_on.year}年{issued_on.month:02d}月{issued_on.day:02d}日" in text
+    assert "有效期限2026年03月01日至2031年02月28日" in text

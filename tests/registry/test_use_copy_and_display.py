@@ -228,3 +228,46 @@ def test_the_cli_verifies_a_display_code_offline(client: TestClient, live: Stamp
     assert result.returncode == 0, result.stderr
     assert "display code verified" in result.stdout
     assert shown["identifier"] in result.stdout.replace("\n", "")
+
+
+def _offline_qr_verify(shown: dict[str, Any], trust_list: str, live: StampingEnv,
+                       tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``zhengyin qr verify URL --trust-list FILE --root FILE`` with no settings at all."""
+    import os
+    import sys
+
+    from asn1crypto import pem
+
+    root = tmp_path / "root.pem"
+    root.write_bytes(pem.armor("CERTIFICATE", live.root_der))
+    listed = tmp_path / "trust-list.jws"
+    listed.write_text(trust_list, encoding="ascii")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
+    zhengyin = str(Path(sys.executable).with_name("zhengyin"))
+    return subprocess.run([zhengyin, "qr", "verify", shown["url"], "--trust-list", str(listed),
+                           "--root", str(root)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+
+def test_the_cli_verifies_a_display_code_offline_with_the_published_trust_list(
+    client: TestClient, live: StampingEnv, tmp_path: Path
+) -> None:
+    shown = _display(client, live)
+    trust_list = client.get("/trust-list").text
+    result = _offline_qr_verify(shown, trust_list, live, tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "display code verified — as of " in text
+    assert shown["identifier"] in result.stdout.replace("\n", "")
+
+
+def test_the_cli_refuses_a_display_code_with_a_tampered_trust_list(
+    client: TestClient, live: StampingEnv, tmp_path: Path
+) -> None:
+    shown = _display(client, live)
+    header, payload, signature = client.get("/trust-list").text.strip().split(".")
+    payload = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    result = _offline_qr_verify(shown, f"{header}.{payload}.{signature}", live, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["error: the signed token does not verify"]
+    assert "display code verified" not in result.stdout

@@ -82,6 +82,75 @@ def appended_objects_without_xref(pdf: bytes) -> bytes:
                   b"endstream\nendobj\n")
 
 
+# ---------------------------------------------------------------------- integrity
+
+
+def _signed_range_end(pdf: bytes) -> int:
+    """Where the first signed range ends (the opening '<' of /Contents)."""
+    match = re.search(rb"/ByteRange\s*\[\s*0\s+(\d+)", pdf)
+    assert match is not None
+    return int(match.group(1))
+
+
+def byte_flipped_in_content(pdf: bytes) -> bytes:
+    """One bit of page 1's content stream flipped in place: same length, same objects,
+    same offsets, but the signed bytes are not the bytes that were signed."""
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    contents = reader.root["/Pages"]["/Kids"][0].raw_get("/Contents")
+    if isinstance(contents.get_object(), generic.ArrayObject):
+        contents = contents.get_object().raw_get(0)
+    signed_end = _signed_range_end(pdf)
+    header = rb"(?<![0-9])%d 0 obj\b" % contents.idnum
+    starts = [m.start() for m in re.finditer(header, pdf) if m.start() < signed_end]
+    assert starts, "page 1's content stream is not in the signed range"
+    keyword = re.compile(rb"stream\r?\n").search(pdf, starts[-1])
+    assert keyword is not None
+    length = reader.get_object(contents).get_object().raw_get("/Length")
+    length = int(length.get_object() if isinstance(length, generic.IndirectObject) else length)
+    position = keyword.end() + length // 2
+    assert position < signed_end
+    return pdf[:position] + bytes([pdf[position] ^ 0x01]) + pdf[position + 1:]
+
+
+def _flip_in_contents(pdf: bytes, value: Any) -> bytes:
+    """One bit of the last byte of ``value(ContentInfo)`` (a signature value inside
+    /Contents, which is not signed) flipped in place: the CMS still parses."""
+    from asn1crypto import cms
+
+    match = re.search(rb"/Contents\s*<([0-9a-fA-F]+)>", pdf)
+    assert match is not None
+    hex_digits = match.group(1)
+    der = bytes.fromhex(hex_digits.decode("ascii"))
+    content_info = cms.ContentInfo.load(der, strict=False)  # zero padding follows the DER
+    target = bytes(value(content_info))
+    at = der.find(target)
+    assert at > 0 and der.find(target, at + 1) < 0
+    last = at + len(target) - 1  # inside the last INTEGER of an ECDSA/RSA value
+    corrupted = der[:last] + bytes([der[last] ^ 0x01]) + der[last + 1:]
+    new_digits = corrupted.hex().encode("ascii")
+    if hex_digits != hex_digits.lower():
+        new_digits = new_digits.upper()
+    return pdf[:match.start(1)] + new_digits + pdf[match.end(1):]
+
+
+def signature_value_corrupted(pdf: bytes) -> bytes:
+    """The signer's signature value corrupted: the signed digest still matches."""
+    return _flip_in_contents(
+        pdf, lambda info: info["content"]["signer_infos"][0]["signature"].native)
+
+
+def timestamp_value_corrupted(pdf: bytes) -> bytes:
+    """The signature time-stamp token's own signature value corrupted (the token still
+    matches the signature value it stamps)."""
+    def token_signature(info: Any) -> bytes:
+        attributes = info["content"]["signer_infos"][0]["unsigned_attrs"]
+        token = next(attribute["values"][0] for attribute in attributes
+                     if attribute["type"].native == "signature_time_stamp_token")
+        return bytes(token["content"]["signer_infos"][0]["signature"].native)
+
+    return _flip_in_contents(pdf, token_signature)
+
+
 # ---------------------------------------------------------------------- universal forgery
 
 
@@ -332,6 +401,9 @@ def impostor_second_signature(pdf: bytes) -> bytes:
 
 
 ATTACKS = {
+    "byte_flipped_in_content": byte_flipped_in_content,
+    "signature_value_corrupted": signature_value_corrupted,
+    "timestamp_value_corrupted": timestamp_value_corrupted,
     "incremental_saving_new_content": incremental_saving_new_content,
     "appended_objects_without_xref": appended_objects_without_xref,
     "usf_contents_zeroed": contents_zeroed,

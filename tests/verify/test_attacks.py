@@ -15,7 +15,7 @@ from signing.models import SealType
 from trust.validation import Indication, SubIndication, VerificationReport
 
 from .attacks import ATTACKS, shadow_document
-from .conftest import VerifyEnv, codes, verify_env
+from .conftest import VerifyEnv, checks_of, codes, verify_env
 
 __all__ = ["verify_env"]
 
@@ -36,6 +36,18 @@ class Case:
 
 
 CASES = [
+    Case("byte_flipped_in_content", "approval", F, SubIndication.HASH_FAILURE,
+         "signature.digest_mismatch", "digest mismatch"),
+    Case("byte_flipped_in_content", "certified", F, SubIndication.HASH_FAILURE,
+         "signature.digest_mismatch", "digest mismatch"),
+    Case("byte_flipped_in_content", "licence", F, SubIndication.HASH_FAILURE,
+         "signature.digest_mismatch", "digest mismatch"),
+    Case("signature_value_corrupted", "approval", F, SubIndication.SIG_CRYPTO_FAILURE,
+         "signature.invalid_value", "does not verify with the signing certificate"),
+    Case("signature_value_corrupted", "licence", F, SubIndication.SIG_CRYPTO_FAILURE,
+         "signature.invalid_value", "does not verify with the signing certificate"),
+    Case("timestamp_value_corrupted", "approval", IND, SubIndication.NO_POE,
+         "timing.timestamp_invalid", "the signature time-stamp is invalid"),
     Case("incremental_saving_new_content", "certified", F, SubIndication.HASH_FAILURE,
          "changes.forbidden", "page 1"),
     Case("incremental_saving_new_content", "approval", F, SubIndication.HASH_FAILURE,
@@ -130,3 +142,13 @@ def test_attack_is_caught_and_named(verify_env: VerifyEnv, bases: dict[str, byte
 
 def test_every_attack_is_in_the_table() -> None:
     assert {case.attack for case in CASES} == set(ATTACKS)
+
+
+def test_a_corrupted_signature_value_is_not_blamed_on_the_certificate(
+        verify_env: VerifyEnv, bases: dict[str, bytes]) -> None:
+    report = verify_env.verify(ATTACKS["signature_value_corrupted"](bases["approval"]))
+    checks = checks_of(report)
+    assert checks["integrity"].reason.code == "signature.invalid_value"
+    assert checks["certificate"].reason.code == "certificate.not_checked"
+    assert checks["revocation"].reason.code == "revocation.not_checked"
+    assert "certificate.untrusted" not in codes(report)

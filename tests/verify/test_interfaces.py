@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from trust.db import utcnow
 from trust.models import ClientRole
 from trust.validation import SCHEMA_VERSION, Indication
 
@@ -170,6 +171,26 @@ def test_the_public_page_shows_green_red_and_the_licence(api: Any, licence: tupl
     assert api.get("/v/1.2.156.3005.2.NOSUCHLICENCE").status_code == 404
 
 
+def test_the_public_page_shows_amber_and_the_reason_when_it_cannot_decide(
+        api: Any, verify_env: VerifyEnv) -> None:
+    import re
+
+    from .attacks import impostor_second_signature
+
+    unsure = impostor_second_signature(verify_env.stamp(certify=False))
+    page = api.post("/verify", files=_upload(unsure, "unsure.pdf"))
+    assert page.status_code == 200
+    banner = re.search(r'<p class="verdict-(\w+) verdict-banner" id="verdict" '
+                       r'data-indication="([A-Z-]+)">([^<]*)</p>', page.text)
+    assert banner is not None, page.text[:3000]
+    assert banner.groups() == ("indeterminate", "INDETERMINATE", "⚠ 无法确认")
+    assert 'class="card verdict-card verdict-indeterminate-card"' in page.text
+    assert "结论：INDETERMINATE（NO_CERTIFICATE_CHAIN_FOUND）" in page.text
+    reasons = re.search(r'<ul class="reasons" id="reasons">(.*?)</ul>', page.text, re.S)
+    assert reasons is not None
+    assert "（自签名证书）不是由受信任的证书机构签发的" in reasons.group(1)
+
+
 def test_the_public_page_offers_the_report_it_showed(api: Any, verify_env: VerifyEnv,
                                                      licence: tuple[str, bytes]) -> None:
     import re
@@ -213,7 +234,7 @@ def test_the_trust_list_is_signed_and_lists_seals(api: Any, verify_env: VerifyEn
     response = api.get("/trust-list")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/jose")
-    listed = read_trust_list(response.text, [_root(verify_env)])
+    listed = read_trust_list(response.text, [_root(verify_env)], now=utcnow())
     codes = {seal["seal_code"]: seal for seal in listed.payload["seals"]}
     assert codes[verify_env.market_seal.seal_code]["organisation"] == "北京市朝阳区市场监督管理局"
     assert codes[verify_env.market_seal.seal_code]["status"] == "active"
@@ -222,7 +243,17 @@ def test_the_trust_list_is_signed_and_lists_seals(api: Any, verify_env: VerifyEn
     from trust.jws import JWSError
 
     with pytest.raises(JWSError):
-        read_trust_list(response.text[:-4] + "AAAA", [_root(verify_env)])
+        read_trust_list(response.text[:-4] + "AAAA", [_root(verify_env)], now=utcnow())
+
+
+def test_a_trust_list_past_its_next_update_is_refused(api: Any, verify_env: VerifyEnv) -> None:
+    from trust.jws import JWSError
+    from trust.trustlist import read_trust_list
+
+    token = api.get("/trust-list").text
+    read_trust_list(token, [_root(verify_env)], now=utcnow() + timedelta(hours=11))
+    with pytest.raises(JWSError, match="expired"):
+        read_trust_list(token, [_root(verify_env)], now=utcnow() + timedelta(hours=13))
 
 
 def _external_ca() -> tuple[Any, Any, bytes]:

@@ -3,7 +3,8 @@ time and memory, through the real worker pool; never an internal error, never a 
 
 Each bad file is named for its defect (STYLE §6). The pool runs one worker with the
 service's limits; its time limit is also exercised directly (a worker that overruns is
-killed and replaced, and the next document is served).
+killed and replaced, and the next document is served). Every bad file also goes through
+HTTP, to the API and to the public page, whose service examines in its own worker pool.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cache
+from typing import Any
 
 import pytest
 
 from trust.db import utcnow
+from trust.models import ClientRole
 from trust.validation import (
     DEFAULT_LIMITS,
     DocumentTooComplexError,
@@ -31,9 +34,8 @@ from trust.validation import (
 from trust.validation.material import TrustMaterial
 from trust.validation.pool import ExaminationPool
 
-from .conftest import VerifyEnv, verify_env
-
-__all__ = ["verify_env"]
+from ..support import bearer
+from .conftest import VerifyEnv, make_verify_env
 
 # Each document must be answered within this many seconds (limits: 20 s per document).
 BOUND = 15.0
@@ -146,6 +148,16 @@ def many_revisions(sealed: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
+def verify_env(database_url: str, kek_text: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[VerifyEnv]:
+    """A service examining in its worker pool (one worker, the service's limits), with a
+    public rate limit these tests do not reach."""
+    yield from make_verify_env(database_url, kek_text, tmp_path_factory,
+                               verify_in_process=False, verify_workers=1,
+                               public_verify_per_minute=10_000)
+
+
+@pytest.fixture(scope="module")
 def material(verify_env: VerifyEnv) -> TrustMaterial:
     """The service's current trust material."""
     with verify_env.runtime.unit_of_work(readonly=True) as services:
@@ -236,3 +248,72 @@ def test_the_pool_examines_a_genuine_document(verify_env: VerifyEnv, pool: Exami
     evidence = pool.examine(sealed, at=utcnow(), material=material)
     with verify_env.runtime.unit_of_work(readonly=True) as services:
         assert services.verifier.judge(evidence, at=utcnow()).verdict.passed
+
+
+# ---------------------------------------------------------------------- over HTTP
+
+
+@pytest.fixture(scope="module")
+def api(verify_env: VerifyEnv) -> Iterator[Any]:
+    """The app over the module's service (server errors become 500 responses)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    yield TestClient(create_app(runtime=verify_env.runtime), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def verifier(verify_env: VerifyEnv) -> dict[str, str]:
+    """The Authorization header of an API client with verify:run."""
+    with verify_env.runtime.unit_of_work() as services:
+        issued = services.clients.add(name="malformed-verifier", role=ClientRole.VERIFIER,
+                                      org_credit_code=None, at=utcnow(), actor="test")
+        return bearer(issued.credential)
+
+
+def _verdict_of(endpoint: str, response: Any) -> tuple[str, str | None]:
+    """(indication, sub-indication) a 200 answer shows, from JSON or from the page."""
+    if endpoint == "/verifications":
+        verdict = response.json()["verdict"]
+        return verdict["indication"], verdict["sub_indication"]
+    import re
+
+    shown = re.search(r'data-indication="([A-Z-]+)"', response.text)
+    sub = re.search(r"结论：[A-Z-]+（([A-Z_]+)）", response.text)
+    assert shown is not None, response.text[:2000]
+    return shown.group(1), sub.group(1) if sub else None
+
+
+@pytest.mark.parametrize("endpoint", ["/verifications", "/verify"], ids=["api", "page"])
+@pytest.mark.parametrize(("name", "build"), FORMAT_FAILURES,
+                         ids=[name for name, _build in FORMAT_FAILURES])
+def test_malformed_upload_is_answered_as_a_format_failure_in_bounded_time(
+        api: Any, verifier: dict[str, str], sealed: bytes, name: str, build: BuildBad,
+        endpoint: str) -> None:
+    data = build(sealed)
+    started = time.monotonic()
+    response = api.post(endpoint, headers=verifier if endpoint == "/verifications" else {},
+                        files={"file": (f"{name}.pdf", data, "application/pdf")})
+    elapsed = time.monotonic() - started
+    assert elapsed < BOUND, f"{name} took {elapsed:.1f} s"
+    assert response.status_code == 200, (response.status_code, response.text[:500])
+    assert _verdict_of(endpoint, response) == ("TOTAL-FAILED", "FORMAT_FAILURE")
+
+
+@pytest.mark.parametrize("endpoint", ["/verifications", "/verify"], ids=["api", "page"])
+@pytest.mark.parametrize(("name", "data", "status"), [
+    ("png_named_pdf", b"\x89PNG\r\n\x1a\n" + bytes(100), 422),
+    ("empty_file", b"", 422),
+], ids=["png_named_pdf", "empty_file"])
+def test_an_upload_that_is_no_pdf_is_a_client_error(
+        api: Any, verifier: dict[str, str], name: str, data: bytes, status: int,
+        endpoint: str) -> None:
+    response = api.post(endpoint, headers=verifier if endpoint == "/verifications" else {},
+                        files={"file": (f"{name}.pdf", data, "application/pdf")})
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    if endpoint == "/verifications":
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "verify.not_pdf"
+    else:
+        assert 'id="error"' in response.text and "无法核验" in response.text

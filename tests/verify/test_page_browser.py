@@ -1,6 +1,7 @@
 """The public verification page in headless Chromium, against a live service whose
 verification runs in the real worker pool: upload a sealed PDF and see green, a tampered
-one and see red, type an identifier and see the licence's status; download the report."""
+one and see red, an undecided one and see amber, type an identifier and see the licence's
+status; download the report."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..web.browser import chromium_page
-from .attacks import incremental_saving_new_content
+from .attacks import impostor_second_signature, incremental_saving_new_content
 from .conftest import VerifyEnv, make_verify_env
 
 pytestmark = pytest.mark.browser
@@ -62,3 +63,18 @@ def test_upload_green_then_red_then_identifier(verify_env: VerifyEnv, tmp_path: 
         page.wait_for_url(f"**/v/{identifier}")
         assert page.locator("#verdict").get_attribute("data-indication") == "TOTAL-PASSED"
         assert page.locator("#licence-status").inner_text() == "有效"
+
+
+def test_an_undecided_upload_shows_amber_with_its_reason(verify_env: VerifyEnv,
+                                                         tmp_path: Path) -> None:
+    unsure = tmp_path / "unsure.pdf"
+    unsure.write_bytes(impostor_second_signature(verify_env.stamp(certify=False)))
+    with chromium_page() as page:
+        page.goto(f"{verify_env.stamping.base_url}/verify")
+        page.set_input_files("#file", str(unsure))
+        page.click("#verify-file")
+        verdict = page.locator("#verdict")
+        assert verdict.get_attribute("data-indication") == "INDETERMINATE"
+        assert "无法确认" in verdict.inner_text()
+        assert "rgb(183, 121, 31)" in verdict.evaluate("e => getComputedStyle(e).color")
+        assert "不是由受信任的证书机构签发的" in page.locator("#reasons").inner_text()

@@ -239,6 +239,16 @@ def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reas
                   f"only allowed changes were made after signing ({level.en})")
 
 
+def _value_verifies(evidence: SignatureEvidence, what: str) -> None:
+    """A chain is only built for a signature value that verifies (pyHanko skips path
+    validation otherwise): do not call the certificate untrusted for that."""
+    if evidence.valid is False:
+        raise NotApplicable(Reason(
+            f"{what}.not_checked", "签名值无效，未验证签名证书",
+            "not checked: the signature value does not verify, so the certificate was "
+            "not validated"))
+
+
 def check_certificate(evidence: SignatureEvidence) -> Reason:
     """The signer's certificate chains to a trust anchor, with valid usage."""
     _readable(evidence)
@@ -246,6 +256,7 @@ def check_certificate(evidence: SignatureEvidence) -> Reason:
     if chain is None or signer is None:
         raise _fail(S.FORMAT_FAILURE, "certificate.missing", "签名中没有签名证书",
                     "the signature holds no signing certificate")
+    _value_verifies(evidence, "certificate")
     name = signer.common_name or signer.subject
     if chain.anchor is None or chain.problem in ("NO_CERTIFICATE_CHAIN_FOUND",):
         how_zh = "（自签名证书）" if signer.self_issued else ""
@@ -298,6 +309,7 @@ def check_revocation(evidence: SignatureEvidence) -> Reason:
                     f"{whose_zh}已于 {_when(chain.revoked_at)} 吊销，且没有时间戳证明签名早于吊销",
                     f"{whose_en} was revoked on {_when(chain.revoked_at)} and no time-stamp "
                     "proves the signature came before")
+    _value_verifies(evidence, "revocation")
     if chain.problem == "TRY_LATER":
         raise _fail(S.TRY_LATER, "revocation.unknown", "无法获得证书的吊销状态信息",
                     "no revocation information is available for the certificate")

@@ -1,0 +1,226 @@
+"""The audit log from the operator's side: ``zhengyin audit verify`` and audited admin actions.
+
+``audit verify`` runs as a real command over the test database (SQLite and PostgreSQL);
+a row edited with SQL behind the service's back makes it exit non-zero naming the entry.
+Admin actions through the API (client added, disabled, rotated; key created; certificate
+issued, revoked) each leave an entry naming the caller and the object, without secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from api.runtime import Runtime
+from api.settings import Settings
+from trust.db import utcnow
+from trust.models import AuditEntry, ClientRole
+
+from ..support import ORG_CODE, ORG_NAME, bearer
+
+ZHENGYIN = str(Path(sys.executable).with_name("zhengyin"))
+ADMIN_ACTOR = "client:test-admin"
+
+
+@pytest.fixture
+def cli_env(runtime: Runtime, settings: Settings, kek_text: str) -> dict[str, str]:
+    """The command's environment: the test runtime's database, data directory and KEK."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
+    env.update(ZHENGYIN_DATA_DIR=str(settings.data_dir),
+               ZHENGYIN_DATABASE_URL=settings.effective_database_url,
+               ZHENGYIN_KEK=kek_text, ZHENGYIN_LOG_JSON="false")
+    return env
+
+
+def _audit_verify(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ZHENGYIN, "audit", "verify"], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def _append(runtime: Runtime, count: int) -> list[int]:
+    """Append ``count`` entries; their sequence numbers."""
+    at = utcnow()
+    with runtime.unit_of_work() as services:
+        return [services.audit.append(actor="test", action="thing.done", object_type="thing",
+                                      object_id=str(n), at=at + timedelta(seconds=n),
+                                      details={"n": n}).seq
+                for n in range(count)]
+
+
+def _execute(runtime: Runtime, sql: str, **params: object) -> None:
+    with runtime.engine.begin() as connection:
+        connection.execute(text(sql), params)
+
+
+# ----------------------------------------------------------------------------- audit verify
+
+
+def test_audit_verify_accepts_an_untouched_log(runtime: Runtime, cli_env: dict[str, str],
+                                               tmp_path: Path) -> None:
+    seqs = _append(runtime, 4)
+
+    result = _audit_verify(cli_env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "audit log intact" in result.stdout
+    assert f"head {seqs[-1]} " in result.stdout
+
+
+def test_audit_verify_names_a_row_edited_with_sql(runtime: Runtime, cli_env: dict[str, str],
+                                                  tmp_path: Path) -> None:
+    seqs = _append(runtime, 5)
+    target = seqs[2]
+    _execute(runtime, "UPDATE audit_entries SET object_id = 'forged' WHERE seq = :s", s=target)
+
+    result = _audit_verify(cli_env, tmp_path)
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1  # one line, no traceback
+    assert lines[0].startswith(f"error: audit entry {target}: content was altered")
+    assert "audit log intact" not in result.stdout
+
+
+def test_audit_verify_names_a_row_deleted_with_sql(runtime: Runtime, cli_env: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    seqs = _append(runtime, 5)
+    target = seqs[1]
+    _execute(runtime, "DELETE FROM audit_entries WHERE seq = :s", s=target)
+
+    result = _audit_verify(cli_env, tmp_path)
+
+    assert result.returncode != 0
+    assert f"audit entry {target}: missing" in result.stderr
+
+
+# ----------------------------------------------------------------------------- admin actions
+
+
+@pytest.fixture
+def admin(credentials: dict[ClientRole, str]) -> dict[str, str]:
+    return bearer(credentials[ClientRole.ADMIN])
+
+
+def _head(runtime: Runtime) -> int:
+    with runtime.unit_of_work(readonly=True) as services:
+        return int(services.session.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc())
+                                           .limit(1)) or 0)
+
+
+def _entries_since(runtime: Runtime, seq: int) -> list[AuditEntry]:
+    with runtime.unit_of_work(readonly=True) as services:
+        rows = list(services.session.scalars(select(AuditEntry).where(AuditEntry.seq > seq)
+                                             .order_by(AuditEntry.seq)))
+        for row in rows:
+            services.session.expunge(row)
+    return rows
+
+
+def _one(entries: list[AuditEntry], action: str) -> AuditEntry:
+    matching = [entry for entry in entries if entry.action == action]
+    assert len(matching) == 1, [(e.action, e.object_id) for e in entries]
+    assert matching[0].actor == ADMIN_ACTOR
+    return matching[0]
+
+
+def _add_client(http: Any, admin: dict[str, str], name: str = "ops-bot") -> dict[str, Any]:
+    response = http.post("/admin/clients", headers=admin,
+                         json={"name": name, "role": "verifier"})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _secret_free(entry: AuditEntry, credential: str) -> None:
+    secret = credential.rsplit(".", 1)[-1]
+    assert secret not in repr(entry.details)
+
+
+def test_adding_a_client_is_audited(runtime: Runtime, http: Any, admin: dict[str, str]) -> None:
+    before = _head(runtime)
+
+    added = _add_client(http, admin)
+
+    entry = _one(_entries_since(runtime, before), "client.added")
+    assert (entry.object_type, entry.object_id) == ("client", added["client"]["id"])
+    assert entry.details["name"] == "ops-bot" and entry.details["role"] == "verifier"
+    _secret_free(entry, added["credential"])
+
+
+def test_disabling_a_client_is_audited(runtime: Runtime, http: Any,
+                                       admin: dict[str, str]) -> None:
+    client_id = _add_client(http, admin)["client"]["id"]
+    before = _head(runtime)
+
+    assert http.post(f"/admin/clients/{client_id}/disable", headers=admin).status_code == 200
+
+    entry = _one(_entries_since(runtime, before), "client.disabled")
+    assert (entry.object_type, entry.object_id) == ("client", client_id)
+
+
+def test_rotating_a_client_is_audited(runtime: Runtime, http: Any,
+                                      admin: dict[str, str]) -> None:
+    client_id = _add_client(http, admin)["client"]["id"]
+    before = _head(runtime)
+
+    rotated = http.post(f"/admin/clients/{client_id}/rotate", headers=admin)
+
+    assert rotated.status_code == 200, rotated.text
+    entry = _one(_entries_since(runtime, before), "client.rotated")
+    assert (entry.object_type, entry.object_id) == ("client", client_id)
+    _secret_free(entry, rotated.json()["credential"])
+
+
+def test_creating_a_key_is_audited(runtime: Runtime, http: Any, admin: dict[str, str]) -> None:
+    before = _head(runtime)
+
+    created = http.post("/admin/keys", headers=admin, json={"label": "spare"})
+
+    assert created.status_code == 201, created.text
+    entry = _one(_entries_since(runtime, before), "key.created")
+    assert (entry.object_type, entry.object_id) == ("key", created.json()["handle"])
+    assert entry.details["label"] == "spare"
+
+
+def _issue(http: Any, admin: dict[str, str]) -> dict[str, Any]:
+    response = http.post("/admin/certificates", headers=admin, json={
+        "kind": "seal", "org_name": ORG_NAME, "credit_code": ORG_CODE,
+        "seal_name": "行政审批专用章"})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_issuing_a_certificate_is_audited_with_its_new_key(runtime: Runtime, http: Any,
+                                                          admin: dict[str, str]) -> None:
+    before = _head(runtime)
+
+    issued = _issue(http, admin)
+
+    entries = _entries_since(runtime, before)
+    key = _one(entries, "key.created")
+    certificate = _one(entries, "certificate.issued")
+    assert (key.object_type, key.object_id) == ("key", issued["key_handle"])
+    assert (certificate.object_type, certificate.object_id) == ("certificate", issued["serial"])
+    assert key.seq < certificate.seq
+
+
+def test_revoking_a_certificate_is_audited(runtime: Runtime, http: Any,
+                                           admin: dict[str, str]) -> None:
+    serial = _issue(http, admin)["serial"]
+    before = _head(runtime)
+
+    revoked = http.post(f"/admin/certificates/{serial}/revoke", headers=admin,
+                        json={"reason": "key_compromise"})
+
+    assert revoked.status_code == 200, revoked.text
+    entry = _one(_entries_since(runtime, before), "certificate.revoked")
+    assert (entry.object_type, entry.object_id) == ("certificate", serial)
+    assert entry.details["reason"] == "key_compromise"

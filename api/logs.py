@@ -58,5 +58,6 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(logging.NOTSET)  # our level governs theirs
     # Our access log replaces uvicorn's (it knows the client and the request id).
     logging.getLogger("uvicorn.access").disabled = True

@@ -210,8 +210,12 @@ def main() -> None:
         for label, ms in sorted(steps(issuer, 100).items(), key=lambda item: -item[1]):
             print(f"  {ms:7.2f}  {label}")
         if args.profile:
+            def issue_100() -> None:
+                for _ in range(100):
+                    issuer.issue()
+
             profile = cProfile.Profile()
-            profile.runcall(lambda: [issuer.issue() for _ in range(100)])
+            profile.runcall(issue_100)
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         issuer.runtime.close()
 

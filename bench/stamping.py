@@ -114,7 +114,7 @@ def _baseline_signer(chain: list[asn1_x509.Certificate]) -> SimpleSigner:
         signing_cert=asn1_x509.Certificate.load(
             certificate.public_bytes(serialization.Encoding.DER)),
         signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
-        cert_registry=SimpleCertificateStore.from_certs(chain),
+        cert_registry=SimpleCertificateStore.from_certs(chain),  # type: ignore[no-untyped-call]  # unannotated
     )
 
 
@@ -127,7 +127,7 @@ def plain_loop(pdf: bytes, seal_png: bytes, chain: list[asn1_x509.Certificate],
         background_opacity=1.0,
         background_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
-            margins=layout.Margins.uniform(0)),
+            margins=layout.Margins.uniform(0)),  # type: ignore[no-untyped-call]  # unannotated
     )
     meta = PdfSignatureMetadata(field_name="Seal", md_algorithm="sha256",
                                 subfilter=SigSeedSubFilter.PADES, certify=True,

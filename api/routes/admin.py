@@ -166,10 +166,10 @@ def list_audit_entries(
         query = query.where(AuditEntry.object_type == object_type)
     if object_id:
         query = query.where(AuditEntry.object_id == object_id)
-    rows = list(services.session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
+    rows = list(services.session.scalars(query.order_by(AuditEntry.seq).limit(limit + 1)))
+    rows, more = rows[:limit], len(rows) > limit
     entries = [AuditEntryRead.model_validate(row, from_attributes=True) for row in rows]
-    return AuditPage(entries=entries,
-                     next_after=rows[-1].seq if len(rows) == limit else None)
+    return AuditPage(entries=entries, next_after=rows[-1].seq if more else None)
 
 
 @router.post("/audit/verify", operation_id="verify_audit", response_model=AuditVerifyRead)

@@ -111,9 +111,10 @@ def list_licences(
     at = utcnow()
     rows = services.licences.page(reader_of(caller), holder_code=holder_code,
                                   type_code=type_code, issuer_code=issuer_code,
-                                  after_id=after, limit=limit)
+                                  after_id=after, limit=limit + 1)
+    rows, more = rows[:limit], len(rows) > limit
     return LicencePage(licences=[licence_read(services, row, at) for row in rows],
-                       next_after=rows[-1].id if len(rows) == limit else None)
+                       next_after=rows[-1].id if more else None)
 
 
 @router.get("/{identifier}", operation_id="get_licence", response_model=LicenceRead)

@@ -182,9 +182,10 @@ def list_seal_uses(
     """The seal's uses (用印记录), keyset-paged, filtered by case number and time."""
     services.seals.get(seal_id)
     uses = services.seal_uses.page(_use_filter(seal_id, caller, case_number, since, until),
-                                   after_id=after, limit=limit)
+                                   after_id=after, limit=limit + 1)
+    uses, more = uses[:limit], len(uses) > limit
     return SealUsePage(uses=[SealUseRead.of(use) for use in uses],
-                       next_after=uses[-1].id if len(uses) == limit else None)
+                       next_after=uses[-1].id if more else None)
 
 
 @router.get("/seals/{seal_id}/uses.csv", operation_id="export_seal_uses",

@@ -142,7 +142,8 @@ def test_a_provider_token_downloads_the_holders_pdf(http: Any, provider: Provide
 
 def test_the_holder_code_comes_from_the_configured_claim(http: Any, provider: Provider,
                                                          licence: str) -> None:
-    token = provider.token(**{CODE_CLAIM: "440524188001010014", "holder_code": PERSON})
+    claims: dict[str, Any] = {CODE_CLAIM: "440524188001010014", "holder_code": PERSON}
+    token = provider.token(**claims)
     response = http.get("/holder/licences", headers=bearer(token))
     assert response.status_code == 200, response.text
     assert response.json() == []
@@ -178,10 +179,12 @@ def test_a_token_with_a_bad_signature_is_refused(http: Any, provider: Provider) 
 
 
 def test_a_token_with_a_malformed_holder_code_is_refused(http: Any, provider: Provider) -> None:
-    token = provider.token(**{CODE_CLAIM: "110105194912310021"})  # wrong check character
+    claims: dict[str, Any] = {CODE_CLAIM: "110105194912310021"}  # wrong check character
+    token = provider.token(**claims)
     _assert_refused(http.get("/holder/licences", headers=bearer(token)))
 
 
 def test_a_token_without_the_holder_code_claim_is_refused(http: Any, provider: Provider) -> None:
-    token = provider.token(**{CODE_CLAIM: None})
+    claims: dict[str, Any] = {CODE_CLAIM: None}
+    token = provider.token(**claims)
     _assert_refused(http.get("/holder/licences", headers=bearer(token)))

@@ -23,18 +23,21 @@ def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     saved_loggers = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate,
-                            logging.getLogger(name).disabled)
+                            logging.getLogger(name).disabled, logging.getLogger(name).level)
                      for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
     stderr = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stderr)
+    # As an earlier in-process uvicorn.Config(log_level="warning") leaves it.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     configure_logging("INFO", json_output=True)
     try:
         yield stderr
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
-        for name, (handlers, propagate, disabled) in saved_loggers.items():
+        for name, (handlers, propagate, disabled, level) in saved_loggers.items():
             logger = logging.getLogger(name)
+            logger.setLevel(level)
             logger.handlers[:] = handlers
             logger.propagate = propagate
             logger.disabled = disabled

@@ -19,7 +19,7 @@ from keys import (
     open_key_store,
 )
 
-from .conftest import SoftHSMToken
+from ..conftest import SoftHSMToken
 
 pytestmark = pytest.mark.softhsm
 

@@ -218,3 +218,12 @@ def test_the_cli_mints_a_development_holder_token(tmp_path: Path) -> None:
                              cwd=tmp_path, capture_output=True, text=True, check=False)
     assert refused.returncode == 1
     assert "110105194912310021" not in refused.stderr
+
+
+def test_a_last_page_that_is_exactly_full_says_there_is_no_next(
+    http: Any, registry: Runtime, market: dict[str, str]
+) -> None:
+    for _ in range(2):
+        _issue(http, market, food_request())
+    page = http.get("/licences", params={"limit": 2}, headers=market).json()
+    assert len(page["licences"]) == 2 and page["next_after"] is None

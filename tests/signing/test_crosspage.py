@@ -46,7 +46,8 @@ def test_strips_cover_every_page_in_one_signature(stamping: StampingEnv,
     assert len(PdfFileReader(BytesIO(done.result.pdf)).embedded_signatures) == 1
     assert done.result.placement["cross_page_pages"] == [1, 2, 3]
     for page in _pages(done.result.pdf):
-        assert "/ZYCrossPageSeal" in _xobject_names(page.get_object())
+        page_dict = page.get_object()  # type: ignore[no-untyped-call]  # unannotated in pyHanko
+        assert "/ZYCrossPageSeal" in _xobject_names(page_dict)
 
 
 def test_a_cross_page_seal_alone_can_be_invisible(stamping: StampingEnv,
@@ -55,7 +56,8 @@ def test_a_cross_page_seal_alone_can_be_invisible(stamping: StampingEnv,
     done = stamp(stamping, approval_seal, approval_pdf(3), StampOptions(placement))
 
     check_everywhere(stamping, done.result.pdf)
-    names = [_xobject_names(page.get_object()) for page in _pages(done.result.pdf)]
+    names = [_xobject_names(page.get_object())  # type: ignore[no-untyped-call]
+             for page in _pages(done.result.pdf)]
     assert ["/ZYCrossPageSeal" in n for n in names] == [False, True, True]
 
 
@@ -72,7 +74,7 @@ def _update(pdf: bytes, change: Callable[[IncrementalPdfFileWriter], None]) -> b
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     change(writer)
     out = BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]  # unannotated in pyHanko
     return out.getvalue()
 
 
@@ -80,7 +82,7 @@ def remove_last_page(writer: IncrementalPdfFileWriter) -> None:
     pages = writer.root["/Pages"]
     kids = pages["/Kids"]
     del kids[-1]
-    pages[pdf_name("/Count")] = generic.NumberObject(len(kids))
+    pages[pdf_name("/Count")] = generic.NumberObject(len(kids))  # type: ignore[no-untyped-call]
     writer.update_container(pages)
 
 

@@ -215,8 +215,9 @@ def test_a_placement_outside_the_document_is_refused(
 @pytest.mark.parametrize("missing", ["case_number", "purpose"])
 def test_case_number_and_purpose_are_required(stamping: StampingEnv, approval_seal: Seal,
                                               missing: str) -> None:
+    blank: dict[str, Any] = {missing: "  "}  # request fields, not stamp()'s parameters
     with pytest.raises(StampOptionsError):
-        stamp(stamping, approval_seal, approval_pdf(), **{missing: "  "})
+        stamp(stamping, approval_seal, approval_pdf(), **blank)
 
 
 @pytest.mark.parametrize("change", ["suspend", "revoke", "expired"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -36,13 +37,29 @@ __all__ = [
 ]
 
 
+# pyHanko leaves these generic-object constructors and writer methods unannotated
+# (``NumberObject``, ``DictionaryObject``, ``write``, ``add_stream_to_page``,
+# ``register_annotation``, ``insert_page``, ``get_object``); each
+# ``type: ignore[no-untyped-call]`` below is for that alone.
+
+
+def _number(value: int) -> generic.NumberObject:
+    return generic.NumberObject(value)  # type: ignore[no-untyped-call]
+
+
+def _dictionary(
+    entries: dict[generic.NameObject, generic.PdfObject] | None = None,
+) -> generic.DictionaryObject:
+    return generic.DictionaryObject(entries)  # type: ignore[no-untyped-call]
+
+
 def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
     return IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
 
 
 def _written(writer: IncrementalPdfFileWriter) -> bytes:
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
 
 
@@ -71,7 +88,8 @@ def _signature_object(writer: IncrementalPdfFileWriter) -> tuple[Any, Any]:
 def incremental_saving_new_content(pdf: bytes) -> bytes:
     """A later revision paints over page 1 (a red block where the decision was)."""
     writer = _writer(pdf)
-    writer.add_stream_to_page(0, _stream(writer, b"q 0.8 0 0 rg 72 560 450 120 re f Q"))
+    writer.add_stream_to_page(  # type: ignore[no-untyped-call]
+        0, _stream(writer, b"q 0.8 0 0 rg 72 560 450 120 re f Q"))
     return _written(writer)
 
 
@@ -105,8 +123,11 @@ def byte_flipped_in_content(pdf: bytes) -> bytes:
     assert starts, "page 1's content stream is not in the signed range"
     keyword = re.compile(rb"stream\r?\n").search(pdf, starts[-1])
     assert keyword is not None
-    length = reader.get_object(contents).get_object().raw_get("/Length")
-    length = int(length.get_object() if isinstance(length, generic.IndirectObject) else length)
+    stream = reader.get_object(contents).get_object()  # type: ignore[no-untyped-call]
+    length = stream.raw_get("/Length")
+    if isinstance(length, generic.IndirectObject):
+        length = length.get_object()  # type: ignore[no-untyped-call]
+    length = int(length)
     position = keyword.end() + length // 2
     assert position < signed_end
     return pdf[:position] + bytes([pdf[position] ^ 0x01]) + pdf[position + 1:]
@@ -154,7 +175,8 @@ def timestamp_value_corrupted(pdf: bytes) -> bytes:
 # ---------------------------------------------------------------------- universal forgery
 
 
-def _in_place(pdf: bytes, pattern: bytes, replace: Any) -> bytes:
+def _in_place(pdf: bytes, pattern: bytes,
+              replace: Callable[[re.Match[bytes]], bytes]) -> bytes:
     match = re.search(pattern, pdf)
     assert match is not None, pattern
     new = replace(match)
@@ -210,7 +232,8 @@ def signature_dictionary_moved(pdf: bytes) -> bytes:
     writer = _writer(pdf)
     _field, value = _signature_object(writer)
     writer.mark_update(value)
-    writer.add_stream_to_page(0, _stream(writer, b"q 0 0 0.8 rg 72 300 200 40 re f Q"))
+    writer.add_stream_to_page(  # type: ignore[no-untyped-call]
+        0, _stream(writer, b"q 0 0 0.8 rg 72 300 200 40 re f Q"))
     return _written(writer)
 
 
@@ -252,7 +275,8 @@ def shadow_document() -> bytes:
         alternative["/Subtype"] = pikepdf.Name("/Form")
         alternative["/BBox"] = pikepdf.Array([0, 0, 595, 842])
         resources = page.obj.get("/Resources")
-        xobjects = resources.get("/XObject") if "/XObject" in resources else pikepdf.Dictionary()
+        assert resources is not None
+        xobjects = resources["/XObject"] if "/XObject" in resources else pikepdf.Dictionary()
         xobjects["/Cover"] = cover
         xobjects["/Alt"] = alternative
         resources["/XObject"] = xobjects
@@ -314,36 +338,33 @@ def evil_annotation(pdf: bytes) -> bytes:
     page = _first_page(writer)
     appearance = generic.StreamObject({
         pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Form"),
-        pdf_name("/BBox"): generic.ArrayObject([generic.NumberObject(0)] * 2
-                                               + [generic.NumberObject(450),
-                                                  generic.NumberObject(120)]),
+        pdf_name("/BBox"): generic.ArrayObject([_number(0)] * 2 + [_number(450), _number(120)]),
     }, stream_data=b"1 1 1 rg 0 0 450 120 re f")
-    annotation = generic.DictionaryObject({
+    annotation = _dictionary({
         pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/FreeText"),
-        pdf_name("/Rect"): generic.ArrayObject([generic.NumberObject(v)
-                                                for v in (72, 560, 522, 680)]),
+        pdf_name("/Rect"): generic.ArrayObject([_number(v) for v in (72, 560, 522, 680)]),
         pdf_name("/Contents"): generic.TextStringObject("不予许可"),
         pdf_name("/DA"): generic.TextStringObject("/Helv 12 Tf 0 g"),
-        pdf_name("/F"): generic.NumberObject(4),
-        pdf_name("/AP"): generic.DictionaryObject({
+        pdf_name("/F"): _number(4),
+        pdf_name("/AP"): _dictionary({
             pdf_name("/N"): writer.add_object(appearance)}),
         pdf_name("/P"): page,
     })
-    writer.register_annotation(page, writer.add_object(annotation))
+    writer.register_annotation(  # type: ignore[no-untyped-call]
+        page, writer.add_object(annotation))
     return _written(writer)
 
 
 def page_added(pdf: bytes) -> bytes:
     """A page appended after certification."""
     writer = _writer(pdf)
-    new_page = generic.DictionaryObject({
+    new_page = _dictionary({
         pdf_name("/Type"): pdf_name("/Page"),
-        pdf_name("/MediaBox"): generic.ArrayObject([generic.NumberObject(v)
-                                                    for v in (0, 0, 595, 842)]),
+        pdf_name("/MediaBox"): generic.ArrayObject([_number(v) for v in (0, 0, 595, 842)]),
         pdf_name("/Contents"): _stream(writer, b"q 0.8 0 0 rg 72 600 450 120 re f Q"),
-        pdf_name("/Resources"): generic.DictionaryObject(),
+        pdf_name("/Resources"): _dictionary(),
     })
-    writer.insert_page(new_page)
+    writer.insert_page(new_page)  # type: ignore[no-untyped-call]
     return _written(writer)
 
 
@@ -366,7 +387,7 @@ def impostor_signer(certificate_der: bytes) -> SimpleSigner:
         signing_cert=asn1_x509.Certificate.load(
             certificate.public_bytes(serialization.Encoding.DER)),
         signing_key=asn1_keys.PrivateKeyInfo.load(private),
-        cert_registry=SimpleCertificateStore())
+        cert_registry=SimpleCertificateStore())  # type: ignore[no-untyped-call]
 
 
 class _CarelessSigner(PdfSigner):

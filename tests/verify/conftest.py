@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from api.runtime import Runtime
 from registry.catalogue import TypeDefinition, example_definitions
 from registry.issuance import IssueRequest, IssuingParty
 from signing.models import Seal, SealType, SignatureLevel
@@ -42,7 +43,7 @@ class VerifyEnv:
     approval_seal: Seal
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> Runtime:
         """The service runtime."""
         return self.stamping.runtime
 

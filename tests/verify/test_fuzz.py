@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -74,7 +74,7 @@ mutation = st.tuples(
 )
 
 
-def _position(data: bytearray, at: Any) -> int:
+def _position(data: bytearray, at: Where) -> int:
     if not data:
         return 0
     if isinstance(at, float):
@@ -88,7 +88,7 @@ def _position(data: bytearray, at: Any) -> int:
 
 def _apply(pdf: bytes, edits: list[tuple[str, Where, bytes]]) -> tuple[bytes, list[int]]:
     data = bytearray(pdf)
-    touched = []
+    touched: list[int] = []
     for kind, at, payload in edits:
         position = _position(data, at)
         touched.extend(range(position, position + (1 if kind == "insert" else len(payload))))

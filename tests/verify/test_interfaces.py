@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -317,13 +317,15 @@ def _signed_under_external(root_key: Any, root: Any) -> bytes:
         signing_cert=asn1_x509.Certificate.load(leaf.public_bytes(der)),
         signing_key=asn1_keys.PrivateKeyInfo.load(key.private_bytes(
             der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())),
-        cert_registry=SimpleCertificateStore.from_certs([asn1_root]))
+        cert_registry=SimpleCertificateStore.from_certs([asn1_root]))  # type: ignore[no-untyped-call]  # unannotated
     context = ValidationContext(trust_roots=[asn1_root], allow_fetching=False,
                                 crls=[asn1_crl.CertificateList.load(revocations.public_bytes(der))])
     writer = IncrementalPdfFileWriter(io.BytesIO(approval_pdf(1)))
-    return signers.sign_pdf(writer, signers.PdfSignatureMetadata(
+    # sign_pdf's return is unannotated; with no ``output`` it is a fresh BytesIO.
+    out = cast(io.BytesIO, signers.sign_pdf(writer, signers.PdfSignatureMetadata(
         field_name="External", subfilter=SigSeedSubFilter.PADES, embed_validation_info=True,
-        validation_context=context), signer=signer).getvalue()
+        validation_context=context), signer=signer))
+    return out.getvalue()
 
 
 def test_an_external_trust_anchor_makes_its_signatures_verifiable(
@@ -332,7 +334,9 @@ def test_an_external_trust_anchor_makes_its_signatures_verifiable(
 
     key, root, _der = _external_ca()
     pdf = _signed_under_external(key, root)
-    assert verify_env.verify(pdf).verdict.sub_indication.value == "NO_CERTIFICATE_CHAIN_FOUND"
+    sub_indication = verify_env.verify(pdf).verdict.sub_indication
+    assert sub_indication is not None
+    assert sub_indication.value == "NO_CERTIFICATE_CHAIN_FOUND"
     pem = root.public_bytes(serialization.Encoding.PEM).decode()
     added = api.post("/admin/trust-anchors", headers=headers["admin"],
                      json={"certificate": pem, "note": "test: another authority"})

@@ -105,12 +105,13 @@ def decompression_bomb_in_dss(sealed: bytes) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(sealed), strict=False)
     stream = generic.StreamObject({pdf_name("/Filter"): pdf_name("/FlateDecode")},
                                   encoded_data=_bomb())
-    dss = generic.DictionaryObject({pdf_name("/CRLs"): generic.ArrayObject(
+    # pyHanko leaves DictionaryObject, update_root and write unannotated.
+    dss = generic.DictionaryObject({pdf_name("/CRLs"): generic.ArrayObject(  # type: ignore[no-untyped-call]
         [writer.add_object(stream)])})
     writer.root[pdf_name("/DSS")] = writer.add_object(dss)
-    writer.update_root()
+    writer.update_root()  # type: ignore[no-untyped-call]
     out = io.BytesIO()
-    writer.write(out)
+    writer.write(out)  # type: ignore[no-untyped-call]
     return out.getvalue()
 
 
@@ -140,9 +141,9 @@ def many_revisions(sealed: bytes) -> bytes:
     data = sealed
     for _ in range(120):
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-        writer.update_root()
+        writer.update_root()  # type: ignore[no-untyped-call]  # unannotated in pyHanko
         out = io.BytesIO()
-        writer.write(out)
+        writer.write(out)  # type: ignore[no-untyped-call]
         data = out.getvalue()
     return data
 

@@ -307,7 +307,20 @@ class Catalogue:
                                details={"version": version, "name": definition.name})
         for code, name in definition.issuers:
             self.allow_issuer(definition.code, code, name, at=at, actor=actor)
+        # The definition's issuers are the whole set: one left out may no longer issue.
+        listed = {code for code, _ in definition.issuers}
+        for row in self.issuers(definition.code):
+            if row.issuer_code not in listed:
+                self._withdraw_issuer(row, at=at, actor=actor)
         return current
+
+    def _withdraw_issuer(self, row: LicenceTypeIssuer, *, at: datetime, actor: str) -> None:
+        """Stop an organisation issuing a type; what it issued stays valid."""
+        self._session.delete(row)
+        self._session.flush()
+        self._audit.append(actor=actor, action="licence_type.issuer_withdrawn",
+                           object_type="licence_type", object_id=row.type_code, at=at,
+                           details={"issuer": row.issuer_code, "name": row.issuer_name})
 
     def _current_or_none(self, code: str) -> LicenceType | None:
         return self._session.scalar(

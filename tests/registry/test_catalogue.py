@@ -93,3 +93,34 @@ def test_issuers_list_the_current_types(http: Any, registry: Runtime,
     listed = http.get("/licence-types", headers=market).json()
     assert len(listed) == 5
     assert all(item["current"] for item in listed)
+
+
+def test_an_issuer_left_out_of_a_new_definition_may_no_longer_issue(
+    http: Any, registry: Runtime, market: dict[str, str], credentials: dict[ClientRole, str]
+) -> None:
+    admin = bearer(credentials[ClientRole.ADMIN])
+    issued = http.post("/licences", json=food_request(), headers=market).json()["identifier"]
+    withdrawn = _food_definition()
+    withdrawn["issuers"] = []
+    assert http.put("/admin/licence-types", json=[withdrawn], headers=admin).status_code == 200
+
+    refused = http.post("/licences", json=food_request(), headers=market)
+
+    assert refused.status_code == 403, refused.text
+    assert http.get(f"/licences/{issued}", headers=market).json()["status"] == "valid"
+
+
+def test_withdrawing_an_issuer_is_audited(http: Any, registry: Runtime,
+                                          credentials: dict[ClientRole, str]) -> None:
+    from sqlalchemy import select
+
+    from trust.models import AuditEntry
+
+    withdrawn = _food_definition()
+    withdrawn["issuers"] = []
+    http.put("/admin/licence-types", json=[withdrawn],
+             headers=bearer(credentials[ClientRole.ADMIN]))
+    with registry.unit_of_work(readonly=True) as services:
+        [entry] = services.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "licence_type.issuer_withdrawn"))
+    assert (entry.object_id, entry.details["issuer"]) == (FOOD_TYPE, "11110105MB00000009")

@@ -95,6 +95,8 @@ class Runtime:
         self._pdf_timestamper: PyHankoTimeStamper | None = None
         self._stamp_pool: Any = None
         self._verification_pool: Any = None
+        # Type versions never change once stored, so their names are safe to keep.
+        self.type_names: dict[int, str] = {}
 
     @cached_property
     def engine(self) -> Engine:
@@ -374,7 +376,7 @@ class Services:
     @cached_property
     def licences(self) -> LicenceQuery:
         """Reading licences."""
-        return LicenceQuery(self.session)
+        return LicenceQuery(self.session, type_names=self.runtime.type_names)
 
     @cached_property
     def service_items(self) -> ServiceItems:

@@ -56,9 +56,11 @@ def running_server(workdir: Path, *, database_url: str | None = None, workers: i
     server = Server(f"http://127.0.0.1:{port}", env, workdir)
     server.cli("db", "upgrade")
     server.cli("pki", "init")
+    # The log goes to a file: a pipe nobody reads would block the server once it filled.
+    log = (workdir / "server.log").open("wb")
     process = subprocess.Popen(
         [ZHENGYIN, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=log,
     )
     try:
         deadline = time.monotonic() + 60
@@ -69,9 +71,11 @@ def running_server(workdir: Path, *, database_url: str | None = None, workers: i
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server failed to start")
+                tail = (workdir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"server failed to start:\n{tail}")
             time.sleep(0.2)
         yield server
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()

@@ -55,8 +55,11 @@ class PublicStatus:
 class LicenceQuery:
     """Read-side access to licences."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, type_names: dict[int, str] | None = None) -> None:
         self._session = session
+        # id → name of stored type versions (immutable rows): shared by a process's
+        # units of work over one database, it spares the public status read a query.
+        self._type_names = type_names if type_names is not None else {}
 
     def get(self, identifier: str, reader: Reader) -> Licence:
         """One licence the reader may see; anything else is 'not found' (no oracle)."""
@@ -89,6 +92,12 @@ class LicenceQuery:
             query = query.where(Licence.issuer_code == issuer_code.strip().upper())
         return list(self._session.scalars(query.order_by(Licence.id).limit(limit)))
 
+    def _type_name(self, licence: Licence) -> str:
+        name = self._type_names.get(licence.type_id)
+        if name is None:
+            name = self._type_names[licence.type_id] = self.licence_type(licence).name
+        return name
+
     def licence_type(self, licence: Licence) -> LicenceType:
         """The type version a licence was issued under."""
         licence_type = self._session.get(LicenceType, licence.type_id)
@@ -113,7 +122,7 @@ class LicenceQuery:
             if licence.superseded_by_id else None
         return PublicStatus(
             identifier=licence.identifier,
-            type_name=self.licence_type(licence).name,
+            type_name=self._type_name(licence),
             status=effective_status(licence, LicenceSealer.today(at)),
             valid_from=licence.valid_from,
             valid_until=licence.valid_until,

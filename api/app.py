@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         runtime.keystore  # noqa: B018 - open and KEK-check the store before serving
         if settings.is_development:
             runtime.ensure_pki()
+        if settings.audit_chaining == "background":
+            runtime.start_audit_chainer()
         yield
         runtime.close()
 

@@ -37,7 +37,8 @@ from signing.timestamps import (
     TimeStampClient,
 )
 from signing.uselog import SealUseLog
-from trust.audit import AuditLog
+from trust.audit import AuditLog, wrote_to_outbox
+from trust.auditchain import AuditSequencer, BackgroundChainer
 from trust.clients import ClientService
 from trust.crl import CRLPublisher
 from trust.db import make_engine, make_session_factory, session_scope, utcnow
@@ -95,6 +96,7 @@ class Runtime:
         self._pdf_timestamper: PyHankoTimeStamper | None = None
         self._stamp_pool: Any = None
         self._verification_pool: Any = None
+        self._chainer: BackgroundChainer | None = None
         # Type versions never change once stored, so their names are safe to keep.
         self.type_names: dict[int, str] = {}
 
@@ -127,6 +129,30 @@ class Runtime:
         """A session and the services over it; commits on success."""
         with session_scope(self.session_factory, readonly=readonly) as session:
             yield Services(self, session)
+        if wrote_to_outbox(session):
+            self._audit_committed()
+
+    @cached_property
+    def audit_sequencer(self) -> AuditSequencer:
+        """Links committed outbox records into the audit chain."""
+        return AuditSequencer(self.session_factory, self.audit_signer,
+                              checkpoint_every=self.settings.audit_checkpoint_every)
+
+    def start_audit_chainer(self) -> None:
+        """Chain audit records in a background thread from now on (servers)."""
+        with self._lock:
+            if self._chainer is None:
+                self._chainer = BackgroundChainer(self.audit_sequencer)
+            self._chainer.start()
+
+    def _audit_committed(self) -> None:
+        # Without a running background thread, chain now: the caller then finds its
+        # entries in the chain (CLI, tests, scripts).
+        chainer = self._chainer
+        if chainer is not None and chainer.running:
+            chainer.notify()
+        else:
+            self.audit_sequencer.drain()
 
     def check_schema(self) -> None:
         """Raise when the database is not at this code's migration head."""
@@ -304,6 +330,9 @@ class Runtime:
 
     def close(self) -> None:
         """Dispose of pooled connections, worker processes and key-store sessions."""
+        if self._chainer is not None:
+            self._chainer.stop()
+            self._chainer = None
         if self._stamp_pool is not None:
             self._stamp_pool.close()
             self._stamp_pool = None

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_pdf_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     audit_checkpoint_every: int = Field(default=1000, ge=1)
+    audit_chaining: Literal["background", "inline"] = Field(
+        default="background", description="where a server links committed audit records "
+        "into the chain: one background thread per process, or inline after each commit "
+        "(the CLI is always inline)")
     workers: int = Field(default=0, ge=0, description="signing processes; 0 = one per core")
     verify_workers: int = Field(default=0, ge=0,
                                 description="verification processes; 0 = one per core")

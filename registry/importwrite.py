@@ -4,7 +4,7 @@ The licences, their issue events, their seal uses (sealed now) and the chunk's r
 are inserted with multi-row statements (SQLAlchemy's insertmanyvalues: a thousand rows per
 statement on PostgreSQL and SQLite), the batch's progress advances in the same
 transaction, and the audit entries are appended last with one head-row update
-(:meth:`trust.audit.AuditLog.append_many`), so the audit head's lock is held only for the
+(:meth:`trust.audit.AuditLog.append_chained`), so the audit head's lock is held only for the
 tail of the transaction.
 
 Rows are checked before they get here, so the database should refuse nothing. If it does
@@ -180,7 +180,7 @@ def write_chunk(session: Session, audit: AuditLog, chunk: ChunkRows, *, rows_don
                  "version": row["version"], "pdf_sha256": row["pdf_sha256"],
                  "import": {**imported, "row": row["import_row"]}},
     ) for row in stored]
-    audit.append_many(records)
+    audit.append_chained(records)
     return len(stored), failed
 
 

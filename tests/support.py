@@ -41,6 +41,8 @@ def make_settings(data_dir: Path, database_url: str, kek: str, **overrides: Any)
         "public_base_url": "http://127.0.0.1:8000",
         "log_json": False,
         "workers": 2,
+        # Entries are in the chain when a request returns; background chaining has its tests.
+        "audit_chaining": "inline",
     }
     values.update(overrides)
     return Settings(**values)

@@ -5,9 +5,13 @@ the previous entry's hash, so editing, deleting or reordering rows breaks the ch
 that row. Every ``checkpoint_every`` entries the service's audit key signs the chain tip;
 a rewritten chain (all hashes recomputed) then disagrees with a signed checkpoint.
 
-Appends are serialised by the ``audit_head`` row lock, held until the surrounding
-transaction commits: append last, just before the commit. ``append_many`` writes a whole
-batch under one lock and one head update (bulk import).
+Writers do not wait for each other. :meth:`AuditLog.append` puts the record in the
+``audit_outbox`` inside the caller's transaction, so it commits or rolls back with the
+change it records; the sequencer (:mod:`trust.auditchain`) then links committed records
+into the chain in batches, one ``audit_head`` row lock per batch instead of one per
+business transaction. ``audit verify`` reports records still waiting in the outbox.
+Bulk import, one writer of thousands of records per transaction, links its records
+directly (:meth:`AuditLog.append_chained`).
 """
 
 from __future__ import annotations
@@ -15,21 +19,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from keys import PublicKey
 
 from .db import insert_rows
 from .errors import AuditChainBrokenError
-from .models import AuditCheckpoint, AuditEntry, AuditHead
+from .models import AuditCheckpoint, AuditEntry, AuditHead, AuditOutboxRecord
 from .privacy import redact
 
 __all__ = [
@@ -40,13 +44,18 @@ __all__ = [
     "CheckpointSigner",
     "checkpoint_message",
     "entry_hash",
+    "link_records",
+    "lock_head",
     "verify_audit_chain",
+    "wrote_to_outbox",
 ]
 
 GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
 _ENTRIES = cast(Table, AuditEntry.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
+_OUTBOX = cast(Table, AuditOutboxRecord.__table__)
+_OUTBOX_WRITTEN = "zhengyin.audit_outbox_written"
 
 
 def _iso(at: datetime) -> str:
@@ -111,7 +120,7 @@ class CheckpointSigner(Protocol):
 
 
 class AuditLog:
-    """Appends entries inside the caller's transaction."""
+    """Records audit entries inside the caller's transaction."""
 
     def __init__(
         self,
@@ -133,57 +142,41 @@ class AuditLog:
         object_id: str,
         at: datetime,
         details: dict[str, Any] | None = None,
-    ) -> AuditEntry:
-        """Add one entry; secrets are dropped and ID numbers masked from ``details``."""
-        record = AuditRecord(actor=actor, action=action, object_type=object_type,
-                             object_id=object_id, at=at, details=details)
-        rows = self._append(records=[record])
-        return AuditEntry(**rows[0])
+    ) -> None:
+        """Record one entry; secrets are dropped and ID numbers masked from ``details``.
 
-    def append_many(self, records: Sequence[AuditRecord]) -> range:
-        """Add entries in order under one head-row lock and one head-row update.
+        The record goes to the outbox: it commits or rolls back with the caller's change,
+        and the sequencer links it into the chain after the commit.
+        """
+        self._session.add(AuditOutboxRecord(
+            actor=actor, action=action, object_type=object_type, object_id=object_id,
+            at=at, details=redact(details or {}),
+        ))
+        self._session.info[_OUTBOX_WRITTEN] = True
 
-        Bulk import appends thousands of entries per transaction: one round trip to lock
-        the head, one multi-row insert and one head update, instead of three statements
-        per entry. The chain, its hashes and the checkpoints are exactly those that
-        appending the records one by one would give (``audit verify`` cannot tell).
+    def append_many(self, records: Sequence[AuditRecord]) -> None:
+        """Record entries in order, with one multi-row insert into the outbox."""
+        if not records:
+            return
+        insert_rows(self._session, _OUTBOX, [
+            {"actor": r.actor, "action": r.action, "object_type": r.object_type,
+             "object_id": r.object_id, "at": r.at, "details": redact(r.details or {})}
+            for r in records
+        ])
+        self._session.info[_OUTBOX_WRITTEN] = True
+
+    def append_chained(self, records: Sequence[AuditRecord]) -> range:
+        """Link entries into the chain now, under the head-row lock held until commit.
+
+        For bulk import: one writer appending thousands of entries per transaction pays
+        one lock, one multi-row insert and one head update per chunk, cheaper than going
+        through the outbox (a second write and delete of every row). The chain and its
+        checkpoints are exactly those that appending the records one by one would give.
         Returns the entries' sequence numbers.
         """
-        rows = self._append(records)
+        cleaned = [replace(record, details=redact(record.details or {})) for record in records]
+        rows = link_records(self._session, cleaned, signer=self._signer, every=self._every)
         return range(rows[0]["seq"], rows[-1]["seq"] + 1) if rows else range(0)
-
-    def _append(self, records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
-        if not records:
-            return []
-        # Redact before taking the lock: the head row lock is held until commit.
-        cleaned = [redact(record.details or {}) for record in records]
-        seq, prev_hash = self._lock_head()
-        rows: list[dict[str, Any]] = []
-        checkpoints: list[tuple[int, str, datetime]] = []
-        for record, clean in zip(records, cleaned, strict=True):
-            seq += 1
-            digest = entry_hash(
-                seq=seq, at=record.at, actor=record.actor, action=record.action,
-                object_type=record.object_type, object_id=record.object_id, details=clean,
-                prev_hash=prev_hash,
-            )
-            row = {"seq": seq, "at": record.at, "actor": record.actor, "action": record.action,
-                   "object_type": record.object_type, "object_id": record.object_id,
-                   "details": clean, "prev_hash": prev_hash, "hash": digest}
-            rows.append(row)
-            if self._signer is not None and seq % self._every == 0:
-                checkpoints.append((seq, digest, record.at))
-            prev_hash = digest
-        # A bulk insert (COPY on PostgreSQL), not ORM flushes.
-        insert_rows(self._session, _ENTRIES, rows)
-        self._session.execute(
-            update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(seq=seq, hash=prev_hash)
-        )
-        for checkpoint_seq, chain_hash, at in checkpoints:
-            self._add_checkpoint(checkpoint_seq, chain_hash, at)
-        if checkpoints:
-            self._session.flush()
-        return rows
 
     def checkpoint(self, at: datetime) -> AuditCheckpoint | None:
         """Sign the current chain tip now (no-op when it is already checkpointed or empty)."""
@@ -194,34 +187,84 @@ class AuditLog:
             return None
         if self._session.get(AuditCheckpoint, head.seq) is not None:
             return None
-        return self._add_checkpoint(head.seq, head.hash, at)
+        return _add_checkpoint(self._session, self._signer, head.seq, head.hash, at)
 
-    def _add_checkpoint(self, seq: int, chain_hash: str, at: datetime) -> AuditCheckpoint:
-        assert self._signer is not None
-        checkpoint = AuditCheckpoint(
-            seq=seq,
-            hash=chain_hash,
-            at=at,
-            certificate_serial=self._signer.certificate_serial,
-            signature=self._signer.sign(checkpoint_message(seq, chain_hash, at)),
+
+def wrote_to_outbox(session: Session) -> bool:
+    """Whether this session recorded audit entries that the sequencer has yet to chain."""
+    return bool(session.info.get(_OUTBOX_WRITTEN))
+
+
+def link_records(
+    session: Session,
+    records: Sequence[AuditRecord],
+    *,
+    signer: CheckpointSigner | None,
+    every: int,
+    head: tuple[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Append already-redacted records to the chain in the session's transaction.
+
+    Takes the ``audit_head`` row lock first (held until the transaction ends) unless the
+    caller already holds it and passes ``head``; then one bulk insert, one head update,
+    and a signed checkpoint at every ``every``-th entry.
+    """
+    if not records:
+        return []
+    seq, prev_hash = head if head is not None else lock_head(session)
+    rows: list[dict[str, Any]] = []
+    checkpoints: list[tuple[int, str, datetime]] = []
+    for record in records:
+        seq += 1
+        details = record.details or {}
+        digest = entry_hash(
+            seq=seq, at=record.at, actor=record.actor, action=record.action,
+            object_type=record.object_type, object_id=record.object_id, details=details,
+            prev_hash=prev_hash,
         )
-        self._session.add(checkpoint)
-        return checkpoint
+        rows.append({"seq": seq, "at": record.at, "actor": record.actor,
+                     "action": record.action, "object_type": record.object_type,
+                     "object_id": record.object_id, "details": details,
+                     "prev_hash": prev_hash, "hash": digest})
+        if signer is not None and seq % max(1, every) == 0:
+            checkpoints.append((seq, digest, record.at))
+        prev_hash = digest
+    # A bulk insert (COPY on PostgreSQL), not ORM flushes.
+    insert_rows(session, _ENTRIES, rows)
+    session.execute(update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(seq=seq, hash=prev_hash))
+    for checkpoint_seq, chain_hash, at in checkpoints:
+        assert signer is not None
+        _add_checkpoint(session, signer, checkpoint_seq, chain_hash, at)
+    if checkpoints:
+        session.flush()
+    return rows
 
-    def _lock_head(self) -> tuple[int, str]:
-        """The head's sequence number and hash, taking its row lock first thing.
 
-        PostgreSQL: ``SELECT ... FOR UPDATE`` queues concurrent appenders here until the
-        holder commits. SQLite: writers already hold the database lock (BEGIN IMMEDIATE).
-        """
-        statement = (
-            select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
-        )
-        row = self._session.execute(statement).one_or_none()
-        if row is None:
-            self._session.execute(insert(_HEAD).values(id=_HEAD_ID, seq=0, hash=GENESIS_HASH))
-            row = self._session.execute(statement).one()
-        return int(row[0]), str(row[1])
+def _add_checkpoint(session: Session, signer: CheckpointSigner, seq: int, chain_hash: str,
+                    at: datetime) -> AuditCheckpoint:
+    checkpoint = AuditCheckpoint(
+        seq=seq,
+        hash=chain_hash,
+        at=at,
+        certificate_serial=signer.certificate_serial,
+        signature=signer.sign(checkpoint_message(seq, chain_hash, at)),
+    )
+    session.add(checkpoint)
+    return checkpoint
+
+
+def lock_head(session: Session) -> tuple[int, str]:
+    """The head's sequence number and hash, taking its row lock first thing.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` queues concurrent linkers here until the holder
+    commits. SQLite: writers already hold the database lock (BEGIN IMMEDIATE).
+    """
+    statement = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+    row = session.execute(statement).one_or_none()
+    if row is None:
+        session.execute(insert(_HEAD).values(id=_HEAD_ID, seq=0, hash=GENESIS_HASH))
+        row = session.execute(statement).one()
+    return int(row[0]), str(row[1])
 
 
 @dataclass(frozen=True)
@@ -232,6 +275,9 @@ class AuditVerification:
     checkpoints: int
     last_seq: int
     last_hash: str
+    pending: int = 0
+    """Committed records still in the outbox, not yet chained (normally a few, briefly)."""
+    oldest_pending_at: datetime | None = None
 
 
 def _iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
@@ -306,6 +352,10 @@ def verify_audit_chain(
             )
         except InvalidSignature:
             raise broken(seq, "the checkpoint signature does not verify") from None
+    pending, oldest = session.execute(
+        select(func.count(), func.min(_OUTBOX.c.at)).select_from(_OUTBOX)
+    ).one()
     return AuditVerification(
-        entries=count, checkpoints=len(checkpoints), last_seq=last_seq, last_hash=prev
+        entries=count, checkpoints=len(checkpoints), last_seq=last_seq, last_hash=prev,
+        pending=int(pending), oldest_pending_at=oldest,
     )

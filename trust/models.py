@@ -16,6 +16,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
+    "AuditOutboxRecord",
     "CRLState",
     "CertificateRecord",
     "CertificateRole",
@@ -145,18 +146,23 @@ class ApiClient(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class AuditEntry(Base):
-    """One append-only, hash-chained audit record."""
+class _AuditContent:
+    """What an audit record says, the same in the outbox and in the chain."""
 
-    __tablename__ = "audit_entries"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(160))
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[str] = mapped_column(String(160))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+
+
+class AuditEntry(_AuditContent, Base):
+    """One append-only, hash-chained audit record."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -164,6 +170,18 @@ class AuditEntry(Base):
         Index("ix_audit_entries_object", "object_type", "object_id"),
         Index("ix_audit_entries_actor_seq", "actor", "seq"),
     )
+
+
+class AuditOutboxRecord(_AuditContent, Base):
+    """An audit record committed with its business transaction, not yet in the chain.
+
+    Writers insert here (no lock); the sequencer moves records into ``audit_entries`` in
+    ``id`` order, a batch per head-row lock, and deletes them in the same transaction.
+    """
+
+    __tablename__ = "audit_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
 
 
 class AuditHead(Base):

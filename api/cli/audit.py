@@ -26,12 +26,26 @@ def verify() -> None:
         f"audit log intact: {result.entries} entries, {result.checkpoints} signed checkpoints, "
         f"head {result.last_seq} {result.last_hash[:16]}…"
     )
+    if result.pending:
+        assert result.oldest_pending_at is not None
+        console.print(f"{result.pending} committed records wait to be chained (oldest "
+                      f"{result.oldest_pending_at.isoformat(timespec='seconds')}); "
+                      "`zhengyin audit chain` links them now")
+
+
+@app.command("chain")
+def chain() -> None:
+    """Link committed records waiting in the outbox into the chain now."""
+    runtime = ready_runtime()
+    moved = runtime.audit_sequencer.drain()
+    console.print(f"chained {moved} records")
 
 
 @app.command("checkpoint")
 def checkpoint() -> None:
     """Sign the current chain tip now."""
     runtime = ready_runtime()
+    runtime.audit_sequencer.drain()  # a checkpoint covers everything already committed
     with runtime.unit_of_work() as services:
         made = services.audit.checkpoint(utcnow())
     console.print(f"checkpoint at entry {made.seq}" if made else "nothing new to checkpoint")

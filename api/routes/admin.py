@@ -177,4 +177,5 @@ def verify_audit(services: ReadServicesDep, _caller: AuditReader) -> AuditVerify
     """Recompute the chain and the checkpoint signatures (409 names the first broken entry)."""
     result = verify_audit_chain(services.session, services.pki.public_key_of_serial)
     return AuditVerifyRead(entries=result.entries, checkpoints=result.checkpoints,
-                           last_seq=result.last_seq, last_hash=result.last_hash)
+                           last_seq=result.last_seq, last_hash=result.last_hash,
+                           pending=result.pending, oldest_pending_at=result.oldest_pending_at)

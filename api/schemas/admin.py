@@ -200,3 +200,5 @@ class AuditVerifyRead(BaseModel):
     checkpoints: int
     last_seq: int
     last_hash: str
+    pending: int = Field(description="committed records not yet linked into the chain")
+    oldest_pending_at: datetime | None

@@ -48,10 +48,15 @@ def _append(runtime: Runtime, count: int) -> list[int]:
     """Append ``count`` entries; their sequence numbers."""
     at = utcnow()
     with runtime.unit_of_work() as services:
-        return [services.audit.append(actor="test", action="thing.done", object_type="thing",
-                                      object_id=str(n), at=at + timedelta(seconds=n),
-                                      details={"n": n}).seq
-                for n in range(count)]
+        for n in range(count):
+            services.audit.append(actor="test", action="thing.done", object_type="thing",
+                                  object_id=str(n), at=at + timedelta(seconds=n),
+                                  details={"n": n})
+    with runtime.unit_of_work(readonly=True) as services:
+        seqs = services.session.scalars(
+            select(AuditEntry.seq).where(AuditEntry.action == "thing.done")
+            .order_by(AuditEntry.seq.desc()).limit(count))
+        return sorted(seqs)
 
 
 def _execute(runtime: Runtime, sql: str, **params: object) -> None:
@@ -98,6 +103,44 @@ def test_audit_verify_names_a_row_deleted_with_sql(runtime: Runtime, cli_env: di
 
     assert result.returncode != 0
     assert f"audit entry {target}: missing" in result.stderr
+
+
+def _commit_unchained(runtime: Runtime, count: int) -> None:
+    """Records committed to the outbox by a process that died before chaining them."""
+    from trust.audit import AuditLog
+    from trust.db import session_scope
+
+    with session_scope(runtime.session_factory) as session:
+        for n in range(count):
+            AuditLog(session).append(actor="test", action="thing.left", object_type="thing",
+                                     object_id=str(n), at=utcnow())
+
+
+def test_audit_verify_reports_records_waiting_to_be_chained(
+        runtime: Runtime, cli_env: dict[str, str], tmp_path: Path) -> None:
+    _append(runtime, 2)
+    _commit_unchained(runtime, 3)
+
+    result = _audit_verify(cli_env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "3 committed records wait to be chained" in " ".join(result.stdout.split())
+
+
+def test_audit_chain_links_waiting_records_and_the_log_still_verifies(
+        runtime: Runtime, cli_env: dict[str, str], tmp_path: Path) -> None:
+    head = _append(runtime, 2)[-1]
+    _commit_unchained(runtime, 3)
+
+    chained = subprocess.run([ZHENGYIN, "audit", "chain"], env=cli_env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120, check=False)
+    verified = _audit_verify(cli_env, tmp_path)
+
+    assert chained.returncode == 0, chained.stderr
+    assert "chained 3 records" in chained.stdout
+    assert verified.returncode == 0, verified.stderr
+    assert f"head {head + 3} " in verified.stdout
+    assert "wait to be chained" not in verified.stdout
 
 
 # ----------------------------------------------------------------------------- admin actions

@@ -252,7 +252,7 @@ from api.runtime import Runtime
 from registry.importing import ImportOptions
 
 settings, source = pickle.load(open(sys.argv[1], "rb"))
-appended = AuditLog.append_many
+appended = AuditLog.append_chained
 calls = []
 
 def crash_in_the_third_chunk(self, records):
@@ -261,7 +261,7 @@ def crash_in_the_third_chunk(self, records):
         os._exit(17)  # mid-transaction: rows inserted, nothing committed
     return appended(self, records)
 
-AuditLog.append_many = crash_in_the_third_chunk
+AuditLog.append_chained = crash_in_the_third_chunk
 import_service(Runtime(settings)).run(
     source, ImportOptions(type_code=sys.argv[2], issuer_code=sys.argv[3], actor="test:import",
                           chunk_rows=3), clock=utcnow)

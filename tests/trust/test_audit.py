@@ -9,7 +9,8 @@ from sqlalchemy import select, text, update
 
 from api.runtime import Runtime
 from trust.audit import AuditLog, verify_audit_chain
-from trust.db import utcnow
+from trust.auditchain import AuditSequencer
+from trust.db import session_scope, utcnow
 from trust.errors import AuditChainBrokenError
 from trust.models import AuditCheckpoint, AuditEntry
 
@@ -121,11 +122,11 @@ def test_a_forged_checkpoint_signature_is_named(runtime: Runtime) -> None:
 
 
 def test_checkpoints_are_signed_every_n_entries(runtime: Runtime) -> None:
-    with runtime.unit_of_work() as services:
-        log = AuditLog(services.session, checkpoint_signer=runtime.audit_signer(services.session),
-                       checkpoint_every=4)
+    with session_scope(runtime.session_factory) as session:
+        log = AuditLog(session)
         for index in range(9):
             log.append(actor="t", action="a", object_type="o", object_id=str(index), at=utcnow())
+    AuditSequencer(runtime.session_factory, runtime.audit_signer, checkpoint_every=4).drain()
     with runtime.unit_of_work(readonly=True) as services:
         seqs = list(services.session.scalars(select(AuditCheckpoint.seq)))
     assert seqs and all(seq % 4 == 0 for seq in seqs)
@@ -145,7 +146,7 @@ def test_details_never_keep_secrets_or_full_id_numbers(runtime: Runtime) -> None
     }
 
 
-def test_append_many_writes_the_chain_one_by_one_appends_would(runtime: Runtime) -> None:
+def test_append_chained_writes_the_chain_one_by_one_appends_would(runtime: Runtime) -> None:
     from trust.audit import AuditRecord
 
     at = utcnow()
@@ -154,14 +155,14 @@ def test_append_many_writes_the_chain_one_by_one_appends_would(runtime: Runtime)
     with runtime.unit_of_work() as services:
         log = AuditLog(services.session, checkpoint_signer=runtime.audit_signer(services.session),
                        checkpoint_every=5)
-        seqs = log.append_many([
+        seqs = log.append_chained([
             AuditRecord(actor="import", action="licence.issued", object_type="licence",
                         object_id=str(index), at=at + timedelta(microseconds=index),
                         details={"holder": "11010519491231002X", "row": index})
             for index in range(12)
         ])
         assert seqs == range(first, first + 12)
-        assert len(log.append_many([])) == 0
+        assert len(log.append_chained([])) == 0
     _append(runtime, 1)
     with runtime.unit_of_work(readonly=True) as services:
         checkpoints = set(services.session.scalars(select(AuditCheckpoint.seq)))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
 from trust.clients import Principal, Scope
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The process runtime the app was built with."""
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -36,9 +37,23 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_services(runtime: RuntimeDep) -> Iterator[Services]:
+async def _unit_of_work(runtime: Runtime, *, readonly: bool) -> AsyncIterator[Services]:
+    # Opening a unit of work does no I/O (the connection is taken at the first query), so
+    # it opens on the event loop; only the commit or rollback needs a worker thread. That
+    # spares a thread hop per request over a sync generator dependency.
+    unit = runtime.unit_of_work(readonly=readonly)
+    services = unit.__enter__()
+    try:
+        yield services
+    except BaseException as exc:
+        await run_in_threadpool(unit.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await run_in_threadpool(unit.__exit__, None, None, None)
+
+
+async def get_services(runtime: RuntimeDep) -> AsyncIterator[Services]:
     """One unit of work per request; it commits when the route returns normally."""
-    with runtime.unit_of_work() as services:
+    async for services in _unit_of_work(runtime, readonly=False):
         yield services
 
 
@@ -47,9 +62,9 @@ def get_services(runtime: RuntimeDep) -> Iterator[Services]:
 ServicesDep = Annotated[Services, Depends(get_services, scope="function")]
 
 
-def get_read_services(runtime: RuntimeDep) -> Iterator[Services]:
+async def get_read_services(runtime: RuntimeDep) -> AsyncIterator[Services]:
     """A read-only unit of work (on SQLite it does not take the write lock)."""
-    with runtime.unit_of_work(readonly=True) as services:
+    async for services in _unit_of_work(runtime, readonly=True):
         yield services
 
 
@@ -58,23 +73,33 @@ ReadServicesDep = Annotated[Services, Depends(get_read_services, scope="function
 _bearer = HTTPBearer(auto_error=False, description="zy.<client id>.<secret>")
 
 
-def get_principal(
+def _authenticate(runtime: Runtime, credential: str) -> Principal:
+    with runtime.unit_of_work(readonly=True) as services:
+        principal = services.clients.authenticate(credential)
+    runtime.principals.put(credential, principal)
+    return principal
+
+
+async def get_principal(
     request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The authenticated client; 401 for a missing or bad credential.
 
-    The lookup runs in its own short read-only unit of work, so read-only routes never
-    take a write transaction just to authenticate.
+    A credential this process authenticated moments ago is taken from the runtime's
+    :class:`~trust.clients.PrincipalCache`; otherwise the lookup runs in its own short
+    read-only unit of work (in a worker thread), so read-only routes never take a write
+    transaction just to authenticate.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError(
             "this endpoint needs a client credential",
             hint="send 'Authorization: Bearer zy.<client id>.<secret>'",
         )
-    with runtime.unit_of_work(readonly=True) as services:
-        principal = services.clients.authenticate(credentials.credentials)
+    principal = runtime.principals.get(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, runtime, credentials.credentials)
     request.state.client_name = principal.name
     return principal
 
@@ -82,7 +107,7 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_optional_principal(
+async def get_optional_principal(
     request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -90,13 +115,13 @@ def get_optional_principal(
     """The caller if it sent a credential (a bad one is still a 401), else None."""
     if credentials is None:
         return None
-    return get_principal(request, runtime, credentials)
+    return await get_principal(request, runtime, credentials)
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def _check_scopes(security_scopes: SecurityScopes, principal: PrincipalDep) -> Principal:
+async def _check_scopes(security_scopes: SecurityScopes, principal: PrincipalDep) -> Principal:
     missing = sorted(set(security_scopes.scopes) - {scope.value for scope in principal.scopes})
     if missing:
         raise ForbiddenError(

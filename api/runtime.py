@@ -39,7 +39,7 @@ from signing.timestamps import (
 from signing.uselog import SealUseLog
 from trust.audit import AuditLog, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
-from trust.clients import ClientService
+from trust.clients import ClientService, PrincipalCache
 from trust.crl import CRLPublisher
 from trust.db import make_engine, make_session_factory, session_scope, utcnow
 from trust.ocsp import OCSPResponder
@@ -97,6 +97,7 @@ class Runtime:
         self._stamp_pool: Any = None
         self._verification_pool: Any = None
         self._chainer: BackgroundChainer | None = None
+        self.principals = PrincipalCache(settings.client_cache_seconds)
         # Type versions never change once stored, so their names are safe to keep.
         self.type_names: dict[int, str] = {}
 
@@ -370,7 +371,8 @@ class Services:
     @cached_property
     def clients(self) -> ClientService:
         """API clients."""
-        return ClientService(self.session, self.audit)
+        return ClientService(self.session, self.audit,
+                             on_change=self.runtime.principals.forget)
 
     @cached_property
     def seals(self) -> SealService:

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_pdf_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     audit_checkpoint_every: int = Field(default=1000, ge=1)
+    client_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="how long a process trusts an API client "
+        "credential it authenticated; a client disabled or rotated elsewhere is refused "
+        "within this time (0: look it up on every request)")
     audit_chaining: Literal["background", "inline"] = Field(
         default="background", description="where a server links committed audit records "
         "into the chain: one background thread per process, or inline after each commit "

@@ -143,6 +143,7 @@ class SoftwareKeyStore(KeyStore):
         self._dir = directory
         self._kek = kek
         self._loaded: dict[str, _Loaded] = {}
+        self._documents: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._check_kek()
@@ -222,8 +223,26 @@ class SoftwareKeyStore(KeyStore):
         return document
 
     def _read(self, handle: KeyHandle) -> dict[str, Any]:
+        """The key file's document, re-parsed only when the file changed.
+
+        Every signature reads the file (another process may have disabled the key); a
+        ``stat`` tells whether it changed. Key files are replaced atomically (a new inode),
+        so an unchanged (inode, size, mtime) is an unchanged file.
+        """
         self._check_backend(handle)
-        return self._parse(self._path(handle.key_id))
+        path = self._path(handle.key_id)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise KeyNotFoundError(
+                f"no key {self.backend}:{path.stem} in {self._dir}") from None
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = self._documents.get(handle.key_id)
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
+        document = self._parse(path)
+        self._documents[handle.key_id] = (stamp, document)
+        return dict(document)
 
     def _algorithm_of(self, document: dict[str, Any], handle: KeyHandle) -> KeyAlgorithm:
         try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from keys import KeyHandle, KeyStore
+from keys import KeyAlgorithm, KeyHandle, KeyStore
 from trust.jws import sign_compact, verify_compact, x5c_of
 
 __all__ = [
@@ -37,12 +38,20 @@ class ServiceSigner:
     serial: str
     chain_der: tuple[bytes, ...]
 
+    @cached_property
+    def _algorithm(self) -> KeyAlgorithm:
+        return KeyAlgorithm.of_public_key(self.keystore.public_key(self.handle))
+
+    @cached_property
+    def _x5c(self) -> list[str]:
+        return x5c_of(list(self.chain_der))
+
     def sign(self, payload: dict[str, Any], *, typ: str, embed_chain: bool = True) -> str:
         """A compact JWS of ``payload``; the chain goes in ``x5c`` unless the token must
         stay small (a QR code), where ``kid`` names the certificate instead."""
-        headers = {"x5c": x5c_of(list(self.chain_der))} if embed_chain else None
+        headers = {"x5c": self._x5c} if embed_chain else None
         return sign_compact(self.keystore, self.handle, payload, kid=self.serial, typ=typ,
-                            extra_headers=headers)
+                            extra_headers=headers, algorithm=self._algorithm)
 
 
 def display_payload(*, identifier: str, type_name: str, printed_number: str,

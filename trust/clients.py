@@ -13,6 +13,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +33,7 @@ __all__ = [
     "ClientService",
     "IssuedCredential",
     "Principal",
+    "PrincipalCache",
     "Scope",
 ]
 
@@ -114,9 +118,11 @@ def _new_secret() -> str:
 class ClientService:
     """Add, list, disable, rotate and authenticate API clients."""
 
-    def __init__(self, session: Session, audit: AuditLog | None = None) -> None:
+    def __init__(self, session: Session, audit: AuditLog | None = None, *,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self._session = session
         self._audit = audit
+        self._on_change = on_change
 
     def add(
         self,
@@ -183,6 +189,7 @@ class ClientService:
             client.disabled_at = at
             self._session.flush()
             self._record(actor, "client.disabled", client, at, {"name": client.name})
+        self._changed(client.id)
         return client
 
     def rotate(self, client_id: str, *, at: datetime, actor: str) -> IssuedCredential:
@@ -195,6 +202,7 @@ class ClientService:
         client.rotated_at = at
         self._session.flush()
         self._record(actor, "client.rotated", client, at, {"name": client.name})
+        self._changed(client.id)
         return IssuedCredential(client, f"zy.{client.id}.{secret}")
 
     def authenticate(self, credential: str) -> Principal:
@@ -215,8 +223,62 @@ class ClientService:
             scopes=ROLE_SCOPES[client.role],
         )
 
+    def _changed(self, client_id: str) -> None:
+        if self._on_change is not None:
+            self._on_change(client_id)
+
     def _record(self, actor: str, action: str, client: ApiClient, at: datetime,
                 details: dict[str, object]) -> None:
         if self._audit is not None:
             self._audit.append(actor=actor, action=action, object_type="client",
                                object_id=client.id, at=at, details=dict(details))
+
+
+class PrincipalCache:
+    """Credentials this process authenticated in the last ``ttl`` seconds.
+
+    A client calling many times a second would otherwise cost a database round trip (and,
+    on the API, a worker-thread hop) per request just to learn who it is. Entries are
+    keyed by SHA-256 of the whole credential, so a rotated secret never matches an old
+    entry; disabling or rotating a client through this process forgets it at once, and
+    other processes stop accepting it within ``ttl`` seconds. Failed attempts are never
+    cached. ``ttl`` 0 turns the cache off.
+    """
+
+    def __init__(self, ttl: float, *, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+
+    def get(self, credential: str) -> Principal | None:
+        """The cached principal for ``credential``, if still fresh."""
+        if self._ttl <= 0:
+            return None
+        key = hashlib.sha256(credential.encode()).digest()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self._clock() >= entry[0]:
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, credential: str, principal: Principal) -> None:
+        """Remember a successful authentication."""
+        if self._ttl <= 0:
+            return
+        key = hashlib.sha256(credential.encode()).digest()
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()  # rare; a full refill costs one lookup per client
+            self._entries[key] = (self._clock() + self._ttl, principal)
+
+    def forget(self, client_id: str) -> None:
+        """Drop every entry of ``client_id`` (it was disabled or rotated)."""
+        with self._lock:
+            for key in [k for k, (_, p) in self._entries.items() if p.client_id == client_id]:
+                del self._entries[key]

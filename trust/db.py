@@ -7,6 +7,7 @@ models. Times are stored as UTC and always come back timezone-aware.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -109,14 +111,49 @@ def make_engine(url: str, *, pool_size: int = 10, for_worker: bool = False) -> E
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_json_dumps,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         poolclass=NullPool if for_worker else None,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only if it sat idle for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip per unit of work,
+    about a tenth of a short request's time. A connection handed back moments ago just
+    completed a transaction, so it is pinged only after ``PING_AFTER_IDLE_SECONDS`` idle;
+    a dead one then raises ``DisconnectionError`` and the pool retries with a fresh
+    connection (SQLAlchemy's documented pessimistic-disconnect pattern).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["zy_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["zy_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("zy_idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the driver's own error for a dead connection
+            raise DisconnectionError("pooled connection is gone") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection is gone")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -42,9 +42,15 @@ def jws_algorithm(algorithm: KeyAlgorithm) -> str:
 
 
 def sign_compact(keystore: KeyStore, handle: KeyHandle, payload: dict[str, Any], *,
-                 kid: str, typ: str = "JWT", extra_headers: dict[str, Any] | None = None) -> str:
-    """``header.payload.signature`` over canonical JSON of ``payload``."""
-    algorithm = KeyAlgorithm.of_public_key(keystore.public_key(handle))
+                 kid: str, typ: str = "JWT", extra_headers: dict[str, Any] | None = None,
+                 algorithm: KeyAlgorithm | None = None) -> str:
+    """``header.payload.signature`` over canonical JSON of ``payload``.
+
+    A caller that signs often passes the key's ``algorithm`` (it never changes), which
+    spares asking the key store for the public key each time.
+    """
+    if algorithm is None:
+        algorithm = KeyAlgorithm.of_public_key(keystore.public_key(handle))
     header = {"alg": jws_algorithm(algorithm), "kid": kid, "typ": typ, **(extra_headers or {})}
     signing_input = (
         b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())

@@ -92,7 +92,7 @@ def ocsp_get(encoded: str, services: ReadServicesDep) -> Response:
                    **{"Cache-Control": "max-age=60"})
 
 
-def _tsa_caller(
+async def _tsa_caller(
     security_scopes: SecurityScopes, runtime: RuntimeDep, principal: OptionalPrincipalDep
 ) -> Principal | None:
     """The TSA serves our clients (scope ``tsa:use``) unless the operator made it public."""

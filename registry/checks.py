@@ -185,7 +185,8 @@ class CheckService:
             holder_code=holder.code, consent_id=consent_id, use_code_id=use_code_id,
             request_sha256=payload["request_sha256"], at=at, receipt=receipt,
         ))
-        self._session.flush()
+        # No flush here: the commit's one flush inserts the check before its uses (the
+        # unit of work orders tables by their foreign keys) and the audit records after.
         records = [AuditRecord(
             actor=caller.actor, action="check.performed", object_type="check",
             object_id=check_id, at=at,
@@ -208,7 +209,6 @@ class CheckService:
                 details={"check": check_id, "item": item.code, "case": request.case_number,
                          "purpose": request.purpose, "fields": sorted(result.fields or {})},
             ))
-        self._session.flush()
         self._audit.append_many(records)
         return CheckOutcome(check_id, at, results, receipt, [lic for lic, _ in disclosed])
 

@@ -56,6 +56,7 @@ _ENTRIES = cast(Table, AuditEntry.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
 _OUTBOX = cast(Table, AuditOutboxRecord.__table__)
 _OUTBOX_WRITTEN = "zhengyin.audit_outbox_written"
+_BULK_ROWS = 20  # from here on a multi-row insert (COPY on PostgreSQL) is cheaper
 
 
 def _iso(at: datetime) -> str:
@@ -148,21 +149,25 @@ class AuditLog:
         The record goes to the outbox: it commits or rolls back with the caller's change,
         and the sequencer links it into the chain after the commit.
         """
-        self._session.add(AuditOutboxRecord(
-            actor=actor, action=action, object_type=object_type, object_id=object_id,
-            at=at, details=redact(details or {}),
-        ))
-        self._session.info[_OUTBOX_WRITTEN] = True
+        self.append_many([AuditRecord(actor=actor, action=action, object_type=object_type,
+                                      object_id=object_id, at=at, details=details)])
 
     def append_many(self, records: Sequence[AuditRecord]) -> None:
-        """Record entries in order, with one multi-row insert into the outbox."""
-        if not records:
+        """Record entries in order into the outbox.
+
+        A few rows become ORM objects, inserted by the transaction's next flush together
+        with the change they record (no statement of their own); many rows go in one
+        multi-row insert (COPY on PostgreSQL).
+        """
+        rows = [{"actor": r.actor, "action": r.action, "object_type": r.object_type,
+                 "object_id": r.object_id, "at": r.at, "details": redact(r.details or {})}
+                for r in records]
+        if not rows:
             return
-        insert_rows(self._session, _OUTBOX, [
-            {"actor": r.actor, "action": r.action, "object_type": r.object_type,
-             "object_id": r.object_id, "at": r.at, "details": redact(r.details or {})}
-            for r in records
-        ])
+        if len(rows) < _BULK_ROWS:
+            self._session.add_all([AuditOutboxRecord(**row) for row in rows])
+        else:
+            insert_rows(self._session, _OUTBOX, rows)
         self._session.info[_OUTBOX_WRITTEN] = True
 
     def append_chained(self, records: Sequence[AuditRecord]) -> range:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -37,6 +38,7 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+@asynccontextmanager
 async def _unit_of_work(runtime: Runtime, *, readonly: bool) -> AsyncIterator[Services]:
     # Opening a unit of work does no I/O (the connection is taken at the first query), so
     # it opens on the event loop; only the commit or rollback needs a worker thread. That
@@ -53,7 +55,9 @@ async def _unit_of_work(runtime: Runtime, *, readonly: bool) -> AsyncIterator[Se
 
 async def get_services(runtime: RuntimeDep) -> AsyncIterator[Services]:
     """One unit of work per request; it commits when the route returns normally."""
-    async for services in _unit_of_work(runtime, readonly=False):
+    # ``async with``, not ``async for``: the route's exception must reach the unit of work
+    # now (rollback, connection back to the pool), not when the generator is collected.
+    async with _unit_of_work(runtime, readonly=False) as services:
         yield services
 
 
@@ -64,7 +68,7 @@ ServicesDep = Annotated[Services, Depends(get_services, scope="function")]
 
 async def get_read_services(runtime: RuntimeDep) -> AsyncIterator[Services]:
     """A read-only unit of work (on SQLite it does not take the write lock)."""
-    async for services in _unit_of_work(runtime, readonly=True):
+    async with _unit_of_work(runtime, readonly=True) as services:
         yield services
 
 

@@ -7,6 +7,7 @@ by :class:`Services` from a session.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "Services"]
 
 SYSTEM_ACTOR = "system"
+_log = logging.getLogger(__name__)
 
 
 class _IdentitySigner:
@@ -146,14 +148,24 @@ class Runtime:
                 self._chainer = BackgroundChainer(self.audit_sequencer)
             self._chainer.start()
 
+    @property
+    def chaining_in_background(self) -> bool:
+        """Whether a background thread links audit records (else each commit does)."""
+        return self._chainer is not None and self._chainer.running
+
     def _audit_committed(self) -> None:
         # Without a running background thread, chain now: the caller then finds its
         # entries in the chain (CLI, tests, scripts).
-        chainer = self._chainer
-        if chainer is not None and chainer.running:
-            chainer.notify()
-        else:
+        # The change itself has committed by now: a failed drain must not turn it into an
+        # error for the caller. Its records stay in the outbox for the next drain.
+        if self._chainer is not None and self._chainer.running:
+            self._chainer.notify()
+            return
+        try:
             self.audit_sequencer.drain()
+        except Exception:
+            _log.exception("audit records committed but not chained yet; they stay in the "
+                           "outbox (`zhengyin audit chain` links them)")
 
     def check_schema(self) -> None:
         """Raise when the database is not at this code's migration head."""

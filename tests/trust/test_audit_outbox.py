@@ -159,6 +159,7 @@ def test_stopping_the_background_chainer_drains_what_is_left(runtime: Runtime) -
 
 def test_a_server_runtime_chains_in_the_background_after_requests(runtime: Runtime) -> None:
     runtime.start_audit_chainer()
+    assert runtime.chaining_in_background  # so the commit below only wakes the thread
     with runtime.unit_of_work() as services:
         services.audit.append(actor="test", action="thing.done", object_type="thing",
                               object_id="1", at=utcnow())
@@ -168,3 +169,37 @@ def test_a_server_runtime_chains_in_the_background_after_requests(runtime: Runti
 
     assert _count(runtime, AuditEntry) == 1
     assert _count(runtime, AuditOutboxRecord) == 0
+
+
+def test_a_failed_inline_chaining_leaves_the_committed_change_and_its_record(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_drain() -> int:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(runtime.audit_sequencer, "drain", broken_drain)
+    with runtime.unit_of_work() as services:  # does not raise: the change has committed
+        services.audit.append(actor="test", action="thing.done", object_type="thing",
+                              object_id="1", at=utcnow())
+
+    assert (_count(runtime, AuditOutboxRecord), _count(runtime, AuditEntry)) == (1, 0)
+
+
+def test_the_server_starts_background_chaining_when_configured(runtime: Runtime) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    runtime.settings = runtime.settings.model_copy(update={"audit_chaining": "background"})
+    assert not runtime.chaining_in_background
+    with TestClient(create_app(runtime=runtime)):
+        assert runtime.chaining_in_background
+        with runtime.unit_of_work() as services:
+            services.audit.append(actor="test", action="thing.done", object_type="thing",
+                                  object_id="1", at=utcnow())
+        deadline = time.monotonic() + 10
+        while _count(runtime, AuditEntry) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        chained = _count(runtime, AuditEntry)
+
+    assert chained == 1
+    assert not runtime.chaining_in_background  # the app's shutdown stopped it

@@ -42,7 +42,13 @@ from trust.audit import AuditLog, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
 from trust.clients import ClientService, PrincipalCache
 from trust.crl import CRLPublisher
-from trust.db import make_engine, make_session_factory, session_scope, utcnow
+from trust.db import (
+    lock_for_transaction,
+    make_engine,
+    make_session_factory,
+    session_scope,
+    utcnow,
+)
 from trust.ocsp import OCSPResponder
 from trust.pki import AUDIT, PKI, TSA, PKIConfig
 from trust.tsa import TimeStampAuthority
@@ -221,8 +227,13 @@ class Runtime:
         """(serial, key handle, chain DER) of a service identity, created on first use."""
         pki = services.pki
         if not pki.has_identity(purpose):
-            pki.issue_service_certificate(purpose, at=utcnow(), actor=SYSTEM_ACTOR, label=label)
-            services.session.flush()
+            # Every worker process meets a missing identity on its first request; they
+            # take turns, and the later ones use what the first committed.
+            lock_for_transaction(services.session, f"service-identity:{purpose}")
+            if not pki.has_identity(purpose):
+                pki.issue_service_certificate(purpose, at=utcnow(), actor=SYSTEM_ACTOR,
+                                              label=label)
+                services.session.flush()
         identity = pki.identity(purpose)
         chain = tuple(bytes(cert.dump()) for cert in pki.chain(identity)[:-1])
         return identity.serial_hex, str(identity.key_handle), chain

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     display_qr_minutes: int = Field(default=5, ge=1, le=60)
     check_rate_per_minute: int = Field(default=6000, ge=1,
                                        description="checks per intake client per minute")
+    check_threads: int = Field(default=4, ge=1, le=64,
+                               description="checks run at once per process; more wait")
     platform_name: str = Field(default="证印电子证照平台",
                                description="the organisation operating this registry")
     platform_credit_code: str = Field(default="12110105MB00000092",

@@ -17,9 +17,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditLog, AuditRecord
@@ -103,7 +103,36 @@ class CheckOutcome:
     at: datetime
     results: list[MaterialResult]
     receipt: str
-    licences: list[Licence]
+
+
+@dataclass(frozen=True)
+class HeldLicence:
+    """What a check reads of one of the holder's current licences."""
+
+    id: int
+    identifier: str
+    version: int
+    type_code: str
+    holder_code: str
+    issuer_code: str
+    status: LicenceStatus
+    issued_at: datetime
+    valid_from: date
+    valid_until: date | None
+    fields: dict[str, Any]
+
+
+# Built once: every check runs these.
+_HELD_LICENCES = (
+    select(Licence.id, Licence.identifier, Licence.version, Licence.type_code,
+           Licence.holder_code, Licence.issuer_code, Licence.status, Licence.issued_at,
+           Licence.valid_from, Licence.valid_until, Licence.fields)
+    .where(Licence.holder_code == bindparam("holder_code"))
+    .where(Licence.type_code.in_(bindparam("type_codes", expanding=True)))
+    .where(Licence.superseded_by_id.is_(None))
+)
+_INSERT_CHECK = insert(cast(Table, LicenceCheck.__table__))
+_INSERT_USE = insert(cast(Table, LicenceUse.__table__))
 
 
 @dataclass(frozen=True)
@@ -134,7 +163,7 @@ class CheckService:
             raise RegistryError("case_number is required")
         try:
             holder = normalise_holder(request.holder_kind, request.holder_code)
-            item = self._items.get(request.item_code)
+            item = self._items.view(request.item_code)
         except RegistryError:
             # A malformed holder code or unknown item must look like any other refusal.
             raise self._refusal() from None
@@ -143,7 +172,7 @@ class CheckService:
             case_number=request.case_number, consent_id=request.consent_id,
             use_code=request.use_code, at=at,
         )
-        materials = ServiceItems.materials(item)
+        materials = list(item.materials)
         if request.materials:
             wanted = set(request.materials)
             unknown = wanted - {m.id for m in materials}
@@ -152,11 +181,11 @@ class CheckService:
                                     f"item {item.code}")
             materials = [m for m in materials if m.id in wanted]
         accepted = sorted({code for m in materials for code in m.fields_by_type})
-        licences = list(self._session.scalars(
-            select(Licence).where(Licence.holder_code == holder.code)
-            .where(Licence.type_code.in_(accepted))
-            .where(Licence.superseded_by_id.is_(None))
-        ))
+        # Core statements on the session's connection, no ORM objects: this is the hot
+        # path of every intake system.
+        connection = self._session.connection()
+        licences = [HeldLicence(*row) for row in connection.execute(
+            _HELD_LICENCES, {"holder_code": holder.code, "type_codes": accepted})]
         today = LicenceSealer.today(at)
         results, disclosed = [], []
         for material in materials:
@@ -179,14 +208,12 @@ class CheckService:
             "results": [result.as_json() for result in results],
         }
         receipt = self._signer.sign(payload, typ=RECEIPT_TYP)
-        self._session.add(LicenceCheck(
-            id=check_id, client_id=caller.client_id, item_code=item.code,
-            case_number=request.case_number, purpose=request.purpose,
-            holder_code=holder.code, consent_id=consent_id, use_code_id=use_code_id,
-            request_sha256=payload["request_sha256"], at=at, receipt=receipt,
-        ))
-        # No flush here: the commit's one flush inserts the check before its uses (the
-        # unit of work orders tables by their foreign keys) and the audit records after.
+        connection.execute(_INSERT_CHECK, {
+            "id": check_id, "client_id": caller.client_id, "item_code": item.code,
+            "case_number": request.case_number, "purpose": request.purpose,
+            "holder_code": holder.code, "consent_id": consent_id, "use_code_id": use_code_id,
+            "request_sha256": payload["request_sha256"], "at": at, "receipt": receipt,
+        })
         records = [AuditRecord(
             actor=caller.actor, action="check.performed", object_type="check",
             object_id=check_id, at=at,
@@ -194,31 +221,37 @@ class CheckService:
                      "satisfied": [r.material for r in results if r.satisfied],
                      "consent": consent_id, "use_code": use_code_id},
         )]
+        uses = []
         for licence, result in disclosed:
-            self._session.add(LicenceUse(
-                licence_id=licence.id, identifier=licence.identifier, version=licence.version,
-                holder_code=licence.holder_code, issuer_code=licence.issuer_code,
-                check_id=check_id, client_id=caller.client_id, client_name=caller.client_name,
-                item_code=item.code, item_name=item.name, case_number=request.case_number,
-                purpose=request.purpose, fields=sorted(result.fields or {}),
-                consent_id=consent_id, use_code_id=use_code_id, use_copy_sha256=None, at=at,
-            ))
+            fields = sorted(result.fields or {})
+            uses.append({
+                "licence_id": licence.id, "identifier": licence.identifier,
+                "version": licence.version, "holder_code": licence.holder_code,
+                "issuer_code": licence.issuer_code, "check_id": check_id,
+                "client_id": caller.client_id, "client_name": caller.client_name,
+                "item_code": item.code, "item_name": item.name,
+                "case_number": request.case_number, "purpose": request.purpose,
+                "fields": fields, "consent_id": consent_id, "use_code_id": use_code_id,
+                "use_copy_sha256": None, "at": at,
+            })
             records.append(AuditRecord(
                 actor=caller.actor, action="licence.used", object_type="licence",
                 object_id=licence.identifier, at=at,
                 details={"check": check_id, "item": item.code, "case": request.case_number,
-                         "purpose": request.purpose, "fields": sorted(result.fields or {})},
+                         "purpose": request.purpose, "fields": fields},
             ))
+        if uses:
+            connection.execute(_INSERT_USE, uses)
         self._audit.append_many(records)
-        return CheckOutcome(check_id, at, results, receipt, [lic for lic, _ in disclosed])
+        return CheckOutcome(check_id, at, results, receipt)
 
     @staticmethod
     def _refusal() -> RegistryError:
         return no_consent_error()
 
     @staticmethod
-    def _answer(material: Material, licences: list[Licence], today: date
-                ) -> tuple[MaterialResult, Licence | None]:
+    def _answer(material: Material, licences: list[HeldLicence], today: date
+                ) -> tuple[MaterialResult, HeldLicence | None]:
         candidates = [lic for lic in licences if lic.type_code in material.fields_by_type]
         valid = [lic for lic in candidates
                  if effective_status(lic, today) is LicenceStatus.VALID]

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,20 @@ __all__ = ["ConsentService", "format_use_code", "normalise_use_code"]
 # No I, O, 0, 1: a clerk types what the holder reads out.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _CODE_LENGTH = 8
+
+
+# Built once (checks run it hundreds of times a second): is this consent in force for
+# this holder, item, client and case?
+_CONSENT_COVERS = (
+    select(Consent.id)
+    .where(Consent.id == bindparam("consent_id"))
+    .where(Consent.holder_code == bindparam("holder_code"))
+    .where(Consent.item_code == bindparam("item_code"))
+    .where(Consent.withdrawn_at.is_(None))
+    .where(Consent.expires_at > bindparam("at"))
+    .where(or_(Consent.client_id.is_(None), Consent.client_id == bindparam("client_id")))
+    .where(or_(Consent.case_number.is_(None), Consent.case_number == bindparam("case_number")))
+)
 
 
 def no_consent_error() -> ConsentError:
@@ -208,15 +222,10 @@ class ConsentService:
         if (consent_id is None) == (use_code is None):
             raise no_consent_error()
         if consent_id is not None:
-            found = self._session.scalar(
-                select(Consent.id).where(Consent.id == consent_id)
-                .where(Consent.holder_code == holder_code)
-                .where(Consent.item_code == item_code)
-                .where(Consent.withdrawn_at.is_(None))
-                .where(Consent.expires_at > at)
-                .where(or_(Consent.client_id.is_(None), Consent.client_id == client_id))
-                .where(or_(Consent.case_number.is_(None), Consent.case_number == case_number))
-            )
+            found = self._session.connection().execute(_CONSENT_COVERS, {
+                "consent_id": consent_id, "holder_code": holder_code, "item_code": item_code,
+                "at": at, "client_id": client_id, "case_number": case_number,
+            }).scalar_one_or_none()
             if found is None:
                 raise no_consent_error()
             return str(found), None

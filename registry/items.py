@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditLog
@@ -21,7 +21,7 @@ from .catalogue import Catalogue
 from .errors import RegistryError
 from .models import ServiceItem
 
-__all__ = ["Material", "ServiceItemError", "ServiceItems", "parse_materials"]
+__all__ = ["ItemView", "Material", "ServiceItemError", "ServiceItems", "parse_materials"]
 
 _CODE = re.compile(r"^[0-9A-Za-z_-]{4,64}$")
 
@@ -45,6 +45,20 @@ class Material:
     id: str
     name: str
     fields_by_type: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """What a check needs of an item: its code, name and parsed materials."""
+
+    code: str
+    name: str
+    materials: tuple[Material, ...]
+
+
+# Built once: the check path runs it hundreds of times a second.
+_ITEM_BY_CODE = select(ServiceItem.name, ServiceItem.materials).where(
+    ServiceItem.code == bindparam("code"))
 
 
 def parse_materials(document: Any) -> list[Material]:
@@ -116,6 +130,13 @@ class ServiceItems:
         if row is None:
             raise ServiceItemNotFoundError(f"no service item {code!r}")
         return row
+
+    def view(self, code: str) -> ItemView:
+        """One item as a check reads it (a Core query, no ORM object)."""
+        row = self._session.connection().execute(_ITEM_BY_CODE, {"code": code}).one_or_none()
+        if row is None:
+            raise ServiceItemNotFoundError(f"no service item {code!r}")
+        return ItemView(code, row.name, tuple(parse_materials(row.materials)))
 
     def all(self) -> list[ServiceItem]:
         """Every item, by code."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,7 +80,17 @@ TRANSITIONS: dict[TransitionAction, Transition] = {
 }
 
 
-def effective_status(licence: Licence, today: date) -> LicenceStatus:
+class StatusBearing(Protocol):
+    """Anything with a licence's stored status and last valid day (a row or a view)."""
+
+    @property
+    def status(self) -> LicenceStatus: ...
+
+    @property
+    def valid_until(self) -> date | None: ...
+
+
+def effective_status(licence: StatusBearing, today: date) -> LicenceStatus:
     """The status now: a live licence past its last valid day reads as expired."""
     if licence.status in _LIVE and licence.valid_until is not None \
             and today > licence.valid_until:

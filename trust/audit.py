@@ -56,7 +56,6 @@ _ENTRIES = cast(Table, AuditEntry.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
 _OUTBOX = cast(Table, AuditOutboxRecord.__table__)
 _OUTBOX_WRITTEN = "zhengyin.audit_outbox_written"
-_BULK_ROWS = 20  # from here on a multi-row insert (COPY on PostgreSQL) is cheaper
 
 
 def _iso(at: datetime) -> str:
@@ -155,19 +154,15 @@ class AuditLog:
     def append_many(self, records: Sequence[AuditRecord]) -> None:
         """Record entries in order into the outbox.
 
-        A few rows become ORM objects, inserted by the transaction's next flush together
-        with the change they record (no statement of their own); many rows go in one
-        multi-row insert (COPY on PostgreSQL).
+        The rows go in at once as one Core multi-row insert (COPY on PostgreSQL for
+        many), in the caller's transaction: cheaper than ORM objects in the next flush.
         """
         rows = [{"actor": r.actor, "action": r.action, "object_type": r.object_type,
                  "object_id": r.object_id, "at": r.at, "details": redact(r.details or {})}
                 for r in records]
         if not rows:
             return
-        if len(rows) < _BULK_ROWS:
-            self._session.add_all([AuditOutboxRecord(**row) for row in rows])
-        else:
-            insert_rows(self._session, _OUTBOX, rows)
+        insert_rows(self._session, _OUTBOX, rows)
         self._session.info[_OUTBOX_WRITTEN] = True
 
     def append_chained(self, records: Sequence[AuditRecord]) -> range:

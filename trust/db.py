@@ -6,6 +6,7 @@ models. Times are stored as UTC and always come back timezone-aware.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -13,7 +14,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
@@ -26,6 +37,7 @@ __all__ = [
     "JSONDocument",
     "UTCDateTime",
     "insert_rows",
+    "lock_for_transaction",
     "make_engine",
     "make_session_factory",
     "session_scope",
@@ -234,7 +246,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql" or len(rows) < 20:
-        session.execute(insert(table), rows)
+        connection.execute(insert(table), rows)
         return
     columns = [column for column in table.columns if column.key in rows[0]]
     # JSONB parses the text and forgets key order and spacing: no need to sort keys.
@@ -251,3 +263,16 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
             copy.write_row([value if process is None else process(value)
                             for value, process in zip([row[key] for key in keys], processors,
                                                       strict=True)])
+
+
+def lock_for_transaction(session: Session, name: str) -> None:
+    """Hold the lock ``name`` until the session's transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock, so that processes creating the same
+    thing on first use (a service identity, say) take turns and the second one finds what
+    the first committed. SQLite serialises every writing transaction already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..database import current_revision, head_revision, upgrade
-from .common import console, runtime
+from .common import console, err_console, runtime
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -24,9 +24,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
 ) -> None:
     """Run the service. Refuses to start on an outdated database schema."""
-    import uvicorn
-
     from ..logs import configure_logging
+    from ..serving import ServeError, serve_workers
 
     current = runtime()
     settings = current.settings
@@ -36,15 +35,11 @@ def serve(
         current.ensure_pki()
     current.close()
     configure_logging(settings.log_level, json_output=settings.log_json)
-    uvicorn.run(
-        "api.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    try:
+        serve_workers(host or settings.host, port or settings.port, workers)
+    except ServeError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
 
 
 @db_app.command("upgrade")

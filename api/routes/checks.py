@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -25,6 +27,7 @@ from trust.models import ClientRole
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..problems import NotFoundError
 from ..ratelimit import RateLimiter
+from ..runtime import Runtime
 from ..schemas.checks import CheckCreate, CheckRead, LicenceUseRead, ServiceItemRead, UseCopyCreate
 
 router = APIRouter(tags=["checks"])
@@ -37,6 +40,14 @@ UseReader = Annotated[Principal, require(Scope.USES_READ)]
 @cache
 def _limiter(per_minute: int) -> RateLimiter:
     return RateLimiter(per_minute)
+
+
+@cache
+def _check_threads(threads: int) -> anyio.CapacityLimiter:
+    # Checks beyond this many wait on the event loop, not in threads: more threads than
+    # a few only contend for the GIL and the cores (measured: 8 in flight per process
+    # gave 208 checks/s on 2 cores where 4 gave 323/s).
+    return anyio.CapacityLimiter(threads)
 
 
 @router.put("/admin/service-items", operation_id="define_service_items",
@@ -59,23 +70,31 @@ def list_service_items(services: ReadServicesDep, _caller: Intake) -> list[Servi
 
 
 @router.post("/checks", operation_id="run_check", response_model=CheckRead)
-def run_check(body: CheckCreate, runtime: RuntimeDep, services: ServicesDep,
-              caller: Intake) -> CheckRead:
+async def run_check(body: CheckCreate, runtime: RuntimeDep, caller: Intake) -> Response:
     """Ask, with the holder's consent or use code, whether they hold what the item needs.
 
     Without a valid consent or code the answer is a 403 that says nothing about the
     holder. Every licence disclosed is a use record; the answer carries a signed receipt.
     """
+    # The hot path of intake systems (hundreds a second): one worker-thread hop runs the
+    # check, commits and serialises; the answer is returned as bytes, not re-validated.
     _limiter(runtime.settings.check_rate_per_minute).check(caller.client_id)
-    outcome = services.checks.check(
-        CheckRequest(holder_kind=body.holder_kind, holder_code=body.holder_code,
-                     item_code=body.item_code, case_number=body.case_number,
-                     purpose=body.purpose, consent_id=body.consent_id, use_code=body.use_code,
-                     materials=tuple(body.materials) if body.materials else None),
+    request = CheckRequest(
+        holder_kind=body.holder_kind, holder_code=body.holder_code, item_code=body.item_code,
+        case_number=body.case_number, purpose=body.purpose, consent_id=body.consent_id,
+        use_code=body.use_code, materials=tuple(body.materials) if body.materials else None)
+    answer = await anyio.to_thread.run_sync(
+        _check_and_commit, runtime, request,
         Caller(client_id=caller.client_id, client_name=caller.name, actor=caller.actor),
-        at=utcnow(),
-    )
-    return CheckRead.of(outcome)
+        limiter=_check_threads(runtime.settings.check_threads))
+    return Response(answer, media_type="application/json")
+
+
+def _check_and_commit(runtime: Runtime, request: CheckRequest, caller: Caller) -> bytes:
+    with runtime.unit_of_work() as services:
+        outcome = services.checks.check(request, caller, at=utcnow())
+        answer = CheckRead.of(outcome).model_dump_json().encode("utf-8")
+    return answer
 
 
 def _own_check(services: Any, check_id: str, caller: Principal) -> LicenceCheck:

@@ -242,7 +242,7 @@ class CheckService:
             ))
         if uses:
             connection.execute(_INSERT_USE, uses)
-        self._audit.append_many(records)
+        self._audit.append_now(records)
         return CheckOutcome(check_id, at, results, receipt)
 
     @staticmethod

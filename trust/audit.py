@@ -56,6 +56,7 @@ _ENTRIES = cast(Table, AuditEntry.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
 _OUTBOX = cast(Table, AuditOutboxRecord.__table__)
 _OUTBOX_WRITTEN = "zhengyin.audit_outbox_written"
+_BULK_ROWS = 20  # from here on a multi-row insert (COPY on PostgreSQL) is cheaper
 
 
 def _iso(at: datetime) -> str:
@@ -154,16 +155,30 @@ class AuditLog:
     def append_many(self, records: Sequence[AuditRecord]) -> None:
         """Record entries in order into the outbox.
 
-        The rows go in at once as one Core multi-row insert (COPY on PostgreSQL for
-        many), in the caller's transaction: cheaper than ORM objects in the next flush.
+        A few rows become ORM objects, inserted by the transaction's next flush together
+        with the change they record (no statement of their own); many rows go in one
+        multi-row insert (COPY on PostgreSQL).
         """
-        rows = [{"actor": r.actor, "action": r.action, "object_type": r.object_type,
-                 "object_id": r.object_id, "at": r.at, "details": redact(r.details or {})}
-                for r in records]
+        rows = _outbox_rows(records)
         if not rows:
             return
-        insert_rows(self._session, _OUTBOX, rows)
+        if len(rows) < _BULK_ROWS:
+            self._session.add_all([AuditOutboxRecord(**row) for row in rows])
+        else:
+            insert_rows(self._session, _OUTBOX, rows)
         self._session.info[_OUTBOX_WRITTEN] = True
+
+    def append_now(self, records: Sequence[AuditRecord]) -> None:
+        """Record entries in order into the outbox with one Core insert, now.
+
+        For hot paths that write their own rows with Core statements and leave the ORM
+        nothing to flush (a check): the unit of work's flush would cost more than the
+        insert itself.
+        """
+        rows = _outbox_rows(records)
+        if rows:
+            insert_rows(self._session, _OUTBOX, rows)
+            self._session.info[_OUTBOX_WRITTEN] = True
 
     def append_chained(self, records: Sequence[AuditRecord]) -> range:
         """Link entries into the chain now, under the head-row lock held until commit.
@@ -188,6 +203,12 @@ class AuditLog:
         if self._session.get(AuditCheckpoint, head.seq) is not None:
             return None
         return _add_checkpoint(self._session, self._signer, head.seq, head.hash, at)
+
+
+def _outbox_rows(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    return [{"actor": r.actor, "action": r.action, "object_type": r.object_type,
+             "object_id": r.object_id, "at": r.at, "details": redact(r.details or {})}
+            for r in records]
 
 
 def wrote_to_outbox(session: Session) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
-from trust.audit import AuditLog, lock_head, verify_audit_chain
+from trust.audit import AuditLog, AuditRecord, lock_head, verify_audit_chain
 from trust.auditchain import AuditSequencer, BackgroundChainer
 from trust.db import session_scope, utcnow
 from trust.models import AuditEntry, AuditOutboxRecord
@@ -45,6 +45,18 @@ def _verify(runtime: Runtime):  # type: ignore[no-untyped-def]
 def _sequencer(runtime: Runtime, batch_size: int = 1000) -> AuditSequencer:
     return AuditSequencer(runtime.session_factory, runtime.audit_signer,
                           checkpoint_every=1000, batch_size=batch_size)
+
+
+def test_append_now_writes_the_records_before_any_flush_in_order(runtime: Runtime) -> None:
+    with session_scope(runtime.session_factory) as session:
+        AuditLog(session).append_now([
+            AuditRecord(actor="test", action="thing.done", object_type="thing",
+                        object_id=str(n), at=utcnow(), details={"n": n}) for n in range(3)])
+        assert not session.new  # nothing left for the ORM to flush
+        written = session.scalars(select(AuditOutboxRecord.object_id)
+                                  .order_by(AuditOutboxRecord.id)).all()
+    assert written == ["0", "1", "2"]
+    assert _sequencer(runtime).drain() == 3
 
 
 def test_a_committed_record_waits_in_the_outbox_until_the_sequencer_chains_it(

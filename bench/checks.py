@@ -1,12 +1,15 @@
 """Certificate-free check latency under load, with 1.2 M licences in PostgreSQL.
 
     python -m bench.checks [--quick] [--rate 300] [--seconds 30] [--licences 1200000]
+                           [--workers N] [--check-threads N]
 
-1. a fresh PostgreSQL database, migrated; ``zhengyin serve`` with one worker per core;
+1. a fresh PostgreSQL database, migrated; ``zhengyin serve`` with one worker per core
+   (``--workers``) and the server's check threads (``--check-threads``);
 2. the example types and items, seals, and a few hundred real holders with licences and
    consents, issued through the service;
 3. filler licences generated inside PostgreSQL up to ``--licences`` rows (same indexes,
-   so the holder lookups run against a 1.2 M-row table);
+   so the holder lookups run against a 1.2 M-row table), then VACUUM and CHECKPOINT so
+   the load meets the steady state;
 4. an open-loop load at ``--rate`` checks/s on loopback (requests are sent on schedule
    whether or not earlier ones finished; latency counts from the scheduled time, so
    queueing is not hidden) over 32 raw keep-alive connections (bench/openloop.py), printing
@@ -165,16 +168,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--licences", type=int, default=None)
     parser.add_argument("--holders", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="server worker processes (default: one per core)")
+    parser.add_argument("--check-threads", type=int, default=None,
+                        help="ZHENGYIN_CHECK_THREADS for the server (default: its own)")
     args = parser.parse_args()
     total = args.licences or (120_000 if args.quick else 1_200_000)
     seconds = args.seconds or (10.0 if args.quick else 30.0)
-    workers = os.cpu_count() or 1
+    workers = args.workers
+    threads = {} if args.check_threads is None else {
+        "ZHENGYIN_CHECK_THREADS": str(args.check_threads)}
     name, database_url = _create_database()
     try:
         with tempfile.TemporaryDirectory() as tmp, running_server(
             Path(tmp), database_url=database_url, workers=workers,
             extra_env={"ZHENGYIN_KEK": "A" * 43 + "=",
-                       "ZHENGYIN_CHECK_RATE_PER_MINUTE": str(int(args.rate * 120))},
+                       "ZHENGYIN_CHECK_RATE_PER_MINUTE": str(int(args.rate * 120)), **threads},
         ) as server:
             credential, pairs = _seed(server, args.holders)
             filled = _fill(database_url.replace("postgresql+psycopg://", "postgresql://"),

@@ -167,6 +167,8 @@ class Runtime:
         if self._chainer is not None and self._chainer.running:
             self._chainer.notify()
             return
+        if self.settings.audit_chaining == "external":
+            return  # another process links them: the supervisor of `serve --workers N`
         try:
             self.audit_sequencer.drain()
         except Exception:
@@ -499,5 +501,6 @@ class Services:
         material = runtime.verification.material(self)
         return Verifier(runtime.examiner(material),
                         seals=RegistrySealDirectory(self.session),
-                        licences=RegistryLicenceDirectory(self.session, runtime.file_store),
+                        licences=RegistryLicenceDirectory(self.session, runtime.file_store,
+                                                          type_names=runtime.type_names),
                         qr=LicenceQRReader(self))

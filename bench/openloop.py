@@ -1,4 +1,4 @@
-"""Open-loop HTTP load on loopback with a lean client (raw HTTP/1.1 keep-alive).
+"""Open- and closed-loop HTTP load on loopback with a lean client (raw HTTP/1.1 keep-alive).
 
 Requests are scheduled at a fixed rate whether or not earlier ones have finished, and a
 request's latency counts from its scheduled time, so queueing (in the client, the socket
@@ -109,3 +109,35 @@ def open_loop(base_url: str, make_request: Callable[[int], bytes], *, rate: floa
     """Send ``rate`` requests per second for ``seconds`` over ``connections`` connections."""
     return asyncio.run(_run(base_url, make_request, rate=rate, seconds=seconds,
                             connections=connections))
+
+
+async def _closed(base_url: str, make_request: Callable[[int], bytes], *, concurrency: int,
+                  seconds: float) -> OpenLoopResult:
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    result = OpenLoopResult(sent=0, seconds=seconds)
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < stop:
+                request = make_request(result.sent)
+                result.sent += 1
+                began = time.perf_counter()
+                writer.write(request)
+                status = await _read_response(reader)
+                result.latencies_ms.append((time.perf_counter() - began) * 1000)
+                result.statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return result
+
+
+def closed_loop(base_url: str, make_request: Callable[[int], bytes], *, concurrency: int,
+                seconds: float) -> OpenLoopResult:
+    """``concurrency`` clients, each sending its next request when the last one answered."""
+    return asyncio.run(_closed(base_url, make_request, concurrency=concurrency,
+                               seconds=seconds))

@@ -21,15 +21,13 @@ from .sealing import LicenceSealer
 
 __all__ = ["RegistryLicenceDirectory"]
 
-_TYPE_NAMES: dict[int, str] = {}
-
-
 class RegistryLicenceDirectory:
     """Licence lookups for verification, within the caller's unit of work."""
 
-    def __init__(self, session: Session, files: FileStore) -> None:
+    def __init__(self, session: Session, files: FileStore, *,
+                 type_names: dict[int, str] | None = None) -> None:
         self._session = session
-        self._query = LicenceQuery(session)
+        self._query = LicenceQuery(session, type_names=type_names)
         self._files = files
 
     def _find(self, identifier: str) -> Licence | None:
@@ -60,7 +58,7 @@ class RegistryLicenceDirectory:
                 at_signing = self._query.status_at(licence, moment)
         return LicenceRecord(
             identifier=licence.identifier,
-            type_name=self._type_name(licence),
+            type_name=self._query.type_name(licence.type_id),
             issuer_name=licence.issuer_name, issuer_code=licence.issuer_code,
             version=licence.version, valid_from=licence.valid_from,
             valid_until=licence.valid_until,
@@ -69,13 +67,6 @@ class RegistryLicenceDirectory:
             pdf_sha256=licence.pdf_sha256,
             superseded_by=successor.identifier if successor else None,
         )
-
-    def _type_name(self, licence: Licence) -> str:
-        # A type version row never changes: its name is cached per process.
-        name = _TYPE_NAMES.get(licence.type_id)
-        if name is None:
-            name = _TYPE_NAMES[licence.type_id] = self._query.licence_type(licence).name
-        return name
 
     def issued_pdf(self, identifier: str) -> bytes | None:
         """The sealed PDF issued for this licence version (None before it is sealed)."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from .errors import LicenceNotFoundError
 from .identifiers import LicenceIdentifier
@@ -50,6 +50,24 @@ class PublicStatus:
     valid_from: date
     valid_until: date | None
     superseded_by: str | None
+
+
+_Successor = aliased(Licence)
+
+# Built once: every QR scan runs it. Only the columns the public may learn, with the
+# successor's identifier joined in: one Core statement, no ORM objects.
+_PUBLIC_STATUS = (
+    select(Licence.identifier, Licence.type_id, Licence.status, Licence.valid_from,
+           Licence.valid_until, _Successor.identifier)
+    .outerjoin(_Successor, _Successor.id == Licence.superseded_by_id)
+    .where(Licence.identifier == bindparam("identifier"))
+)
+
+
+@dataclass(frozen=True)
+class _StoredStatus:
+    status: LicenceStatus
+    valid_until: date | None
 
 
 class LicenceQuery:
@@ -92,10 +110,13 @@ class LicenceQuery:
             query = query.where(Licence.issuer_code == issuer_code.strip().upper())
         return list(self._session.scalars(query.order_by(Licence.id).limit(limit)))
 
-    def _type_name(self, licence: Licence) -> str:
-        name = self._type_names.get(licence.type_id)
+    def type_name(self, type_id: int) -> str:
+        """The name of a stored type version (kept: a version row never changes)."""
+        name = self._type_names.get(type_id)
         if name is None:
-            name = self._type_names[licence.type_id] = self.licence_type(licence).name
+            licence_type = self._session.get(LicenceType, type_id)
+            assert licence_type is not None
+            name = self._type_names[type_id] = licence_type.name
         return name
 
     def licence_type(self, licence: Licence) -> LicenceType:
@@ -117,14 +138,21 @@ class LicenceQuery:
 
     def public_status(self, identifier: str, *, at: datetime) -> PublicStatus:
         """Type, status and validity of an identifier; nothing about its holder."""
-        licence = self.get(identifier, Reader(everything=True))
-        successor = self._session.get(Licence, licence.superseded_by_id) \
-            if licence.superseded_by_id else None
+        try:
+            canonical = str(LicenceIdentifier.parse(identifier))
+        except Exception:
+            raise LicenceNotFoundError(f"no licence {identifier!r}") from None
+        row = self._session.connection().execute(
+            _PUBLIC_STATUS, {"identifier": canonical}).one_or_none()
+        if row is None:
+            raise LicenceNotFoundError(f"no licence {identifier!r}")
+        found, type_id, status, valid_from, valid_until, successor = row
         return PublicStatus(
-            identifier=licence.identifier,
-            type_name=self._type_name(licence),
-            status=effective_status(licence, LicenceSealer.today(at)),
-            valid_from=licence.valid_from,
-            valid_until=licence.valid_until,
-            superseded_by=successor.identifier if successor else None,
+            identifier=found,
+            type_name=self.type_name(type_id),
+            status=effective_status(_StoredStatus(status, valid_until),
+                                    LicenceSealer.today(at)),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            superseded_by=successor,
         )

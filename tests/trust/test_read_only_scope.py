@@ -1,0 +1,68 @@
+"""Read-only units of work: no transaction of their own on PostgreSQL, and no writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, func, select
+
+from trust.db import (
+    ReadOnlyScopeError,
+    make_engine,
+    make_session_factory,
+    session_scope,
+    utcnow,
+)
+from trust.models import AuditOutboxRecord
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    created = make_engine(database_url, pool_size=1)
+    yield created
+    created.dispose()
+
+
+def _record() -> AuditOutboxRecord:
+    return AuditOutboxRecord(actor="test", action="test.write", object_type="test",
+                             object_id="1", at=utcnow(), details={})
+
+
+def _outbox_size(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(
+            AuditOutboxRecord.__table__)).scalar_one())
+
+
+def test_a_read_only_unit_of_work_refuses_to_write(engine: Engine) -> None:
+    before = _outbox_size(engine)
+    with pytest.raises(ReadOnlyScopeError), \
+            session_scope(make_session_factory(engine), readonly=True) as session:
+        session.add(_record())
+        session.flush()
+    assert _outbox_size(engine) == before
+
+
+def test_a_read_only_unit_on_postgresql_reads_outside_a_transaction(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads in a deferred transaction")
+    with session_scope(make_session_factory(engine), readonly=True) as session:
+        session.execute(select(func.count()).select_from(AuditOutboxRecord.__table__))
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        assert driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_writing_unit_after_a_read_only_one_still_rolls_back_on_error(
+        engine: Engine) -> None:
+    factory = make_session_factory(engine)  # one pooled connection: the same one again
+    with session_scope(factory, readonly=True) as session:
+        session.execute(select(func.count()).select_from(AuditOutboxRecord.__table__))
+    before = _outbox_size(engine)
+    with pytest.raises(LookupError), session_scope(factory) as session:
+        session.add(_record())
+        session.flush()
+        raise LookupError("the route failed after its write")
+    assert _outbox_size(engine) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -56,7 +57,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             runtime.ensure_pki()
         if settings.audit_chaining == "background":
             runtime.start_audit_chainer()
+        # Start-up leaves a large heap of objects that live as long as the process (models,
+        # schemas, routes, fonts). Frozen, a full collection under load scans only what
+        # requests made since: unfrozen, it paused a check worker for 133 ms.
+        gc.collect()
+        gc.freeze()
         yield
+        gc.unfreeze()  # an app built again in this process (tests) must not pile them up
         runtime.close()
 
     app = FastAPI(
@@ -72,9 +79,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(AccessLogMiddleware)
-    # display before any /v/{identifier} route: "/v/q" must not be taken for an identifier.
-    for module in (health, pki, admin, licence_types, licences, imports, public, display,
-                   holder, seals, stamping, checks, wallet, verify, verify_page):
+    # The hot paths first (routes are matched in order): intake checks and QR status
+    # lookups. Display before any /v/{identifier} route: "/v/q" must not be taken for an
+    # identifier.
+    for module in (checks, public, health, pki, admin, licence_types, licences, imports,
+                   display, holder, seals, stamping, wallet, verify, verify_page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

@@ -100,10 +100,11 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=300, description="how long a process trusts an API client "
         "credential it authenticated; a client disabled or rotated elsewhere is refused "
         "within this time (0: look it up on every request)")
-    audit_chaining: Literal["background", "inline"] = Field(
+    audit_chaining: Literal["background", "inline", "external"] = Field(
         default="background", description="where a server links committed audit records "
-        "into the chain: one background thread per process, or inline after each commit "
-        "(the CLI is always inline)")
+        "into the chain: a background thread (in the supervisor when serving with several "
+        "workers, else in the process), inline after each commit, or external (another "
+        "process does: what the supervisor tells its workers). The CLI is always inline")
     workers: int = Field(default=0, ge=0, description="signing processes; 0 = one per core")
     verify_workers: int = Field(default=0, ge=0,
                                 description="verification processes; 0 = one per core")

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditLog, AuditRecord
+from trust.db import insert_together
 
 from .consent import ConsentService, no_consent_error
 from .errors import RegistryError
@@ -131,8 +132,8 @@ _HELD_LICENCES = (
     .where(Licence.type_code.in_(bindparam("type_codes", expanding=True)))
     .where(Licence.superseded_by_id.is_(None))
 )
-_INSERT_CHECK = insert(cast(Table, LicenceCheck.__table__))
-_INSERT_USE = insert(cast(Table, LicenceUse.__table__))
+_CHECKS = cast(Table, LicenceCheck.__table__)
+_USES = cast(Table, LicenceUse.__table__)
 
 
 @dataclass(frozen=True)
@@ -208,12 +209,12 @@ class CheckService:
             "results": [result.as_json() for result in results],
         }
         receipt = self._signer.sign(payload, typ=RECEIPT_TYP)
-        connection.execute(_INSERT_CHECK, {
+        check_row = {
             "id": check_id, "client_id": caller.client_id, "item_code": item.code,
             "case_number": request.case_number, "purpose": request.purpose,
             "holder_code": holder.code, "consent_id": consent_id, "use_code_id": use_code_id,
             "request_sha256": payload["request_sha256"], "at": at, "receipt": receipt,
-        })
+        }
         records = [AuditRecord(
             actor=caller.actor, action="check.performed", object_type="check",
             object_id=check_id, at=at,
@@ -240,9 +241,9 @@ class CheckService:
                 details={"check": check_id, "item": item.code, "case": request.case_number,
                          "purpose": request.purpose, "fields": fields},
             ))
-        if uses:
-            connection.execute(_INSERT_USE, uses)
-        self._audit.append_now(records)
+        # The check, its uses and their audit records: one statement on PostgreSQL.
+        insert_together(self._session, [(_CHECKS, [check_row]), (_USES, uses),
+                                        self._audit.outbox_batch(records)])
         return CheckOutcome(check_id, at, results, receipt)
 
     @staticmethod

@@ -168,17 +168,18 @@ class AuditLog:
             insert_rows(self._session, _OUTBOX, rows)
         self._session.info[_OUTBOX_WRITTEN] = True
 
-    def append_now(self, records: Sequence[AuditRecord]) -> None:
-        """Record entries in order into the outbox with one Core insert, now.
+    def outbox_batch(self, records: Sequence[AuditRecord]
+                     ) -> tuple[Table, list[dict[str, Any]]]:
+        """``records`` as outbox rows, in order, for the caller to insert in this unit of work.
 
         For hot paths that write their own rows with Core statements and leave the ORM
-        nothing to flush (a check): the unit of work's flush would cost more than the
-        insert itself.
+        nothing to flush (a check): they insert these with theirs in one statement
+        (:func:`trust.db.insert_together`), cheaper than a flush or an insert of their own.
         """
         rows = _outbox_rows(records)
         if rows:
-            insert_rows(self._session, _OUTBOX, rows)
             self._session.info[_OUTBOX_WRITTEN] = True
+        return _OUTBOX, rows
 
     def append_chained(self, records: Sequence[AuditRecord]) -> range:
         """Link entries into the chain now, under the head-row lock held until commit.

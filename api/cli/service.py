@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -24,6 +25,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
 ) -> None:
     """Run the service. Refuses to start on an outdated database schema."""
+    from trust.auditchain import BackgroundChainer
+
     from ..logs import configure_logging
     from ..serving import ServeError, serve_workers
 
@@ -33,13 +36,22 @@ def serve(
     current.keystore  # noqa: B018 - fail now, with a clear message, on a bad KEK
     if settings.is_development:
         current.ensure_pki()
-    current.close()
     configure_logging(settings.log_level, json_output=settings.log_json)
+    chainer = None
+    if workers > 1 and settings.audit_chaining == "background":
+        # The supervisor's: no commit in this process wakes it, so it sweeps the outbox
+        # four times a second.
+        chainer = partial(BackgroundChainer, current.audit_sequencer, interval=0.25)
+    else:
+        current.close()  # the one worker builds its own runtime
     try:
-        serve_workers(host or settings.host, port or settings.port, workers)
+        serve_workers(host or settings.host, port or settings.port, workers, chainer)
     except ServeError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
+    finally:
+        if chainer is not None:
+            current.close()
 
 
 @db_app.command("upgrade")

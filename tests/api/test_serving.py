@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -112,6 +113,34 @@ def test_connections_are_spread_over_every_worker(
     # sockets split it by hash (a quarter or less: p < 1e-4 at 64 connections).
     assert sum(held.values()) == 64
     assert min(held.values()) >= 16, held
+
+
+def test_the_supervisor_chains_the_audit_records_its_workers_commit(
+        served: tuple[subprocess.Popen[str], int], env: dict[str, str], tmp_path: Path) -> None:
+    server, port = served
+    workers = _workers(psutil.Process(server.pid), 2, time.monotonic() + 30)
+    assert {worker.environ().get("ZHENGYIN_AUDIT_CHAINING") for worker in workers} == \
+        {"external"}  # they only write to the outbox
+    admin = subprocess.run([ZHENGYIN, "client", "add", "--name", "admin", "--role", "admin"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+                           timeout=120).stdout.strip()
+    response = httpx.post(f"http://127.0.0.1:{port}/admin/clients",
+                          json={"name": "intake", "role": "intake"},
+                          headers={"Authorization": f"Bearer {admin}"}, timeout=30)
+    assert response.status_code == 201, response.text
+    database = sqlite3.connect(f"file:{Path(env['ZHENGYIN_DATA_DIR']) / 'zhengyin.db'}?mode=ro",
+                               uri=True)
+    deadline = time.monotonic() + 10
+    while True:  # no CLI ran since the request: only the supervisor can have chained it
+        chained = database.execute(
+            "SELECT count(*) FROM audit_entries WHERE action = 'client.added' "
+            "AND object_id = ?", (response.json()["client"]["id"],)).fetchone()[0]
+        waiting = database.execute("SELECT count(*) FROM audit_outbox").fetchone()[0]
+        if chained == 1 and waiting == 0:
+            break
+        assert time.monotonic() < deadline, "the record was not chained"
+        time.sleep(0.1)
+    database.close()
 
 
 def test_a_worker_that_dies_is_replaced(served: tuple[subprocess.Popen[str], int]) -> None:

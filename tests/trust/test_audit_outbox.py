@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
-from trust.audit import AuditLog, AuditRecord, lock_head, verify_audit_chain
+from trust.audit import AuditLog, AuditRecord, lock_head, verify_audit_chain, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
-from trust.db import session_scope, utcnow
+from trust.db import insert_together, session_scope, utcnow
 from trust.models import AuditEntry, AuditOutboxRecord
 
 
@@ -47,14 +47,17 @@ def _sequencer(runtime: Runtime, batch_size: int = 1000) -> AuditSequencer:
                           checkpoint_every=1000, batch_size=batch_size)
 
 
-def test_append_now_writes_the_records_before_any_flush_in_order(runtime: Runtime) -> None:
+def test_an_outbox_batch_inserted_with_other_rows_lands_in_order_and_is_chained(
+        runtime: Runtime) -> None:
     with session_scope(runtime.session_factory) as session:
-        AuditLog(session).append_now([
+        audit = AuditLog(session)
+        insert_together(session, [audit.outbox_batch([
             AuditRecord(actor="test", action="thing.done", object_type="thing",
-                        object_id=str(n), at=utcnow(), details={"n": n}) for n in range(3)])
+                        object_id=str(n), at=utcnow(), details={"n": n}) for n in range(3)])])
         assert not session.new  # nothing left for the ORM to flush
         written = session.scalars(select(AuditOutboxRecord.object_id)
                                   .order_by(AuditOutboxRecord.id)).all()
+        assert wrote_to_outbox(session)  # so the unit of work has them chained
     assert written == ["0", "1", "2"]
     assert _sequencer(runtime).drain() == 3
 

@@ -1,0 +1,49 @@
+"""Rows for several tables inserted together: all of them land, in order, or none does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Engine, Table, select
+
+from trust.db import insert_together, make_engine, make_session_factory, session_scope, utcnow
+from trust.models import AuditOutboxRecord
+
+_OUTBOX = cast(Table, AuditOutboxRecord.__table__)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    created = make_engine(database_url, pool_size=1)
+    yield created
+    created.dispose()
+
+
+def _row(name: str, **overrides: Any) -> dict[str, Any]:
+    return {"actor": "test", "action": "test.write", "object_type": "test",
+            "object_id": name, "at": utcnow(), "details": {"名": name}, **overrides}
+
+
+def _names(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(
+            select(_OUTBOX.c.object_id).order_by(_OUTBOX.c.id)).scalars())
+
+
+def test_rows_inserted_together_all_land_in_the_order_given(engine: Engine) -> None:
+    before = _names(engine)
+    with session_scope(make_session_factory(engine)) as session:
+        insert_together(session, [(_OUTBOX, [_row("a")]), (_OUTBOX, []),
+                                  (_OUTBOX, [_row("b"), _row("c")])])
+    assert _names(engine) == [*before, "a", "b", "c"]
+
+
+def test_a_bad_row_among_them_leaves_none_of_the_unit_of_work(engine: Engine) -> None:
+    before = _names(engine)
+    with pytest.raises(Exception, match=r"(?i)null|constraint"), \
+            session_scope(make_session_factory(engine)) as session:
+        insert_together(session, [(_OUTBOX, [_row("d")]),
+                                  (_OUTBOX, [_row("e", actor=None)])])  # NOT NULL
+    assert _names(engine) == before

@@ -134,9 +134,11 @@ class Runtime:
         )
 
     @contextmanager
-    def unit_of_work(self, *, readonly: bool = False) -> Iterator[Services]:
-        """A session and the services over it; commits on success."""
-        with session_scope(self.session_factory, readonly=readonly) as session:
+    def unit_of_work(self, *, readonly: bool = False, one_write: bool = False
+                     ) -> Iterator[Services]:
+        """A session and the services over it; commits on success (see session_scope)."""
+        with session_scope(self.session_factory, readonly=readonly,
+                           one_write=one_write) as session:
             yield Services(self, session)
         if wrote_to_outbox(session):
             self._audit_committed()
@@ -251,6 +253,15 @@ class Runtime:
                 self._registry_signer = ServiceSigner(self.keystore, KeyHandle.parse(handle),
                                                       serial, chain)
             return self._registry_signer
+
+    def load_registry_signer(self) -> None:
+        """Load (on first use: create) the registry signer in a unit of work of its own.
+
+        For units that must not write it themselves: a check writes one statement only.
+        """
+        if self._registry_signer is None:
+            with self.unit_of_work() as services:
+                self.registry_signer(services)
 
     def trust_anchors(self, services: Services) -> list[bytes]:
         """DER of the roots receipts and QR codes must chain to (our root)."""

@@ -7,7 +7,8 @@
    revoked, lost).
 3. Only the fields the item may receive for that type are returned (data minimisation).
 4. Every licence disclosed is one use record; the check, the uses and the audit entries
-   commit together, and the answer is a receipt the registry signs.
+   are written by one statement (so a check under a consent needs no transaction of its
+   own, see api/routes/checks.py), and the answer is a receipt the registry signs.
 """
 
 from __future__ import annotations

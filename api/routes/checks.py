@@ -91,7 +91,10 @@ async def run_check(body: CheckCreate, runtime: RuntimeDep, caller: Intake) -> R
 
 
 def _check_and_commit(runtime: Runtime, request: CheckRequest, caller: Caller) -> bytes:
-    with runtime.unit_of_work() as services:
+    # A check under a consent reads, then writes once (registry/checks.py): no transaction
+    # of its own on PostgreSQL. A use code is claimed by an update first: a transaction.
+    runtime.load_registry_signer()  # its first use creates the registry's identity
+    with runtime.unit_of_work(one_write=request.use_code is None) as services:
         outcome = services.checks.check(request, caller, at=utcnow())
         answer = CheckRead.of(outcome).model_dump_json().encode("utf-8")
     return answer

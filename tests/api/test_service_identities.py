@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
+from api.routes.checks import _check_and_commit
 from api.runtime import Runtime
+from registry.checks import Caller, CheckRequest
+from registry.errors import ConsentError
 from trust.models import ServiceIdentity
+
+
+def _registry_identities(runtime: Runtime) -> int:
+    with runtime.unit_of_work(readonly=True) as services:
+        return int(services.session.scalar(
+            select(func.count()).select_from(ServiceIdentity)
+            .where(ServiceIdentity.purpose == "registry")) or 0)
 
 
 def test_workers_creating_the_registry_identity_at_once_share_one(
@@ -39,7 +50,20 @@ def test_workers_creating_the_registry_identity_at_once_share_one(
 
     assert failures == []
     assert len(serials) == 2 and serials[0] == serials[1]
-    with runtime.unit_of_work(readonly=True) as services:
-        count = services.session.scalar(select(func.count()).select_from(ServiceIdentity)
-                                        .where(ServiceIdentity.purpose == "registry"))
-    assert count == 1
+    assert _registry_identities(runtime) == 1
+
+
+def test_a_processs_first_check_makes_the_registry_identity_in_a_unit_of_its_own(
+        runtime: Runtime) -> None:
+    # A check under a consent may write one statement only (no ORM writes), so the
+    # identity its receipt needs is made before the check's unit of work opens.
+    fresh = Runtime(runtime.settings)
+    request = CheckRequest(holder_kind="credit-code", holder_code="91110000600037341L",
+                           item_code="NO-SUCH-ITEM", case_number="C-1", purpose="test",
+                           consent_id="no-such-consent")
+    try:
+        with pytest.raises(ConsentError):  # the refusal, not a write refused in the unit
+            _check_and_commit(fresh, request, Caller("c1", "intake", "client:c1"))
+    finally:
+        fresh.close()
+    assert _registry_identities(runtime) == 1

@@ -1,15 +1,17 @@
-"""Read-only units of work: no transaction of their own on PostgreSQL, and no writes."""
+"""Read-only and one-write units of work: no transaction of their own on PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from trust.db import (
     ReadOnlyScopeError,
+    insert_together,
     make_engine,
     make_session_factory,
     session_scope,
@@ -66,3 +68,27 @@ def test_a_writing_unit_after_a_read_only_one_still_rolls_back_on_error(
         session.flush()
         raise LookupError("the route failed after its write")
     assert _outbox_size(engine) == before
+
+
+def test_a_one_write_unit_of_work_refuses_an_orm_write(engine: Engine) -> None:
+    before = _outbox_size(engine)
+    with pytest.raises(ReadOnlyScopeError, match="one Core statement"), \
+            session_scope(make_session_factory(engine), one_write=True) as session:
+        session.add(_record())
+        session.flush()
+    assert _outbox_size(engine) == before
+
+
+def test_a_one_write_unit_on_postgresql_commits_its_statement_at_once(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs the unit in a transaction")
+    before = _outbox_size(engine)
+    with session_scope(make_session_factory(engine), one_write=True) as session:
+        insert_together(session, [(cast(Table, AuditOutboxRecord.__table__), [
+            {"actor": "test", "action": "test.write", "object_type": "test", "object_id": "1",
+             "at": utcnow(), "details": {}}])])
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        assert driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+        # No BEGIN was sent, so there is no COMMIT to wait for: another connection sees it.
+        assert _outbox_size(engine) == before + 1

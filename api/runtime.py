@@ -461,7 +461,7 @@ class Services:
     @cached_property
     def checks(self) -> CheckService:
         """Certificate-free checks."""
-        return CheckService(self.session, self.audit, self.service_items, self.consents,
+        return CheckService(self.session, self.audit, self.consents,
                             self.runtime.registry_signer(self))
 
     @cached_property

@@ -29,7 +29,7 @@ from trust.db import insert_together
 from .consent import ConsentService, no_consent_error
 from .errors import RegistryError
 from .holders import normalise_holder
-from .items import Material, ServiceItems
+from .items import Material
 from .lifecycle import effective_status
 from .models import Licence, LicenceCheck, LicenceStatus, LicenceUse
 from .receipts import RECEIPT_TYP, ServiceSigner
@@ -149,11 +149,10 @@ class Caller:
 class CheckService:
     """Runs checks inside the caller's unit of work."""
 
-    def __init__(self, session: Session, audit: AuditLog, items: ServiceItems,
-                 consents: ConsentService, signer: ServiceSigner) -> None:
+    def __init__(self, session: Session, audit: AuditLog, consents: ConsentService,
+                 signer: ServiceSigner) -> None:
         self._session = session
         self._audit = audit
-        self._items = items
         self._consents = consents
         self._signer = signer
 
@@ -165,15 +164,14 @@ class CheckService:
             raise RegistryError("case_number is required")
         try:
             holder = normalise_holder(request.holder_kind, request.holder_code)
-            item = self._items.view(request.item_code)
+            item, consent_id, use_code_id = self._consents.authorise(
+                holder_code=holder.code, item_code=request.item_code,
+                client_id=caller.client_id, case_number=request.case_number,
+                consent_id=request.consent_id, use_code=request.use_code, at=at,
+            )
         except RegistryError:
-            # A malformed holder code or unknown item must look like any other refusal.
+            # A malformed holder code, an unknown item or no consent: one refusal.
             raise self._refusal() from None
-        consent_id, use_code_id = self._consents.authorise(
-            holder_code=holder.code, item_code=item.code, client_id=caller.client_id,
-            case_number=request.case_number, consent_id=request.consent_id,
-            use_code=request.use_code, at=at,
-        )
         materials = list(item.materials)
         if request.materials:
             wanted = set(request.materials)

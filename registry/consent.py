@@ -27,7 +27,7 @@ from trust.models import ApiClient, ClientRole, ClientStatus
 
 from .errors import ConsentError, RegistryError
 from .holders import Holder
-from .items import ServiceItems
+from .items import ITEM_BY_CODE, ItemView, ServiceItems
 from .models import AgentGrant, Consent, UseCode
 
 __all__ = ["ConsentService", "format_use_code", "normalise_use_code"]
@@ -49,6 +49,11 @@ _CONSENT_COVERS = (
     .where(or_(Consent.client_id.is_(None), Consent.client_id == bindparam("client_id")))
     .where(or_(Consent.case_number.is_(None), Consent.case_number == bindparam("case_number")))
 )
+
+
+# The item a check names with the consent that covers it: one round trip, and no consent
+# is found without its item.
+_ITEM_AND_CONSENT = ITEM_BY_CODE.add_columns(_CONSENT_COVERS.scalar_subquery())
 
 
 def no_consent_error() -> ConsentError:
@@ -213,23 +218,28 @@ class ConsentService:
 
     def authorise(self, *, holder_code: str, item_code: str, client_id: str,
                   case_number: str, consent_id: str | None, use_code: str | None,
-                  at: datetime) -> tuple[str | None, str | None]:
-        """The consent or use code that covers this check; ConsentError otherwise.
+                  at: datetime) -> tuple[ItemView, str | None, str | None]:
+        """The item, and the consent or the use code that covers this check on it.
 
-        A use code is consumed here (an atomic conditional update), so two checks racing
-        with one code cannot both pass; a check that fails later rolls the use back.
+        ConsentError otherwise, an unknown item included. A use code is consumed here (an
+        atomic conditional update), so two checks racing with one code cannot both pass;
+        a check that fails later rolls the use back.
         """
         if (consent_id is None) == (use_code is None):
             raise no_consent_error()
         if consent_id is not None:
-            found = self._session.connection().execute(_CONSENT_COVERS, {
+            row = self._session.connection().execute(_ITEM_AND_CONSENT, {
                 "consent_id": consent_id, "holder_code": holder_code, "item_code": item_code,
                 "at": at, "client_id": client_id, "case_number": case_number,
-            }).scalar_one_or_none()
-            if found is None:
+            }).one_or_none()
+            if row is None or row[2] is None:
                 raise no_consent_error()
-            return str(found), None
+            return ItemView.of(item_code, row[0], row[1]), str(row[2]), None
         assert use_code is not None
+        try:
+            item = self._items.view(item_code)
+        except RegistryError:
+            raise no_consent_error() from None
         claimed = self._session.execute(
             update(UseCode)
             .where(UseCode.code_sha256 == _digest(use_code))
@@ -242,4 +252,4 @@ class ConsentService:
         ).one_or_none()
         if claimed is None:
             raise no_consent_error()
-        return None, str(claimed[0])
+        return item, None, str(claimed[0])

@@ -21,7 +21,8 @@ from .catalogue import Catalogue
 from .errors import RegistryError
 from .models import ServiceItem
 
-__all__ = ["ItemView", "Material", "ServiceItemError", "ServiceItems", "parse_materials"]
+__all__ = ["ITEM_BY_CODE", "ItemView", "Material", "ServiceItemError", "ServiceItems",
+           "parse_materials"]
 
 _CODE = re.compile(r"^[0-9A-Za-z_-]{4,64}$")
 
@@ -55,10 +56,15 @@ class ItemView:
     name: str
     materials: tuple[Material, ...]
 
+    @classmethod
+    def of(cls, code: str, name: str, materials: Any) -> ItemView:
+        """From an item's stored columns."""
+        return cls(code, name, tuple(parse_materials(materials)))
+
 
 # Built once: the check path runs it hundreds of times a second.
-_ITEM_BY_CODE = select(ServiceItem.name, ServiceItem.materials).where(
-    ServiceItem.code == bindparam("code"))
+ITEM_BY_CODE = select(ServiceItem.name, ServiceItem.materials).where(
+    ServiceItem.code == bindparam("item_code"))
 
 
 def parse_materials(document: Any) -> list[Material]:
@@ -133,10 +139,11 @@ class ServiceItems:
 
     def view(self, code: str) -> ItemView:
         """One item as a check reads it (a Core query, no ORM object)."""
-        row = self._session.connection().execute(_ITEM_BY_CODE, {"code": code}).one_or_none()
+        row = self._session.connection().execute(ITEM_BY_CODE, {"item_code": code}
+                                                 ).one_or_none()
         if row is None:
             raise ServiceItemNotFoundError(f"no service item {code!r}")
-        return ItemView(code, row.name, tuple(parse_materials(row.materials)))
+        return ItemView.of(code, row.name, row.materials)
 
     def all(self) -> list[ServiceItem]:
         """Every item, by code."""

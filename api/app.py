@@ -59,8 +59,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             runtime.start_audit_chainer()
         # Start-up leaves a large heap of objects that live as long as the process (models,
         # schemas, routes, fonts). Frozen, a full collection under load scans only what
-        # requests made since: unfrozen, it paused a check worker for 133 ms.
-        gc.collect()
+        # requests made since: unfrozen, it paused a check worker for 133 ms. (No collection
+        # first: it would cost as much at every start, and start-up leaves little garbage.)
         gc.freeze()
         yield
         gc.unfreeze()  # an app built again in this process (tests) must not pile them up

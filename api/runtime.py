@@ -46,6 +46,7 @@ from trust.db import (
     lock_for_transaction,
     make_engine,
     make_session_factory,
+    may_write,
     session_scope,
     utcnow,
 )
@@ -242,22 +243,38 @@ class Runtime:
         chain = tuple(bytes(cert.dump()) for cert in pki.chain(identity)[:-1])
         return identity.serial_hex, str(identity.key_handle), chain
 
+    @contextmanager
+    def writing_unit(self, services: Services) -> Iterator[Services]:
+        """``services`` when its unit of work may write, else a short one of our own.
+
+        For what a read may have to create on first use (a service identity): a read-only
+        unit refuses writes. Opening our own unit inside a writing one would deadlock
+        SQLite, and a one-write unit there is a writing one: it loads what it needs before
+        it opens (:meth:`load_registry_signer`).
+        """
+        if may_write(services.session):
+            yield services
+        else:
+            with self.unit_of_work() as own:
+                yield own
+
     def registry_signer(self, services: Services) -> ServiceSigner:
         """The key that signs check receipts and display QR codes (one per process)."""
         with self._lock:
             if self._registry_signer is None:
                 from keys import KeyHandle
 
-                serial, handle, chain = self.service_identity(services, "registry",
-                                                              "Licence Registry")
+                with self.writing_unit(services) as writer:
+                    serial, handle, chain = self.service_identity(writer, "registry",
+                                                                  "Licence Registry")
                 self._registry_signer = ServiceSigner(self.keystore, KeyHandle.parse(handle),
                                                       serial, chain)
             return self._registry_signer
 
     def load_registry_signer(self) -> None:
-        """Load (on first use: create) the registry signer in a unit of work of its own.
+        """Load (on first use: create) the registry signer before a unit of work opens.
 
-        For units that must not write it themselves: a check writes one statement only.
+        For one-write units (a check), which must not write it themselves.
         """
         if self._registry_signer is None:
             with self.unit_of_work() as services:

@@ -15,8 +15,6 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -49,22 +47,6 @@ _TRUST_LIST_MAX_AGE = 300.0
 _REPORT_TTL = 900.0
 _REPORTS_KEPT = 2000
 TRUST_LIST_PURPOSE = "trustlist"
-
-
-def _writable(services: Services) -> bool:
-    """Whether the caller's unit of work may write (else a short one of our own is used;
-    opening our own inside a writing one would deadlock SQLite)."""
-    bind = services.session.get_bind()
-    return not bind.get_execution_options().get("readonly", False)
-
-
-@contextmanager
-def _writer(services: Services) -> Iterator[Services]:
-    if _writable(services):
-        yield services
-    else:
-        with services.runtime.unit_of_work() as own:
-            yield own
 
 
 class VerificationCaches:
@@ -111,7 +93,7 @@ class VerificationCaches:
                 return self._material
         # A stale CRL is re-signed and saved: in the caller's unit of work if it writes,
         # else in a short one of its own.
-        with _writer(services) as own:
+        with self._runtime.writing_unit(services) as own:
             material = collect_material(own.session, own.pki, own.crl, at=utcnow())
         with self._lock:
             self._material, self._material_key, self._material_at = material, key, now
@@ -201,7 +183,7 @@ class VerificationCaches:
                     and now - cached[0] < _TRUST_LIST_MAX_AGE:
                 return cached[2]
         runtime = self._runtime
-        with _writer(services) as own:
+        with self._runtime.writing_unit(services) as own:
             serial, handle, chain = runtime.service_identity(own, TRUST_LIST_PURPOSE,
                                                              "Trust List")
             seals = RegistrySealDirectory(own.session).listed_seals()

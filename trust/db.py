@@ -45,6 +45,7 @@ __all__ = [
     "lock_for_transaction",
     "make_engine",
     "make_session_factory",
+    "may_write",
     "session_scope",
 ]
 
@@ -238,6 +239,11 @@ def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
     refusal = session.info.get(_NO_FLUSH)
     if refusal and (session.new or session.dirty or session.deleted):
         raise ReadOnlyScopeError(refusal)
+
+
+def may_write(session: Session) -> bool:
+    """Whether the session's unit of work may write with the ORM (not read-only or one-write)."""
+    return not session.info.get(_NO_FLUSH)
 
 
 def _autocommit_bind(engine: Engine) -> Engine:

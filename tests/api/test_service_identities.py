@@ -67,3 +67,18 @@ def test_a_processs_first_check_makes_the_registry_identity_in_a_unit_of_its_own
     finally:
         fresh.close()
     assert _registry_identities(runtime) == 1
+
+
+def test_a_read_only_first_use_of_the_registry_signer_makes_the_identity_elsewhere(
+        runtime: Runtime) -> None:
+    # Verifying a display QR code reads in a read-only unit; on a fresh installation it is
+    # what first needs the registry's certificates.
+    fresh = Runtime(runtime.settings)
+    try:
+        with fresh.unit_of_work(readonly=True) as services:
+            serial = fresh.registry_signer(services).serial
+    finally:
+        fresh.close()
+    assert _registry_identities(runtime) == 1
+    with runtime.unit_of_work() as services:
+        assert runtime.registry_signer(services).serial == serial

@@ -13,7 +13,9 @@
 4. an open-loop load at ``--rate`` checks/s on loopback (requests are sent on schedule
    whether or not earlier ones finished; latency counts from the scheduled time, so
    queueing is not hidden) over 32 raw keep-alive connections (bench/openloop.py), printing
-   p50/p95/p99 against the target p99 ≤ 25 ms.
+   p50/p95/p99 against the target p99 ≤ 25 ms, and the CPU each party spent per check
+   (server workers, the supervisor with its audit chainer, PostgreSQL, this load
+   generator), which says where the two cores went.
 """
 
 from __future__ import annotations
@@ -154,6 +156,27 @@ def _check_requests(base_url: str, credential: str, pairs: list[tuple[str, str]]
     return make
 
 
+def _cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's workers, its supervisor, PostgreSQL and us."""
+    import psutil
+
+    def used(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return float(times.user + times.system)
+
+    supervisor = psutil.Process(server_pid)
+    workers = supervisor.children()
+    postgres = [process for process in psutil.process_iter(["name"])
+                if (process.info["name"] or "").startswith("postgres")]
+    return {"server workers": sum(used(worker) for worker in workers),
+            "supervisor (audit chainer)": used(supervisor),
+            "PostgreSQL": sum(used(process) for process in postgres),
+            "load generator": used(psutil.Process())}
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
@@ -192,7 +215,10 @@ def main() -> None:
                   f"{len(pairs)} consenting holders, {workers} server workers")
             make = _check_requests(server.base_url, credential, pairs)
             open_loop(server.base_url, make, rate=20, seconds=2)  # warm-up
+            before = _cpu_seconds(server.pid)
             result = open_loop(server.base_url, make, rate=args.rate, seconds=seconds)
+            spent = {party: used - before[party]
+                     for party, used in _cpu_seconds(server.pid).items()}
             latencies, errors, sent = result.latencies_ms, result.errors, result.sent
             achieved = (sent - errors) / seconds
             p50, p95, p99 = (_percentile(latencies, q) for q in (50, 95, 99))
@@ -202,6 +228,12 @@ def main() -> None:
                   f"max {max(latencies):.1f} ms  mean {statistics.mean(latencies):.1f} ms")
             print(f"target p99 ≤ 25 ms at 300 checks/s: {'met' if p99 <= 25 else 'missed'} "
                   f"(p99/target = {p99 / 25:.2f})")
+            answered = max(1, sent - errors)
+            print("CPU per check: " + ", ".join(
+                f"{party} {seconds_used * 1000 / answered:.2f} ms"
+                for party, seconds_used in spent.items())
+                + f"; the cores were {sum(spent.values()) / seconds / (os.cpu_count() or 1):.0%}"
+                  " busy")
     finally:
         _drop_database(name)
 

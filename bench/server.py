@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ class Server:
     base_url: str
     env: dict[str, str]
     cwd: Path
+    pid: int = 0  # of ``zhengyin serve`` (the supervisor, when there are workers)
 
     def cli(self, *args: str) -> str:
         """Run a CLI command against the same settings; returns stdout."""
@@ -74,7 +75,7 @@ def running_server(workdir: Path, *, database_url: str | None = None, workers: i
                 tail = (workdir / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"server failed to start:\n{tail}")
             time.sleep(0.2)
-        yield server
+        yield replace(server, pid=process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

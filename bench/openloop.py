@@ -39,6 +39,12 @@ class OpenLoopResult:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
+    def line(self, label: str) -> str:
+        """One printable summary line (the layout of bench.loadgen's)."""
+        rate = (self.sent - self.errors) / self.seconds
+        return (f"{label:<32} {rate:9.1f} req/s   p50 {self.percentile(50):6.2f} ms   "
+                f"p99 {self.percentile(99):7.2f} ms   errors {self.errors}/{self.sent}")
+
 
 def http_request(method: str, url: str, *, body: bytes = b"",
                  headers: dict[str, str] | None = None) -> bytes:

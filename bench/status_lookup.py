@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 from .bulk_import import run_import
 from .licencedata import write_jsonl
 from .loadgen import closed_loop as httpx_closed_loop
-from .openloop import OpenLoopResult, closed_loop, http_request
+from .openloop import closed_loop, http_request
 from .pgtools import DEFAULT_ADMIN_URL, fresh_database
 from .server import running_server
 
@@ -58,12 +58,6 @@ def _percentiles(values: list[float]) -> str:
 
     return f"p50 {statistics.median(ordered):6.2f} ms   p95 {at(95):6.2f} ms   " \
            f"p99 {at(99):6.2f} ms"
-
-
-def _line(result: OpenLoopResult, label: str) -> str:
-    rate = (result.sent - result.errors) / result.seconds
-    return (f"{label:<32} {rate:9.1f} req/s   p50 {result.percentile(50):6.2f} ms   "
-            f"p99 {result.percentile(99):7.2f} ms   errors {result.errors}/{result.sent}")
 
 
 def _direct(env: dict[str, str], identifiers: list[str]) -> list[float]:
@@ -120,7 +114,7 @@ def main() -> None:
             result = closed_loop(server.base_url, raw, concurrency=concurrency,
                                  seconds=seconds)
             p99 = result.percentile(99)
-            print(f"{_line(result, f'HTTP status, {concurrency} client(s)')}   target p99 "
+            print(f"{result.line(f'HTTP status, {concurrency} client(s)')}   target p99 "
                   f"{TARGET_P99_MS:.0f} ms   ratio {p99 / TARGET_P99_MS:.2f}")
 
         def request(client: httpx.AsyncClient) -> object:

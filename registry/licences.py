@@ -58,16 +58,10 @@ _Successor = aliased(Licence)
 # successor's identifier joined in: one Core statement, no ORM objects.
 _PUBLIC_STATUS = (
     select(Licence.identifier, Licence.type_id, Licence.status, Licence.valid_from,
-           Licence.valid_until, _Successor.identifier)
+           Licence.valid_until, _Successor.identifier.label("successor"))
     .outerjoin(_Successor, _Successor.id == Licence.superseded_by_id)
     .where(Licence.identifier == bindparam("identifier"))
 )
-
-
-@dataclass(frozen=True)
-class _StoredStatus:
-    status: LicenceStatus
-    valid_until: date | None
 
 
 class LicenceQuery:
@@ -79,12 +73,17 @@ class LicenceQuery:
         # units of work over one database, it spares the public status read a query.
         self._type_names = type_names if type_names is not None else {}
 
-    def get(self, identifier: str, reader: Reader) -> Licence:
-        """One licence the reader may see; anything else is 'not found' (no oracle)."""
+    @staticmethod
+    def _canonical(identifier: str) -> str:
+        """The identifier as stored; a malformed one is simply not found (no oracle)."""
         try:
-            canonical = str(LicenceIdentifier.parse(identifier))
+            return str(LicenceIdentifier.parse(identifier))
         except Exception:
             raise LicenceNotFoundError(f"no licence {identifier!r}") from None
+
+    def get(self, identifier: str, reader: Reader) -> Licence:
+        """One licence the reader may see; anything else is 'not found' (no oracle)."""
+        canonical = self._canonical(identifier)
         licence = self._session.scalar(select(Licence).where(Licence.identifier == canonical))
         if licence is None or not reader.may_see(licence):
             raise LicenceNotFoundError(f"no licence {identifier!r}")
@@ -138,21 +137,15 @@ class LicenceQuery:
 
     def public_status(self, identifier: str, *, at: datetime) -> PublicStatus:
         """Type, status and validity of an identifier; nothing about its holder."""
-        try:
-            canonical = str(LicenceIdentifier.parse(identifier))
-        except Exception:
-            raise LicenceNotFoundError(f"no licence {identifier!r}") from None
         row = self._session.connection().execute(
-            _PUBLIC_STATUS, {"identifier": canonical}).one_or_none()
+            _PUBLIC_STATUS, {"identifier": self._canonical(identifier)}).one_or_none()
         if row is None:
             raise LicenceNotFoundError(f"no licence {identifier!r}")
-        found, type_id, status, valid_from, valid_until, successor = row
         return PublicStatus(
-            identifier=found,
-            type_name=self.type_name(type_id),
-            status=effective_status(_StoredStatus(status, valid_until),
-                                    LicenceSealer.today(at)),
-            valid_from=valid_from,
-            valid_until=valid_until,
-            superseded_by=successor,
+            identifier=row.identifier,
+            type_name=self.type_name(row.type_id),
+            status=effective_status(row, LicenceSealer.today(at)),
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            superseded_by=row.successor,
         )

@@ -38,10 +38,15 @@ def _outbox_size(engine: Engine) -> int:
             AuditOutboxRecord.__table__)).scalar_one())
 
 
-def test_a_read_only_unit_of_work_refuses_to_write(engine: Engine) -> None:
+@pytest.mark.parametrize(("mode", "refusal"), [
+    ({"readonly": True}, "may not write"),
+    ({"one_write": True}, "one Core statement"),
+])
+def test_read_only_and_one_write_units_refuse_an_orm_write(
+        engine: Engine, mode: dict[str, bool], refusal: str) -> None:
     before = _outbox_size(engine)
-    with pytest.raises(ReadOnlyScopeError), \
-            session_scope(make_session_factory(engine), readonly=True) as session:
+    with pytest.raises(ReadOnlyScopeError, match=refusal), \
+            session_scope(make_session_factory(engine), **mode) as session:
         session.add(_record())
         session.flush()
     assert _outbox_size(engine) == before
@@ -67,15 +72,6 @@ def test_a_writing_unit_after_a_read_only_one_still_rolls_back_on_error(
         session.add(_record())
         session.flush()
         raise LookupError("the route failed after its write")
-    assert _outbox_size(engine) == before
-
-
-def test_a_one_write_unit_of_work_refuses_an_orm_write(engine: Engine) -> None:
-    before = _outbox_size(engine)
-    with pytest.raises(ReadOnlyScopeError, match="one Core statement"), \
-            session_scope(make_session_factory(engine), one_write=True) as session:
-        session.add(_record())
-        session.flush()
     assert _outbox_size(engine) == before
 
 

@@ -19,16 +19,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from keys import KeyStore, open_key_store
-from registry.catalogue import Catalogue
+from registry.catalogue import Catalogue, TypeVersions
 from registry.checks import CheckService
 from registry.consent import ConsentService
 from registry.filestore import FileStore, LocalFileStore
-from registry.issuance import IssuanceService, SerialAllocator
+from registry.issuance import IssuanceService
 from registry.items import ServiceItems
 from registry.licences import LicenceQuery
 from registry.lifecycle import LifecycleService
 from registry.receipts import ServiceSigner
 from registry.sealing import LicenceSealer
+from registry.serials import SerialAllocator
 from signing.seals import SealService
 from signing.stamping import StamperCache, StampService
 from signing.timestamps import (
@@ -107,8 +108,8 @@ class Runtime:
         self._verification_pool: Any = None
         self._chainer: BackgroundChainer | None = None
         self.principals = PrincipalCache(settings.client_cache_seconds)
-        # Type versions never change once stored, so their names are safe to keep.
-        self.type_names: dict[int, str] = {}
+        # Type versions never change once stored, so they are safe to keep.
+        self.type_versions = TypeVersions()
 
     @cached_property
     def engine(self) -> Engine:
@@ -440,7 +441,7 @@ class Services:
     @cached_property
     def catalogue(self) -> Catalogue:
         """Licence types."""
-        return Catalogue(self.session, self.audit)
+        return Catalogue(self.session, self.audit, versions=self.runtime.type_versions)
 
     @cached_property
     def issuance(self) -> IssuanceService:
@@ -460,7 +461,7 @@ class Services:
     @cached_property
     def licences(self) -> LicenceQuery:
         """Reading licences."""
-        return LicenceQuery(self.session, type_names=self.runtime.type_names)
+        return LicenceQuery(self.session, versions=self.runtime.type_versions)
 
     @cached_property
     def service_items(self) -> ServiceItems:
@@ -530,5 +531,5 @@ class Services:
         return Verifier(runtime.examiner(material),
                         seals=RegistrySealDirectory(self.session),
                         licences=RegistryLicenceDirectory(self.session, runtime.file_store,
-                                                          type_names=runtime.type_names),
+                                                          versions=runtime.type_versions),
                         qr=LicenceQRReader(self))

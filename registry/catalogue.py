@@ -8,9 +8,11 @@ whose content changed adds a version; licences keep the version they were issued
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import string
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -20,8 +22,8 @@ from weakref import WeakKeyDictionary
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from trust.audit import AuditLog
 from trust.codes import validate_credit_code
@@ -34,6 +36,7 @@ from .models import LicenceType, LicenceTypeIssuer
 __all__ = [
     "Catalogue",
     "TypeDefinition",
+    "TypeVersions",
     "ValidityRule",
     "example_definitions",
     "example_service_items",
@@ -275,12 +278,61 @@ def _examples(folder_name: str) -> list[dict[str, Any]]:
             if entry.name.endswith(".json") and entry.is_file()]
 
 
+class TypeVersions:
+    """Type versions read before, by id: shared by a process's units of work over one database.
+
+    A stored version never changes (a change adds a version; only which one is current
+    moves), so one read stays right for the life of the process and spares every later
+    issuance, licence read and status lookup a query and the decoding of its schema and
+    template. The rows kept are detached copies, owned by no session; their ``current``
+    flag is not kept (it is what moves; reading it raises): ask the catalogue instead.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[int, LicenceType] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, type_id: int) -> LicenceType:
+        """The version with this id (read through ``session`` the first time)."""
+        row = self._rows.get(type_id)
+        if row is None:
+            loaded = session.get(LicenceType, type_id)
+            if loaded is None:
+                raise LicenceTypeNotFoundError(f"no licence type version {type_id}")
+            with self._lock:
+                row = self._rows.setdefault(type_id, _detached_copy(loaded))
+        return row
+
+    def name(self, session: Session, type_id: int) -> str:
+        """The type's name in this version."""
+        return self.get(session, type_id).name
+
+
+def _detached_copy(row: LicenceType) -> LicenceType:
+    values = {column.key: copy.deepcopy(getattr(row, column.key))
+              for column in LicenceType.__table__.columns if column.key != "current"}
+    kept = LicenceType(**values)
+    make_transient_to_detached(kept)
+    return kept
+
+
+# The current version's id and, when the organisation may issue the type, its name.
+_CURRENT_FOR_ISSUER = (
+    select(LicenceType.id, LicenceTypeIssuer.issuer_name)
+    .outerjoin(LicenceTypeIssuer, (LicenceTypeIssuer.type_code == LicenceType.code)
+               & (LicenceTypeIssuer.issuer_code == bindparam("issuer_code")))
+    .where(LicenceType.code == bindparam("code")).where(LicenceType.current.is_(True))
+)
+
+
 class Catalogue:
     """Licence types and who may issue them, inside the caller's unit of work."""
 
-    def __init__(self, session: Session, audit: AuditLog) -> None:
+    def __init__(self, session: Session, audit: AuditLog, *,
+                 versions: TypeVersions | None = None) -> None:
         self._session = session
         self._audit = audit
+        self._versions = versions if versions is not None else TypeVersions()
 
     def define(self, definition: TypeDefinition, *, at: datetime, actor: str) -> LicenceType:
         """Create the type, or add a version when its content changed; set its issuers."""
@@ -334,6 +386,17 @@ class Catalogue:
         if row is None:
             raise LicenceTypeNotFoundError(f"no licence type {code!r}")
         return row
+
+    def current_for_issuer(self, code: str, issuer_code: str) -> tuple[LicenceType, str | None]:
+        """The current version of a type, and the organisation's name if it may issue it.
+
+        One query for both; the version's row comes from :class:`TypeVersions`.
+        """
+        row = self._session.execute(_CURRENT_FOR_ISSUER, {"code": code.upper(),
+                                                          "issuer_code": issuer_code}).first()
+        if row is None:
+            raise LicenceTypeNotFoundError(f"no licence type {code!r}")
+        return self._versions.get(self._session, row.id), row.issuer_name
 
     def version(self, code: str, version: int) -> LicenceType:
         """One version of a type."""

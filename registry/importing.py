@@ -65,9 +65,10 @@ from .importreport import ImportReport
 from .importrows import CheckedRow, RowChecker, RowProblem
 from .importsource import ImportSource, SourceLine
 from .importwrite import ChunkRows, WriteRefusedError, raise_counters, write_chunk
-from .issuance import IssuanceService, SerialAllocator, verify_url
+from .issuance import IssuanceService, verify_url
 from .models import ImportBatch, Licence, LicenceStatus, LicenceType
 from .sealing import find_issuer_seal, licence_view
+from .serials import SerialAllocator
 
 __all__ = ["ImportOptions", "ImportProgress", "ImportService", "ImportSummary", "ImportUnit",
            "default_batch_id"]

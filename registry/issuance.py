@@ -22,15 +22,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from signing.models import SignatureLevel
+from signing.models import SealUse, SignatureLevel
 from signing.seals import SealService
-from signing.uselog import SealUseLog
-from trust.audit import AuditLog
-from trust.db import session_scope
+from signing.uselog import SealUseLog, UseEntry
+from trust.audit import AuditLog, AuditRecord
+from trust.db import insert_together, reserve_ids
 
 from .catalogue import Catalogue, ValidityRule, fields_validator
 from .errors import (
@@ -48,19 +48,22 @@ from .models import (
     LicenceEvent,
     LicenceStatus,
     LicenceType,
-    SerialCounter,
     TransitionAction,
 )
 from .sealing import LicenceSealer, find_issuer_seal, licence_view
+from .serials import SerialAllocator
 
 __all__ = [
     "IssuanceService",
     "IssueOutcome",
     "IssueRequest",
     "IssuingParty",
-    "SerialAllocator",
     "verify_url",
 ]
+
+_LICENCES = cast(Table, Licence.__table__)
+_EVENTS = cast(Table, LicenceEvent.__table__)
+_SEAL_USES = cast(Table, SealUse.__table__)
 
 
 @dataclass(frozen=True)
@@ -106,53 +109,6 @@ def verify_url(base_url: str, identifier: str) -> str:
     return f"{base_url.rstrip('/')}/v/{identifier}"
 
 
-class SerialAllocator:
-    """Allocates serial numbers from a counter row per (type, issuer, year).
-
-    On PostgreSQL the counter is bumped in its own short transaction, so concurrent
-    issuance does not queue on the counter's row lock for the whole rendering and
-    sealing; a failed issuance leaves a gap (serials are unique, not gapless). SQLite
-    serialises writers anyway, so there the caller's transaction is used.
-    """
-
-    def __init__(self, factory: sessionmaker[Session] | None = None) -> None:
-        self._factory = factory
-
-    def allocate(self, session: Session, type_code: str, issuer_code: str, year: int,
-                 count: int = 1) -> int:
-        """The first of ``count`` consecutive new serial numbers."""
-        if self._factory is None or session.get_bind().dialect.name == "sqlite":
-            return self._bump(session, type_code, issuer_code, year, count)
-        with session_scope(self._factory) as own:
-            return self._bump(own, type_code, issuer_code, year, count)
-
-    @staticmethod
-    def _bump(session: Session, type_code: str, issuer_code: str, year: int, count: int) -> int:
-        statement = (
-            update(SerialCounter)
-            .where(SerialCounter.type_code == type_code)
-            .where(SerialCounter.issuer_code == issuer_code)
-            .where(SerialCounter.year == year)
-            .values(next_value=SerialCounter.next_value + count)
-            .returning(SerialCounter.next_value)
-        )
-        row = session.execute(statement).one_or_none()
-        if row is None:
-            try:
-                with session.begin_nested():
-                    session.execute(insert(SerialCounter).values(
-                        type_code=type_code, issuer_code=issuer_code, year=year, next_value=1))
-            except IntegrityError:
-                pass  # created concurrently
-            row = session.execute(statement).one()
-        return int(row[0]) - count
-
-    @staticmethod
-    def serial(year: int, value: int) -> str:
-        """The identifier's serial segment: year and an eight-digit counter."""
-        return f"{year}{value:08d}"
-
-
 @dataclass
 class _Prepared:
     licence_type: LicenceType
@@ -194,8 +150,8 @@ class IssuanceService:
 
     def prepare(self, request: IssueRequest, issuer_code: str, *, today: date) -> _Prepared:
         """Every check that does not write: type, issuer, holder, fields, validity."""
-        licence_type = self._catalogue.current(request.type_code)
-        issuer_name = self._catalogue.issuer_name(licence_type.code, issuer_code)
+        licence_type, issuer_name = self._catalogue.current_for_issuer(request.type_code,
+                                                                       issuer_code)
         if issuer_name is None:
             raise NotAllowedToIssueError(
                 f"organisation {issuer_code} may not issue licence type {licence_type.code} "
@@ -294,9 +250,7 @@ class IssuanceService:
             status_changed_at=at, seal_id=seal.id, created_by=party.actor,
         )
         self._seal_and_store(licence, licence_type, seal_id=seal.id, at=at)
-        self._session.add(licence)
-        self._session.flush()
-        self._record_issue(licence, party, at, TransitionAction.ISSUED, None)
+        self._insert_issued(licence, party, at, TransitionAction.ISSUED, None)
         if idempotency_key is not None and party.client_id is not None:
             self._session.execute(
                 update(IdempotencyRecord)
@@ -370,30 +324,42 @@ class IssuanceService:
         }, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def _record_issue(self, licence: Licence, party: IssuingParty, at: datetime,
-                      action: TransitionAction, previous: Licence | None) -> None:
-        self._session.add(LicenceEvent(
-            licence_id=licence.id, action=action, operation_code=action.operation_code,
-            from_status=None, to_status=LicenceStatus.VALID, reason_code=None, reason=None,
-            legal_basis=None, effective_at=at, recorded_at=at, actor=party.actor,
-            details={"version": licence.version,
-                     "previous": previous.identifier if previous else None},
-        ))
+    def _insert_issued(self, licence: Licence, party: IssuingParty, at: datetime,
+                       action: TransitionAction, previous: Licence | None) -> None:
+        """Write the new licence, its history event, its seal use and their audit records.
+
+        One statement on PostgreSQL (:func:`trust.db.insert_together`), with the ids the
+        rows name reserved first; then ``licence`` joins the session as the stored row.
+        """
+        licence.id, use_id = reserve_ids(self._session, [_LICENCES, _SEAL_USES])
+        event = {
+            "licence_id": licence.id, "action": action, "operation_code": action.operation_code,
+            "from_status": None, "to_status": LicenceStatus.VALID, "reason_code": None,
+            "reason": None, "legal_basis": None, "effective_at": at, "recorded_at": at,
+            "actor": party.actor,
+            "details": {"version": licence.version,
+                        "previous": previous.identifier if previous else None},
+        }
+        batches = [(_LICENCES, [{column.key: getattr(licence, column.key)
+                                 for column in _LICENCES.columns}]), (_EVENTS, [event])]
         if licence.seal_id and licence.pdf_sha256:
-            self._seal_uses.record(
+            batches += self._seal_uses.insert_batches(UseEntry(
                 seal_id=licence.seal_id, client_id=party.client_id, actor=party.actor, at=at,
                 case_number=licence.identifier, purpose="电子证照签发 licence issuance",
                 document_name=f"{licence.identifier}.pdf",
                 input_sha256=self.data_digest(licence),
                 output_sha256=licence.pdf_sha256, field_name="Seal1",
                 level=SignatureLevel.B_T, placement={"kind": "licence"},
-            )
-        self._audit.append(
+            ), use_id=use_id)
+        batches.append(self._audit.outbox_batch([AuditRecord(
             actor=party.actor, action=f"licence.{action.value}", object_type="licence",
             object_id=licence.identifier, at=at,
             details={"type": licence.type_code, "holder": licence.holder_code,
                      "version": licence.version, "pdf_sha256": licence.pdf_sha256},
-        )
+        )]))
+        insert_together(self._session, batches)
+        make_transient_to_detached(licence)
+        self._session.add(licence)
 
     # ------------------------------------------------------------------ new versions
 
@@ -429,9 +395,7 @@ class IssuanceService:
             created_by=party.actor,
         )
         self._seal_and_store(licence, licence_type, seal_id=seal.id, at=at)
-        self._session.add(licence)
-        self._session.flush()
-        self._record_issue(licence, party, at, action, previous)
+        self._insert_issued(licence, party, at, action, previous)
         return licence
 
     def ensure_sealed(self, licence: Licence, *, at: datetime) -> Licence:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from trust.validation.directories import LicenceRecord, LicenceState
 
+from .catalogue import TypeVersions
 from .errors import LicenceNotFoundError
 from .filestore import FileStore
 from .licences import LicenceQuery, Reader
@@ -25,9 +26,9 @@ class RegistryLicenceDirectory:
     """Licence lookups for verification, within the caller's unit of work."""
 
     def __init__(self, session: Session, files: FileStore, *,
-                 type_names: dict[int, str] | None = None) -> None:
+                 versions: TypeVersions | None = None) -> None:
         self._session = session
-        self._query = LicenceQuery(session, type_names=type_names)
+        self._query = LicenceQuery(session, versions=versions)
         self._files = files
 
     def _find(self, identifier: str) -> Licence | None:

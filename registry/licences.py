@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
+from .catalogue import TypeVersions
 from .errors import LicenceNotFoundError
 from .identifiers import LicenceIdentifier
 from .lifecycle import effective_status, status_on
@@ -67,11 +68,11 @@ _PUBLIC_STATUS = (
 class LicenceQuery:
     """Read-side access to licences."""
 
-    def __init__(self, session: Session, *, type_names: dict[int, str] | None = None) -> None:
+    def __init__(self, session: Session, *, versions: TypeVersions | None = None) -> None:
         self._session = session
-        # id → name of stored type versions (immutable rows): shared by a process's
-        # units of work over one database, it spares the public status read a query.
-        self._type_names = type_names if type_names is not None else {}
+        # Stored type versions (immutable rows), shared by a process's units of work over
+        # one database: they spare the public status read and licence reads a query.
+        self._versions = versions if versions is not None else TypeVersions()
 
     @staticmethod
     def _canonical(identifier: str) -> str:
@@ -110,19 +111,12 @@ class LicenceQuery:
         return list(self._session.scalars(query.order_by(Licence.id).limit(limit)))
 
     def type_name(self, type_id: int) -> str:
-        """The name of a stored type version (kept: a version row never changes)."""
-        name = self._type_names.get(type_id)
-        if name is None:
-            licence_type = self._session.get(LicenceType, type_id)
-            assert licence_type is not None
-            name = self._type_names[type_id] = licence_type.name
-        return name
+        """The name of a stored type version."""
+        return self._versions.name(self._session, type_id)
 
     def licence_type(self, licence: Licence) -> LicenceType:
         """The type version a licence was issued under."""
-        licence_type = self._session.get(LicenceType, licence.type_id)
-        assert licence_type is not None
-        return licence_type
+        return self._versions.get(self._session, licence.type_id)
 
     def history(self, licence: Licence) -> list[LicenceEvent]:
         """The licence's events in effective order."""

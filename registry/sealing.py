@@ -15,7 +15,7 @@ from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, joinedload
 
 from keys import KeyHandle, KeyStore
 from signing.certified import CHINA_TZ, SealAppearance
@@ -50,9 +50,15 @@ def find_issuer_seal(session: Session, issuer_code: str, seal_types: list[str],
                      at: datetime) -> Seal:
     """The issuer's active seal of the first allowed type, valid at ``at``."""
     # The image (hundreds of KB at 600 dpi) loads only when a sealer first builds the
-    # seal's appearance; every issuance looks the seal up, few need its picture.
+    # seal's appearance; every issuance looks the seal up, few need its picture. Each
+    # seal's certificate comes with it, without its DER: the sealer needs only its serial
+    # to know that its cached signer is current.
     candidates = list(session.scalars(
-        select(Seal).options(defer(Seal.image_png)).where(Seal.org_credit_code == issuer_code)
+        select(Seal).options(
+            defer(Seal.image_png),
+            joinedload(Seal.certificate).load_only(CertificateRecord.serial_hex,
+                                                   CertificateRecord.issuer_id))
+        .where(Seal.org_credit_code == issuer_code)
         .where(Seal.status == SealStatus.ACTIVE)
         .where(Seal.valid_from <= at).where(Seal.valid_until > at)
         .order_by(Seal.created_at.desc())
@@ -121,7 +127,7 @@ class LicenceSealer:
         self._lock = threading.Lock()
 
     def _entry(self, session: Session, seal: Seal) -> _SealEntry:
-        record = session.get(CertificateRecord, seal.certificate_id)
+        record = seal.certificate
         if record is None:
             raise RegistryError(f"seal {seal.seal_code} has no certificate")
         entry = self._seals.get(seal.id)

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trust.db import Base, JSONDocument, UTCDateTime, str_enum
-from trust.models import BigId
+from trust.models import BigId, CertificateRecord
 
 __all__ = [
     "Seal",
@@ -93,6 +93,9 @@ class Seal(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Read-only: a seal's certificate changes by setting certificate_id (rekeying).
+    certificate: Mapped[CertificateRecord] = relationship(viewonly=True)
 
 
 class SealCodeCounter(Base):

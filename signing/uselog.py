@@ -7,9 +7,9 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditLog, AuditRecord
@@ -17,6 +17,8 @@ from trust.audit import AuditLog, AuditRecord
 from .models import SealUse, SignatureLevel
 
 __all__ = ["SealUseFilter", "SealUseLog", "UseEntry"]
+
+_USES = cast(Table, SealUse.__table__)
 
 CSV_COLUMNS = ("id", "at", "seal_id", "client_id", "actor", "case_number", "purpose",
                "document_name", "input_sha256", "output_sha256", "field_name", "level",
@@ -53,8 +55,8 @@ class UseEntry:
     job_id: str | None = None
 
 
-def _audit_details(use: SealUse) -> dict[str, Any]:
-    return {"use": use.id, "case": use.case_number, "purpose": use.purpose,
+def _audit_details(use: SealUse | UseEntry, use_id: int) -> dict[str, Any]:
+    return {"use": use_id, "case": use.case_number, "purpose": use.purpose,
             "input_sha256": use.input_sha256, "output_sha256": use.output_sha256,
             "field": use.field_name, "level": use.level.value, "job": use.job_id}
 
@@ -93,8 +95,21 @@ class SealUseLog:
         self._session.add(use)
         self._session.flush()
         self._audit.append(actor=actor, action="seal.used", object_type="seal",
-                           object_id=seal_id, at=at, details=_audit_details(use))
+                           object_id=seal_id, at=at, details=_audit_details(use, use.id))
         return use
+
+    def insert_batches(self, entry: UseEntry, *, use_id: int
+                       ) -> list[tuple[Table, list[dict[str, Any]]]]:
+        """The use and its audit record as rows, for the caller to insert with its own.
+
+        For a hot path that writes its rows in one statement
+        (:func:`trust.db.insert_together`); ``use_id`` was reserved by the caller
+        (:func:`trust.db.reserve_ids`), as the audit record names it.
+        """
+        audit = self._audit.outbox_batch([AuditRecord(
+            actor=entry.actor, action="seal.used", object_type="seal", object_id=entry.seal_id,
+            at=entry.at, details=_audit_details(entry, use_id))])
+        return [(_USES, [{**vars(entry), "id": use_id}]), audit]
 
     def record_many(self, entries: Sequence[UseEntry]) -> list[SealUse]:
         """Add several uses with one flush and one audit-chain update (batch jobs)."""
@@ -105,7 +120,7 @@ class SealUseLog:
         self._session.flush()
         self._audit.append_many([
             AuditRecord(actor=use.actor, action="seal.used", object_type="seal",
-                        object_id=use.seal_id, at=use.at, details=_audit_details(use))
+                        object_id=use.seal_id, at=use.at, details=_audit_details(use, use.id))
             for use in uses
         ])
         return uses

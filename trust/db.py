@@ -46,6 +46,7 @@ __all__ = [
     "make_engine",
     "make_session_factory",
     "may_write",
+    "reserve_ids",
     "session_scope",
 ]
 
@@ -389,6 +390,30 @@ def _together(shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Di
     *earlier, last = statements
     ctes = ", ".join(f"insert_{index} AS ({sql})" for index, sql in enumerate(earlier))
     return text(f"WITH {ctes} {last}").bindparams(*binds)
+
+
+def reserve_ids(session: Session, tables: Sequence[Table]) -> list[int]:
+    """One new id for a row about to be inserted into each of ``tables``, in one round trip.
+
+    For rows inserted together (:func:`insert_together`) that name each other's ids, or
+    whose audit record names them. PostgreSQL: from the tables' sequences, as their
+    defaults would be (a transaction that rolls back leaves a gap, as it would anyway).
+    SQLite: one past the largest id; a writing unit of work holds the database's write
+    lock from its ``BEGIN IMMEDIATE``, so no other writer can take the same one.
+    """
+    return list(session.execute(_reserve(tuple(tables), session.get_bind().dialect.name)).one())
+
+
+@lru_cache(maxsize=64)
+def _reserve(tables: tuple[Table, ...], dialect_name: str) -> TextClause:
+    # Only table and column names of our own metadata: no values.
+    keys = [(table.name, next(iter(table.primary_key.columns)).name) for table in tables]
+    if dialect_name == "postgresql":
+        parts = [f"nextval(pg_get_serial_sequence('{name}', '{key}'))" for name, key in keys]
+    else:
+        parts = [f"(SELECT COALESCE(MAX({key}), 0) + 1 FROM {name})"  # noqa: S608
+                 for name, key in keys]
+    return text("SELECT " + ", ".join(parts))
 
 
 def lock_for_transaction(session: Session, name: str) -> None:

@@ -6,13 +6,15 @@ import copy
 from typing import Any
 
 import pytest
+from sqlalchemy import inspect
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from api.runtime import Runtime
 from registry.catalogue import TypeDefinition, TypeDefinitionError, example_definitions
 from trust.models import ClientRole
 
 from ..support import bearer
-from .conftest import FOOD_TYPE, food_request
+from .conftest import FOOD_TYPE, MARKET, REAL_ESTATE, food_request
 
 
 def _food_definition() -> dict[str, Any]:
@@ -124,3 +126,24 @@ def test_withdrawing_an_issuer_is_audited(http: Any, registry: Runtime,
         [entry] = services.session.scalars(
             select(AuditEntry).where(AuditEntry.action == "licence_type.issuer_withdrawn"))
     assert (entry.object_id, entry.details["issuer"]) == (FOOD_TYPE, "11110105MB00000009")
+
+
+def test_stored_type_versions_are_kept_detached_without_their_current_flag(
+        registry: Runtime) -> None:
+    with registry.unit_of_work(readonly=True) as services:
+        row, issuer_name = services.catalogue.current_for_issuer(FOOD_TYPE, MARKET)
+    with registry.unit_of_work(readonly=True) as services:
+        again, _ = services.catalogue.current_for_issuer(FOOD_TYPE, MARKET)
+    assert again is row
+    assert issuer_name == "北京市朝阳区市场监督管理局"
+    assert inspect(row).session is None
+    with pytest.raises(DetachedInstanceError):
+        _ = row.current  # what moves between versions is not kept
+
+
+def test_an_organisation_not_allowed_to_issue_a_type_gets_no_issuer_name(
+        registry: Runtime) -> None:
+    with registry.unit_of_work(readonly=True) as services:
+        row, issuer_name = services.catalogue.current_for_issuer(FOOD_TYPE, REAL_ESTATE)
+    assert row.code == FOOD_TYPE
+    assert issuer_name is None

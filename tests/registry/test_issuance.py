@@ -136,6 +136,32 @@ def test_issuance_writes_history_seal_use_and_audit(http: Any, registry: Runtime
         verify_audit_chain(services.session, services.pki.public_key_of_serial)
 
 
+def test_the_seal_use_audit_entry_names_the_use_and_precedes_the_licence_entry(
+        http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    identifier = http.post("/licences", json=food_request(), headers=market).json()["identifier"]
+    with registry.unit_of_work(readonly=True) as services:
+        use = services.session.scalars(
+            select(SealUse).where(SealUse.case_number == identifier)).one()
+        entries = services.session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > 0).order_by(AuditEntry.seq)).all()
+    mine = [entry for entry in entries
+            if entry.object_id == identifier or entry.details.get("case") == identifier]
+    assert [entry.action for entry in mine] == ["seal.used", "licence.issued"]
+    assert mine[0].details["use"] == use.id
+
+
+def test_the_issued_licence_is_the_stored_row_of_its_unit_of_work(registry: Runtime) -> None:
+    with registry.unit_of_work() as services:
+        issued = services.issuance.issue(IssueRequest(**food_request()), IssuingParty(
+            org_code=MARKET, client_id=None, actor="test"), at=utcnow()).licence
+        assert services.session.get(Licence, issued.id) is issued
+        assert issued not in services.session.dirty
+    with registry.unit_of_work(readonly=True) as services:
+        stored = services.session.get(Licence, issued.id)
+        assert stored is not None
+        assert (stored.identifier, stored.pdf_sha256) == (issued.identifier, issued.pdf_sha256)
+
+
 def test_an_issuer_may_issue_only_its_allowed_types(http: Any, registry: Runtime) -> None:
     hospital = issuer_headers(registry, HOSPITAL)
     response = http.post("/licences", json=food_request(), headers=hospital)

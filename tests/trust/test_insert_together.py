@@ -1,4 +1,5 @@
-"""Rows for several tables inserted together: all of them land, in order, or none does."""
+"""Rows for several tables inserted together: all of them land, in order, or none does;
+ids reserved for them beforehand."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Engine, Table, select
 
-from trust.db import insert_together, make_engine, make_session_factory, session_scope, utcnow
-from trust.models import AuditOutboxRecord
+from trust.db import (
+    insert_together,
+    make_engine,
+    make_session_factory,
+    reserve_ids,
+    session_scope,
+    utcnow,
+)
+from trust.models import AuditOutboxRecord, CertificateRecord
 
 _OUTBOX = cast(Table, AuditOutboxRecord.__table__)
+_CERTIFICATES = cast(Table, CertificateRecord.__table__)
 
 
 @pytest.fixture
@@ -47,3 +56,25 @@ def test_a_bad_row_among_them_leaves_none_of_the_unit_of_work(engine: Engine) ->
         insert_together(session, [(_OUTBOX, [_row("d")]),
                                   (_OUTBOX, [_row("e", actor=None)])])  # NOT NULL
     assert _names(engine) == before
+
+
+def test_reserved_ids_are_taken_by_rows_and_never_handed_out_again(engine: Engine) -> None:
+    with session_scope(make_session_factory(engine)) as session:
+        (reserved,) = reserve_ids(session, [_OUTBOX])
+        insert_together(session, [(_OUTBOX, [_row("reserved", id=reserved)])])
+        (following,) = reserve_ids(session, [_OUTBOX])
+        insert_together(session, [(_OUTBOX, [_row("default")])])  # the table's own id
+    with engine.connect() as connection:
+        ids = {name: row_id for name, row_id in connection.execute(
+            select(_OUTBOX.c.object_id, _OUTBOX.c.id).where(
+                _OUTBOX.c.object_id.in_(["reserved", "default"])))}
+    assert following > reserved
+    assert ids["reserved"] == reserved
+    assert ids["default"] > reserved
+
+
+def test_one_id_is_reserved_per_table_named(engine: Engine) -> None:
+    with session_scope(make_session_factory(engine)) as session:
+        ids = reserve_ids(session, [_OUTBOX, _CERTIFICATES])
+    assert len(ids) == 2
+    assert all(isinstance(value, int) and value > 0 for value in ids)

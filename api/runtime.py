@@ -448,7 +448,7 @@ class Services:
         """Licence issuance."""
         runtime = self.runtime
         return IssuanceService(
-            self.session, catalogue=self.catalogue, seals=self.seals, seal_uses=self.seal_uses,
+            self.session, catalogue=self.catalogue, seal_uses=self.seal_uses,
             audit=self.audit, files=runtime.file_store, sealer=runtime.sealer,
             serials=runtime.serials, base_url=runtime.settings.public_base_url,
         )

@@ -25,7 +25,7 @@ from signing.models import Seal
 from .errors import RegistryError
 from .filestore import FileStore
 from .render import LicenceView
-from .sealing import LicenceSealer
+from .sealing import IssuerSeal, LicenceSealer
 
 __all__ = ["InlineSealing", "LicenceSealing", "SealJob", "SealedFile", "seal_jobs"]
 
@@ -63,7 +63,7 @@ def seal_jobs(session: Session, sealer: LicenceSealer, files: FileStore,
         seal = session.get(Seal, job.seal_id)
         if seal is None:
             raise RegistryError(f"seal {job.seal_id} does not exist")
-        pdf = sealer.seal(session, job.view, seal, at=job.at)
+        pdf = sealer.seal(session, job.view, IssuerSeal.of(seal), at=job.at)
         results.append(SealedFile(files.put(pdf), len(pdf)))
     return results
 

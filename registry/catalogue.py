@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from trust.audit import AuditLog
@@ -316,12 +316,15 @@ def _detached_copy(row: LicenceType) -> LicenceType:
     return kept
 
 
-# The current version's id and, when the organisation may issue the type, its name.
+# The current version's id and, when the organisation may issue the type, its name (a
+# Core statement on the tables: no ORM entity to load, no ORM execution path).
+_TYPES = cast(Table, LicenceType.__table__)
+_ISSUERS = cast(Table, LicenceTypeIssuer.__table__)
 _CURRENT_FOR_ISSUER = (
-    select(LicenceType.id, LicenceTypeIssuer.issuer_name)
-    .outerjoin(LicenceTypeIssuer, (LicenceTypeIssuer.type_code == LicenceType.code)
-               & (LicenceTypeIssuer.issuer_code == bindparam("issuer_code")))
-    .where(LicenceType.code == bindparam("code")).where(LicenceType.current.is_(True))
+    select(_TYPES.c.id, _ISSUERS.c.issuer_name)
+    .outerjoin(_ISSUERS, (_ISSUERS.c.type_code == _TYPES.c.code)
+               & (_ISSUERS.c.issuer_code == bindparam("issuer_code")))
+    .where(_TYPES.c.code == bindparam("code")).where(_TYPES.c.current.is_(True))
 )
 
 

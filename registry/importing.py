@@ -246,8 +246,8 @@ class ImportService:
                 )
             seal_id = None
             if options.seal_now:
-                seal = find_issuer_seal(unit.session, issuer_code, licence_type.seal_types, at)
-                seal_id = unit.seals.require_usable(seal.id, client_id=None, at=at).id
+                seal_id = find_issuer_seal(unit.session, issuer_code, licence_type.seal_types,
+                                           at).id
             batch = self._batch(unit, batch_id, source, options=options,
                                 type_code=licence_type.code, issuer_code=issuer_code, at=at)
             return _Run(batch.id, options, licence_type,

@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from asn1crypto import x509 as asn1_x509
-from sqlalchemy import select
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from keys import KeyHandle, KeyStore
 from signing.certified import CHINA_TZ, SealAppearance
@@ -30,7 +30,11 @@ from .errors import RegistryError
 from .models import Licence, LicenceType
 from .render import LicenceRenderer, LicenceView
 
-__all__ = ["LicenceSealer", "NoIssuerSealError", "find_issuer_seal", "licence_view"]
+__all__ = ["IssuerSeal", "LicenceSealer", "NoIssuerSealError", "find_issuer_seal",
+           "licence_view"]
+
+_SEALS = cast(Table, Seal.__table__)
+_CERTIFICATES = cast(Table, CertificateRecord.__table__)
 
 
 class NoIssuerSealError(RegistryError):
@@ -46,27 +50,48 @@ class _SealEntry:
     signer: CMSSigner
 
 
+@dataclass(frozen=True)
+class IssuerSeal:
+    """The seal a licence is sealed with, as issuance needs it: no row loaded, no image.
+
+    ``certificate_serial`` tells a sealer whether its cached signer for the seal is still
+    the seal's current certificate (a rekeyed seal gets a new one).
+    """
+
+    id: str
+    seal_code: str
+    certificate_serial: str
+
+    @classmethod
+    def of(cls, seal: Seal) -> IssuerSeal:
+        """From a loaded seal row."""
+        return cls(seal.id, seal.seal_code, seal.certificate.serial_hex)
+
+
+# The organisation's seals usable at :at, newest first, with their certificates' serials.
+_USABLE_SEALS = (
+    select(_SEALS.c.id, _SEALS.c.seal_code, _SEALS.c.seal_type, _CERTIFICATES.c.serial_hex)
+    .join(_CERTIFICATES, _CERTIFICATES.c.id == _SEALS.c.certificate_id)
+    .where(_SEALS.c.org_credit_code == bindparam("issuer_code"))
+    .where(_SEALS.c.status == bindparam("active"))
+    .where(_SEALS.c.valid_from <= bindparam("at")).where(_SEALS.c.valid_until > bindparam("at"))
+    .order_by(_SEALS.c.created_at.desc())
+)
+
+
 def find_issuer_seal(session: Session, issuer_code: str, seal_types: list[str],
-                     at: datetime) -> Seal:
-    """The issuer's active seal of the first allowed type, valid at ``at``."""
-    # The image (hundreds of KB at 600 dpi) loads only when a sealer first builds the
-    # seal's appearance; every issuance looks the seal up, few need its picture. Each
-    # seal's certificate comes with it, without its DER: the sealer needs only its serial
-    # to know that its cached signer is current.
-    candidates = list(session.scalars(
-        select(Seal).options(
-            defer(Seal.image_png),
-            joinedload(Seal.certificate).load_only(CertificateRecord.serial_hex,
-                                                   CertificateRecord.issuer_id))
-        .where(Seal.org_credit_code == issuer_code)
-        .where(Seal.status == SealStatus.ACTIVE)
-        .where(Seal.valid_from <= at).where(Seal.valid_until > at)
-        .order_by(Seal.created_at.desc())
-    ))
+                     at: datetime) -> IssuerSeal:
+    """The issuer's seal of the first allowed type that is active and valid at ``at``.
+
+    Only a usable seal is found, so the caller need not check it again. One Core query:
+    no seal row (its image is hundreds of KB) and no certificate DER is loaded.
+    """
+    candidates = session.execute(_USABLE_SEALS, {"issuer_code": issuer_code, "at": at,
+                                                 "active": SealStatus.ACTIVE}).all()
     for kind in seal_types:
-        for seal in candidates:
-            if seal.seal_type is SealType(kind):
-                return seal
+        for row in candidates:
+            if SealType(row.seal_type) is SealType(kind):
+                return IssuerSeal(row.id, row.seal_code, row.serial_hex)
     raise NoIssuerSealError(
         f"organisation {issuer_code} has no active {' or '.join(seal_types)} seal",
         hint="an administrator creates one with: zhengyin seal create",
@@ -126,14 +151,15 @@ class LicenceSealer:
         self._seals: dict[str, _SealEntry] = {}
         self._lock = threading.Lock()
 
-    def _entry(self, session: Session, seal: Seal) -> _SealEntry:
-        record = seal.certificate
-        if record is None:
-            raise RegistryError(f"seal {seal.seal_code} has no certificate")
+    def _entry(self, session: Session, seal: IssuerSeal) -> _SealEntry:
         entry = self._seals.get(seal.id)
-        if entry is not None and entry.certificate_serial == record.serial_hex:
+        if entry is not None and entry.certificate_serial == seal.certificate_serial:
             return entry
         with self._lock:
+            row = session.get(Seal, seal.id)
+            if row is None:
+                raise RegistryError(f"seal {seal.seal_code} does not exist")
+            record = row.certificate
             certificate = asn1_x509.Certificate.load(record.der)
             chain = []
             issuer_id = record.issuer_id
@@ -145,14 +171,15 @@ class LicenceSealer:
                 issuer_id = issuer.issuer_id
             entry = _SealEntry(
                 certificate_serial=record.serial_hex,
-                appearance=SealAppearance.from_png(seal.name, seal.image_png),
-                signer=CMSSigner(self._keys, KeyHandle.parse(seal.key_handle), certificate,
+                appearance=SealAppearance.from_png(row.name, row.image_png),
+                signer=CMSSigner(self._keys, KeyHandle.parse(row.key_handle), certificate,
                                  chain, timestamps=self._timestamps()),
             )
             self._seals[seal.id] = entry
             return entry
 
-    def seal(self, session: Session, view: LicenceView, seal: Seal, *, at: datetime) -> bytes:
+    def seal(self, session: Session, view: LicenceView, seal: IssuerSeal, *,
+             at: datetime) -> bytes:
         """The licence PDF, certified (DocMDP: no changes) with ``seal``, time-stamped."""
         entry = self._entry(session, seal)
         page = self.renderer.page(view)

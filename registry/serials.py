@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,12 +54,16 @@ class SerialAllocator:
 
 @lru_cache(maxsize=4)
 def _bump_statement(dialect_name: str) -> Any:
-    """The upsert, built once per dialect (its compiled form is then cached)."""
+    """The upsert, built once per dialect (its compiled form is then cached).
+
+    On the table, not the mapped class: a Core statement skips the ORM's bulk-insert path.
+    """
     module: Any = postgresql if dialect_name == "postgresql" else sqlite
-    statement = module.insert(SerialCounter).values(
+    counters = cast(Table, SerialCounter.__table__)
+    statement = module.insert(counters).values(
         type_code=bindparam("type_code"), issuer_code=bindparam("issuer_code"),
         year=bindparam("year"), next_value=bindparam("first_next"))
     return statement.on_conflict_do_update(
-        index_elements=[SerialCounter.type_code, SerialCounter.issuer_code, SerialCounter.year],
-        set_={"next_value": SerialCounter.next_value + bindparam("count")},
-    ).returning(SerialCounter.next_value)
+        index_elements=[counters.c.type_code, counters.c.issuer_code, counters.c.year],
+        set_={"next_value": counters.c.next_value + bindparam("count")},
+    ).returning(counters.c.next_value)

@@ -155,7 +155,7 @@ def test_a_superseded_version_fails_and_names_its_successor(verify_env: VerifyEn
 def test_a_licence_pdf_that_is_not_the_issued_file_fails(verify_env: VerifyEnv) -> None:
     from registry.issuance import verify_url
     from registry.licences import Reader
-    from registry.sealing import licence_view
+    from registry.sealing import IssuerSeal, licence_view
 
     identifier, _pdf = verify_env.issue()
     runtime = verify_env.runtime
@@ -166,7 +166,7 @@ def test_a_licence_pdf_that_is_not_the_issued_file_fails(verify_env: VerifyEnv) 
         # The issuer's own seal on a page it never issued: a changed operator name.
         forged = runtime.sealer.seal(services.session, view.__class__(**{
             **view.__dict__, "holder": "北京某某冒名餐饮有限公司"}),
-            services.seals.get(verify_env.market_seal.id), at=utcnow())
+            IssuerSeal.of(services.seals.get(verify_env.market_seal.id)), at=utcnow())
     report = verify_env.verify(forged)
     assert report.verdict.indication is Indication.TOTAL_FAILED
     assert report.verdict.sub_indication is SubIndication.HASH_FAILURE

@@ -86,7 +86,6 @@ def _authenticate(runtime: Runtime, credential: str) -> Principal:
 
 async def get_principal(
     request: Request,
-    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The authenticated client; 401 for a missing or bad credential.
@@ -101,6 +100,7 @@ async def get_principal(
             "this endpoint needs a client credential",
             hint="send 'Authorization: Bearer zy.<client id>.<secret>'",
         )
+    runtime: Runtime = request.app.state.runtime  # not a dependency: one less to solve
     principal = runtime.principals.get(credentials.credentials)
     if principal is None:
         principal = await run_in_threadpool(_authenticate, runtime, credentials.credentials)
@@ -113,19 +113,25 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 async def get_optional_principal(
     request: Request,
-    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     """The caller if it sent a credential (a bad one is still a 401), else None."""
     if credentials is None:
         return None
-    return await get_principal(request, runtime, credentials)
+    return await get_principal(request, credentials)
 
 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-async def _check_scopes(security_scopes: SecurityScopes, principal: PrincipalDep) -> Principal:
+async def _check_scopes(
+    security_scopes: SecurityScopes,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    # The credential is resolved here, not through PrincipalDep: every scoped request
+    # solves one dependency fewer (a check's request layers are its largest cost).
+    principal = await get_principal(request, credentials)
     missing = sorted(set(security_scopes.scopes) - {scope.value for scope in principal.scopes})
     if missing:
         raise ForbiddenError(

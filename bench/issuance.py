@@ -214,7 +214,8 @@ def main() -> None:
         print(f"PostgreSQL CPU per licence      {postgres_ms * 1000:9.2f} ms")
         print(f"audit chainer CPU per licence   {chainer_ms * 1000:9.2f} ms   (the supervisor's)")
 
-        issuer = Issuer(workdir, url, kek, seed=99)
+        # Chained off the request path, as by a server's background chainer.
+        issuer = Issuer(workdir, url, kek, seed=99, chaining="external")
         for _ in range(10):
             issuer.issue()
         latencies = []

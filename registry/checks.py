@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 from trust.audit import AuditLog, AuditRecord
 from trust.db import insert_together
 
-from .consent import ConsentService, no_consent_error
+from .consent import ITEM_AND_CONSENT, ConsentService, no_consent_error
 from .errors import RegistryError
 from .holders import normalise_holder
-from .items import Material
+from .items import ItemView, Material
 from .lifecycle import effective_status
 from .models import Licence, LicenceCheck, LicenceStatus, LicenceUse
 from .receipts import RECEIPT_TYP, ServiceSigner
@@ -125,14 +125,22 @@ class HeldLicence:
 
 
 # Built once: every check runs these.
+_HELD_COLUMNS = (Licence.id, Licence.identifier, Licence.version, Licence.type_code,
+                 Licence.holder_code, Licence.issuer_code, Licence.status, Licence.issued_at,
+                 Licence.valid_from, Licence.valid_until, Licence.fields)
 _HELD_LICENCES = (
-    select(Licence.id, Licence.identifier, Licence.version, Licence.type_code,
-           Licence.holder_code, Licence.issuer_code, Licence.status, Licence.issued_at,
-           Licence.valid_from, Licence.valid_until, Licence.fields)
+    select(*_HELD_COLUMNS)
     .where(Licence.holder_code == bindparam("holder_code"))
     .where(Licence.type_code.in_(bindparam("type_codes", expanding=True)))
     .where(Licence.superseded_by_id.is_(None))
 )
+# A check under a consent in one round trip: the item, the consent that covers the check
+# (NULL if none does) and the holder's current licences of every type, one row each (a
+# holder has few; the item's accepted types are applied after), or one row of NULLs
+# without any. No row: no such item. Nothing read is used unless the consent holds.
+_ITEM_CONSENT_AND_LICENCES = ITEM_AND_CONSENT.add_columns(*_HELD_COLUMNS).outerjoin(
+    Licence, (Licence.holder_code == bindparam("holder_code"))
+    & Licence.superseded_by_id.is_(None))
 _CHECKS = cast(Table, LicenceCheck.__table__)
 _USES = cast(Table, LicenceUse.__table__)
 
@@ -164,14 +172,23 @@ class CheckService:
             raise RegistryError("case_number is required")
         try:
             holder = normalise_holder(request.holder_kind, request.holder_code)
-            item, consent_id, use_code_id = self._consents.authorise(
-                holder_code=holder.code, item_code=request.item_code,
-                client_id=caller.client_id, case_number=request.case_number,
-                consent_id=request.consent_id, use_code=request.use_code, at=at,
-            )
         except RegistryError:
-            # A malformed holder code, an unknown item or no consent: one refusal.
-            raise self._refusal() from None
+            raise self._refusal() from None  # the same refusal as for no consent
+        connection = self._session.connection()  # Core statements, no ORM: the hot path
+        consent_id: str | None
+        use_code_id: str | None = None
+        if request.consent_id is not None and request.use_code is None:
+            item, consent_id, held = self._under_consent(request, caller, holder.code, at)
+        else:
+            try:
+                item, consent_id, use_code_id = self._consents.authorise(
+                    holder_code=holder.code, item_code=request.item_code,
+                    client_id=caller.client_id, case_number=request.case_number,
+                    consent_id=request.consent_id, use_code=request.use_code, at=at,
+                )
+            except RegistryError:
+                raise self._refusal() from None  # an unknown item or no use code: the same
+            held = None
         materials = list(item.materials)
         if request.materials:
             wanted = set(request.materials)
@@ -181,11 +198,11 @@ class CheckService:
                                     f"item {item.code}")
             materials = [m for m in materials if m.id in wanted]
         accepted = sorted({code for m in materials for code in m.fields_by_type})
-        # Core statements on the session's connection, no ORM objects: this is the hot
-        # path of every intake system.
-        connection = self._session.connection()
-        licences = [HeldLicence(*row) for row in connection.execute(
-            _HELD_LICENCES, {"holder_code": holder.code, "type_codes": accepted})]
+        if held is None:
+            licences = [HeldLicence(*row) for row in connection.execute(
+                _HELD_LICENCES, {"holder_code": holder.code, "type_codes": accepted})]
+        else:
+            licences = [licence for licence in held if licence.type_code in accepted]
         today = LicenceSealer.today(at)
         results, disclosed = [], []
         for material in materials:
@@ -244,6 +261,20 @@ class CheckService:
         insert_together(self._session, [(_CHECKS, [check_row]), (_USES, uses),
                                         self._audit.outbox_batch(records)])
         return CheckOutcome(check_id, at, results, receipt)
+
+    def _under_consent(self, request: CheckRequest, caller: Caller, holder_code: str,
+                       at: datetime) -> tuple[ItemView, str, list[HeldLicence]]:
+        """The item, the consent and the holder's licences, read together; or the refusal."""
+        rows = self._session.connection().execute(_ITEM_CONSENT_AND_LICENCES, {
+            "consent_id": request.consent_id, "holder_code": holder_code,
+            "item_code": request.item_code, "at": at, "client_id": caller.client_id,
+            "case_number": request.case_number,
+        }).all()
+        if not rows or rows[0].consent is None:
+            raise self._refusal()  # no such item, or no consent covers this check
+        first = rows[0]
+        held = [HeldLicence(*row[3:]) for row in rows if row.id is not None]
+        return ItemView.of(request.item_code, first.name, first.materials), first.consent, held
 
     @staticmethod
     def _refusal() -> RegistryError:

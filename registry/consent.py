@@ -30,7 +30,8 @@ from .holders import Holder
 from .items import ITEM_BY_CODE, ItemView, ServiceItems
 from .models import AgentGrant, Consent, UseCode
 
-__all__ = ["ConsentService", "format_use_code", "normalise_use_code"]
+__all__ = ["CONSENT_COVERS", "ITEM_AND_CONSENT", "ConsentService", "format_use_code",
+           "normalise_use_code"]
 
 # No I, O, 0, 1: a clerk types what the holder reads out.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -38,8 +39,9 @@ _CODE_LENGTH = 8
 
 
 # Built once (checks run it hundreds of times a second): is this consent in force for
-# this holder, item, client and case?
-_CONSENT_COVERS = (
+# this holder, item, client and case? (As a column: the check path reads it with the item
+# and the holder's licences, registry/checks.py.)
+CONSENT_COVERS = (
     select(Consent.id)
     .where(Consent.id == bindparam("consent_id"))
     .where(Consent.holder_code == bindparam("holder_code"))
@@ -53,7 +55,7 @@ _CONSENT_COVERS = (
 
 # The item a check names with the consent that covers it: one round trip, and no consent
 # is found without its item.
-_ITEM_AND_CONSENT = ITEM_BY_CODE.add_columns(_CONSENT_COVERS.scalar_subquery())
+ITEM_AND_CONSENT = ITEM_BY_CODE.add_columns(CONSENT_COVERS.scalar_subquery().label("consent"))
 
 
 def no_consent_error() -> ConsentError:
@@ -228,7 +230,7 @@ class ConsentService:
         if (consent_id is None) == (use_code is None):
             raise no_consent_error()
         if consent_id is not None:
-            row = self._session.connection().execute(_ITEM_AND_CONSENT, {
+            row = self._session.connection().execute(ITEM_AND_CONSENT, {
                 "consent_id": consent_id, "holder_code": holder_code, "item_code": item_code,
                 "at": at, "client_id": client_id, "case_number": case_number,
             }).one_or_none()

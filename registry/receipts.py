@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore
-from trust.jws import sign_compact, verify_compact, x5c_of
+from trust.jws import encoded_header, sign_with_header, verify_compact, x5c_of
 
 __all__ = [
     "DISPLAY_TYP",
@@ -46,12 +46,21 @@ class ServiceSigner:
     def _x5c(self) -> list[str]:
         return x5c_of(list(self.chain_der))
 
+    @cached_property
+    def _headers(self) -> dict[tuple[str, bool], str]:
+        return {}
+
     def sign(self, payload: dict[str, Any], *, typ: str, embed_chain: bool = True) -> str:
         """A compact JWS of ``payload``; the chain goes in ``x5c`` unless the token must
         stay small (a QR code), where ``kid`` names the certificate instead."""
-        headers = {"x5c": self._x5c} if embed_chain else None
-        return sign_compact(self.keystore, self.handle, payload, kid=self.serial, typ=typ,
-                            extra_headers=headers, algorithm=self._algorithm)
+        # The header (with the chain, about 1.5 KB) is encoded once per kind of token.
+        header = self._headers.get((typ, embed_chain))
+        if header is None:
+            header = self._headers[typ, embed_chain] = encoded_header(
+                self._algorithm, kid=self.serial, typ=typ,
+                extra_headers={"x5c": self._x5c} if embed_chain else None)
+        return sign_with_header(self.keystore, self.handle, header, payload,
+                                algorithm=self._algorithm)
 
 
 def display_payload(*, identifier: str, type_name: str, printed_number: str,

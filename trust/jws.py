@@ -19,9 +19,11 @@ from keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
 __all__ = [
     "JWSError",
     "b64url",
+    "encoded_header",
     "jwk_of",
     "jws_algorithm",
     "sign_compact",
+    "sign_with_header",
     "verify_compact",
     "x5c_of",
 ]
@@ -51,13 +53,22 @@ def sign_compact(keystore: KeyStore, handle: KeyHandle, payload: dict[str, Any],
     """
     if algorithm is None:
         algorithm = KeyAlgorithm.of_public_key(keystore.public_key(handle))
+    header = encoded_header(algorithm, kid=kid, typ=typ, extra_headers=extra_headers)
+    return sign_with_header(keystore, handle, header, payload, algorithm=algorithm)
+
+
+def encoded_header(algorithm: KeyAlgorithm, *, kid: str, typ: str = "JWT",
+                   extra_headers: dict[str, Any] | None = None) -> str:
+    """The base64url JOSE header, for a signer that keeps it (an ``x5c`` chain is long)."""
     header = {"alg": jws_algorithm(algorithm), "kid": kid, "typ": typ, **(extra_headers or {})}
-    signing_input = (
-        b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
-        + "."
-        + b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True,
-                            ensure_ascii=False).encode("utf-8"))
-    )
+    return b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+
+
+def sign_with_header(keystore: KeyStore, handle: KeyHandle, header: str,
+                     payload: dict[str, Any], *, algorithm: KeyAlgorithm) -> str:
+    """:func:`sign_compact` with the header already encoded (:func:`encoded_header`)."""
+    signing_input = header + "." + b64url(json.dumps(
+        payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8"))
     signature = keystore.sign(handle, signing_input.encode("ascii"), digest="sha256")
     if algorithm is KeyAlgorithm.EC_P256:
         r, s = decode_dss_signature(signature)

@@ -25,7 +25,7 @@ from trust.jws import JWSError, b64url
 from trust.models import AuditEntry, ClientRole
 
 from ..support import bearer
-from .conftest import BUSINESS_TYPE, MARKET, REAL_ESTATE, issuer_headers
+from .conftest import BUSINESS_TYPE, MARKET, REAL_ESTATE, food_request, issuer_headers
 
 COMPANY = "91110000600037341L"
 STAFF = "11010519491231002X"
@@ -164,6 +164,17 @@ def test_none_held_is_a_reason_too(world: World) -> None:
     body = world.check(consent_id=world.consent()).json()
     assert body["satisfied"] is False
     assert {m["reason"] for m in body["materials"]} == {"none-held"}
+
+
+def test_a_licence_of_a_type_the_item_does_not_accept_is_neither_used_nor_shown(
+        world: World) -> None:
+    food = world.issue(world.market, food_request(holder_code=COMPANY))  # not for FOOD-0001
+    response = world.check(consent_id=world.consent())
+    assert {m["reason"] for m in response.json()["materials"]} == {"none-held"}
+    assert food not in response.text
+    with world.runtime.unit_of_work(readonly=True) as services:
+        assert services.session.scalar(
+            select(LicenceUse).where(LicenceUse.identifier == food)) is None
 
 
 def test_the_newest_valid_version_satisfies_after_a_change(world: World) -> None:

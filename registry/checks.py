@@ -177,18 +177,19 @@ class CheckService:
         connection = self._session.connection()  # Core statements, no ORM: the hot path
         consent_id: str | None
         use_code_id: str | None = None
+        held: list[HeldLicence] | None = None
         if request.consent_id is not None and request.use_code is None:
             item, consent_id, held = self._under_consent(request, caller, holder.code, at)
-        else:
+        elif request.use_code is not None and request.consent_id is None:
             try:
-                item, consent_id, use_code_id = self._consents.authorise(
+                item, use_code_id = self._consents.claim_use_code(
                     holder_code=holder.code, item_code=request.item_code,
-                    client_id=caller.client_id, case_number=request.case_number,
-                    consent_id=request.consent_id, use_code=request.use_code, at=at,
-                )
+                    client_id=caller.client_id, use_code=request.use_code, at=at)
             except RegistryError:
                 raise self._refusal() from None  # an unknown item or no use code: the same
-            held = None
+            consent_id = None
+        else:
+            raise self._refusal()  # neither a consent nor a use code, or both
         materials = list(item.materials)
         if request.materials:
             wanted = set(request.materials)

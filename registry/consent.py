@@ -30,8 +30,7 @@ from .holders import Holder
 from .items import ITEM_BY_CODE, ItemView, ServiceItems
 from .models import AgentGrant, Consent, UseCode
 
-__all__ = ["CONSENT_COVERS", "ITEM_AND_CONSENT", "ConsentService", "format_use_code",
-           "normalise_use_code"]
+__all__ = ["ITEM_AND_CONSENT", "ConsentService", "format_use_code", "normalise_use_code"]
 
 # No I, O, 0, 1: a clerk types what the holder reads out.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -39,9 +38,8 @@ _CODE_LENGTH = 8
 
 
 # Built once (checks run it hundreds of times a second): is this consent in force for
-# this holder, item, client and case? (As a column: the check path reads it with the item
-# and the holder's licences, registry/checks.py.)
-CONSENT_COVERS = (
+# this holder, item, client and case?
+_CONSENT_COVERS = (
     select(Consent.id)
     .where(Consent.id == bindparam("consent_id"))
     .where(Consent.holder_code == bindparam("holder_code"))
@@ -53,9 +51,9 @@ CONSENT_COVERS = (
 )
 
 
-# The item a check names with the consent that covers it: one round trip, and no consent
-# is found without its item.
-ITEM_AND_CONSENT = ITEM_BY_CODE.add_columns(CONSENT_COVERS.scalar_subquery().label("consent"))
+# The item a check names with the consent that covers it (column ``consent``, NULL when
+# none does): no consent is found without its item.
+ITEM_AND_CONSENT = ITEM_BY_CODE.add_columns(_CONSENT_COVERS.scalar_subquery().label("consent"))
 
 
 def no_consent_error() -> ConsentError:
@@ -218,26 +216,16 @@ class ConsentService:
 
     # ------------------------------------------------------------------ authorisation
 
-    def authorise(self, *, holder_code: str, item_code: str, client_id: str,
-                  case_number: str, consent_id: str | None, use_code: str | None,
-                  at: datetime) -> tuple[ItemView, str | None, str | None]:
-        """The item, and the consent or the use code that covers this check on it.
+    def claim_use_code(self, *, holder_code: str, item_code: str, client_id: str,
+                       use_code: str, at: datetime) -> tuple[ItemView, str]:
+        """The item and the id of the use code that covers this check on it, now used.
 
-        ConsentError otherwise, an unknown item included. A use code is consumed here (an
-        atomic conditional update), so two checks racing with one code cannot both pass;
-        a check that fails later rolls the use back.
+        ConsentError otherwise, an unknown item included. The code is consumed by an
+        atomic conditional update, so two checks racing with one code cannot both pass;
+        a check that fails later rolls the use back. (A check under a consent reads the
+        consent with the item and the holder's licences: ``ITEM_AND_CONSENT``,
+        registry/checks.py.)
         """
-        if (consent_id is None) == (use_code is None):
-            raise no_consent_error()
-        if consent_id is not None:
-            row = self._session.connection().execute(ITEM_AND_CONSENT, {
-                "consent_id": consent_id, "holder_code": holder_code, "item_code": item_code,
-                "at": at, "client_id": client_id, "case_number": case_number,
-            }).one_or_none()
-            if row is None or row[2] is None:
-                raise no_consent_error()
-            return ItemView.of(item_code, row[0], row[1]), str(row[2]), None
-        assert use_code is not None
         try:
             item = self._items.view(item_code)
         except RegistryError:
@@ -254,4 +242,4 @@ class ConsentService:
         ).one_or_none()
         if claimed is None:
             raise no_consent_error()
-        return item, None, str(claimed[0])
+        return item, str(claimed[0])

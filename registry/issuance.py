@@ -245,9 +245,8 @@ class IssuanceService:
             valid_until=prepared.valid_until, status=LicenceStatus.VALID,
             status_changed_at=at, seal_id=seal.id, created_by=party.actor,
         )
-        pdf = self._seal(licence, licence_type, seal, at=at)
-        self._store_and_insert(licence, pdf, party=party, at=at,
-                               action=TransitionAction.ISSUED, previous=None)
+        self._seal_and_store(licence, licence_type, seal, at=at)
+        self._insert_issued(licence, party, at, TransitionAction.ISSUED, None)
         if idempotency_key is not None and party.client_id is not None:
             self._session.execute(
                 update(IdempotencyRecord)
@@ -298,26 +297,14 @@ class IssuanceService:
         return pattern.format(year=today.year, region=issuer_code[2:8], serial=serial,
                               issuer=issuer_code, holder_code=holder_code)
 
-    def _seal(self, licence: Licence, licence_type: LicenceType, seal: IssuerSeal, *,
-              at: datetime) -> bytes:
-        """The licence's certified PDF; its digest and size go on the licence."""
+    def _seal_and_store(self, licence: Licence, licence_type: LicenceType,
+                        seal: IssuerSeal, *, at: datetime) -> None:
+        """Certify the licence's PDF and store it (fsynced) before its rows are written."""
         view = licence_view(licence, licence_type,
                             verify_url=verify_url(self._base_url, licence.identifier))
         pdf = self._sealer.seal(self._session, view, seal, at=at)
-        licence.pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+        licence.pdf_sha256 = self._files.put(pdf)
         licence.pdf_size = len(pdf)
-        return pdf
-
-    def _store_and_insert(self, licence: Licence, pdf: bytes, *, party: IssuingParty,
-                          at: datetime, action: TransitionAction, previous: Licence | None
-                          ) -> None:
-        """Store the PDF (fsynced), then write the rows, which commit after it is durable.
-
-        (Storing in a background thread while the rows are inserted was measured: the
-        same wall time per licence, 0.7 ms more CPU.)
-        """
-        self._files.put(pdf)
-        self._insert_issued(licence, party, at, action, previous)
 
     @staticmethod
     def data_digest(licence: Licence) -> str:
@@ -402,9 +389,8 @@ class IssuanceService:
             status_changed_at=at, seal_id=seal.id, previous_id=previous.id,
             created_by=party.actor,
         )
-        pdf = self._seal(licence, licence_type, seal, at=at)
-        self._store_and_insert(licence, pdf, party=party, at=at, action=action,
-                               previous=previous)
+        self._seal_and_store(licence, licence_type, seal, at=at)
+        self._insert_issued(licence, party, at, action, previous)
         return licence
 
     def ensure_sealed(self, licence: Licence, *, at: datetime) -> Licence:

@@ -18,7 +18,9 @@ import contextlib
 import hashlib
 import hmac
 import os
+import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +86,38 @@ def _unavailable(module_path: str, token_label: str, reason: str) -> KeyStoreUna
     )
 
 
+# SoftHSM2's file object store is not safe against processes that initialise and log in
+# at the same moment (SoftHSMv2 issue #757): a process can read the token's file while
+# another rewrites it, and then sees no token (NoSuchToken), an uninitialised PIN or a
+# general error until it initialises the module again. Serving and stamping workers start
+# together, so such failures are retried after re-initialising the module, which is safe
+# only while this process holds no other session through it. A wrong or locked PIN is
+# never retried: each attempt would count against the token's PIN retry limit.
+_RACY_OPEN_ERRORS: tuple[type[Exception], ...] = (
+    pkcs11.NoSuchToken, pkcs11.GeneralError, pkcs11.UserPinNotInitialized,
+)
+_OPEN_ATTEMPTS = 5
+
+
+def _module_in_use(module_path: str) -> bool:
+    pid = os.getpid()
+    return any(key[0] == pid and key[1] == module_path for key in _SHARED)
+
+
+def _log_in(module_path: str, token_label: str, pin: str, *, may_reinitialise: bool) -> Any:
+    """A logged-in read-write session on the token, retrying a concurrent start-up."""
+    lib = pkcs11.lib(module_path)
+    for attempt in range(1, _OPEN_ATTEMPTS):
+        try:
+            return lib.get_token(token_label=token_label).open(user_pin=pin, rw=True)
+        except _RACY_OPEN_ERRORS:
+            if not may_reinitialise:
+                raise
+        time.sleep(random.uniform(0.02, 0.08) * attempt)  # noqa: S311 - jitter, not a secret
+        lib.reinitialize()
+    return lib.get_token(token_label=token_label).open(user_pin=pin, rw=True)
+
+
 def _open_shared(module_path: str, token_label: str, pin: str) -> _SharedSession:
     key = (os.getpid(), module_path, token_label)
     with _SHARED_LOCK:
@@ -94,9 +128,8 @@ def _open_shared(module_path: str, token_label: str, pin: str) -> _SharedSession
             shared.users += 1
             return shared
         try:
-            lib = pkcs11.lib(module_path)
-            token = lib.get_token(token_label=token_label)
-            session = token.open(user_pin=pin, rw=True)
+            session = _log_in(module_path, token_label, pin,
+                              may_reinitialise=not _module_in_use(module_path))
         except pkcs11.UserAlreadyLoggedIn:
             raise _unavailable(
                 module_path, token_label,

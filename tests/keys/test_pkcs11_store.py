@@ -63,6 +63,28 @@ def private_object(session: Any, key_id: str) -> Any:
 # --------------------------------------------------------------------------- opening
 
 
+def test_processes_opening_the_token_at_once_all_open(softhsm_token: SoftHSMToken) -> None:
+    # SoftHSM2's file store can fail a process that starts while another logs in
+    # (SoftHSMv2 #757); serving and stamping workers start together.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .token_opener import open_at_barrier
+
+    context = multiprocessing.get_context("spawn")
+    processes, rounds = 4, 4
+    outcomes: list[str] = []
+    token = (softhsm_token.module, softhsm_token.label, softhsm_token.pin)
+    with context.Manager() as manager:
+        for _ in range(rounds):  # fresh processes each round: the race is at start-up
+            barrier = manager.Barrier(processes)
+            with ProcessPoolExecutor(processes, mp_context=context) as pool:
+                outcomes += pool.map(open_at_barrier, [barrier] * processes,
+                                     *zip(*[token] * processes, strict=True))
+
+    assert [outcome for outcome in outcomes if outcome != "opened"] == []
+
+
 def test_wrong_pin_is_unavailable_and_never_quoted(softhsm_token: SoftHSMToken) -> None:
     wrong = "wrong-pin-7f3a9c"
 

@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         gc.freeze()
         yield
         gc.unfreeze()  # an app built again in this process (tests) must not pile them up
+        if "async_statements" in runtime.__dict__ and runtime.async_statements is not None:
+            await runtime.async_statements.close()  # on the loop that opened them
         runtime.close()
 
     app = FastAPI(

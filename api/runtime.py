@@ -39,6 +39,7 @@ from signing.timestamps import (
     TimeStampClient,
 )
 from signing.uselog import SealUseLog
+from trust.asyncdb import AsyncStatements
 from trust.audit import AuditLog, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
 from trust.clients import ClientService, PrincipalCache
@@ -118,6 +119,15 @@ class Runtime:
         return make_engine(self.settings.effective_database_url)
 
     @cached_property
+    def async_statements(self) -> AsyncStatements | None:
+        """Async connections for checks run on the event loop; None unless PostgreSQL."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        url = self.engine.url.set(drivername="postgresql")
+        return AsyncStatements(url.render_as_string(hide_password=False),
+                               size=self.settings.check_threads)
+
+    @cached_property
     def session_factory(self) -> sessionmaker[Session]:
         """Sessions bound to :attr:`engine`."""
         return make_session_factory(self.engine)
@@ -162,6 +172,18 @@ class Runtime:
     def chaining_in_background(self) -> bool:
         """Whether a background thread links audit records (else each commit does)."""
         return self._chainer is not None and self._chainer.running
+
+    @property
+    def chains_elsewhere(self) -> bool:
+        """Whether committed records are linked by a thread or process other than the caller's."""
+        return self.chaining_in_background or self.settings.audit_chaining == "external"
+
+    def audit_committed(self) -> None:
+        """Records were committed outside a unit of work (a check run on the event loop).
+
+        Wakes the chainer, or links them now (I/O) unless :attr:`chains_elsewhere`.
+        """
+        self._audit_committed()
 
     def _audit_committed(self) -> None:
         # Without a running background thread, chain now: the caller then finds its
@@ -272,14 +294,21 @@ class Runtime:
                                                       serial, chain)
             return self._registry_signer
 
-    def load_registry_signer(self) -> None:
+    def load_registry_signer(self) -> ServiceSigner:
         """Load (on first use: create) the registry signer before a unit of work opens.
 
         For one-write units (a check), which must not write it themselves.
         """
-        if self._registry_signer is None:
+        signer = self._registry_signer
+        if signer is None:
             with self.unit_of_work() as services:
-                self.registry_signer(services)
+                signer = self.registry_signer(services)
+        return signer
+
+    @property
+    def registry_signer_loaded(self) -> ServiceSigner | None:
+        """The registry signer if this process has it already (no I/O), else None."""
+        return self._registry_signer
 
     def trust_anchors(self, services: Services) -> list[bytes]:
         """DER of the roots receipts and QR codes must chain to (our root)."""

@@ -46,6 +46,7 @@ __all__ = [
     "entry_hash",
     "link_records",
     "lock_head",
+    "outbox_batch",
     "verify_audit_chain",
     "wrote_to_outbox",
 ]
@@ -176,10 +177,10 @@ class AuditLog:
         nothing to flush (a check): they insert these with theirs in one statement
         (:func:`trust.db.insert_together`), cheaper than a flush or an insert of their own.
         """
-        rows = _outbox_rows(records)
-        if rows:
+        batch = outbox_batch(records)
+        if batch[1]:
             self._session.info[_OUTBOX_WRITTEN] = True
-        return _OUTBOX, rows
+        return batch
 
     def append_chained(self, records: Sequence[AuditRecord]) -> range:
         """Link entries into the chain now, under the head-row lock held until commit.
@@ -204,6 +205,15 @@ class AuditLog:
         if self._session.get(AuditCheckpoint, head.seq) is not None:
             return None
         return _add_checkpoint(self._session, self._signer, head.seq, head.hash, at)
+
+
+def outbox_batch(records: Sequence[AuditRecord]) -> tuple[Table, list[dict[str, Any]]]:
+    """``records`` as outbox rows for a statement written outside any session.
+
+    The writer then tells the sequencer itself that records wait (a check run on the event
+    loop, :mod:`trust.asyncdb`); inside a unit of work use :meth:`AuditLog.outbox_batch`.
+    """
+    return _OUTBOX, _outbox_rows(records)
 
 
 def _outbox_rows(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:

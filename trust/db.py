@@ -349,10 +349,7 @@ def insert_together(session: Session, batches: Sequence[tuple[Table, list[dict[s
     per table. Ids are the server's; nothing is read back. For a handful of rows: the
     statement's shape, and so its compiled form, follows their count.
     """
-    by_table: dict[Table, list[dict[str, Any]]] = {}
-    for table, rows in batches:  # one insert per table keeps its rows in order
-        by_table.setdefault(table, []).extend(rows)
-    batches = [(table, rows) for table, rows in by_table.items() if rows]
+    batches = _by_table(batches)
     if not batches:
         return
     session.flush()
@@ -361,11 +358,26 @@ def insert_together(session: Session, batches: Sequence[tuple[Table, list[dict[s
         for table, rows in batches:
             connection.execute(insert(table).inline(), rows)
         return
+    connection.execute(*together_statement(batches, connection.dialect))
+
+
+def _by_table(batches: Sequence[tuple[Table, list[dict[str, Any]]]]
+              ) -> list[tuple[Table, list[dict[str, Any]]]]:
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for table, rows in batches:  # one insert per table keeps its rows in order
+        by_table.setdefault(table, []).extend(rows)
+    return [(table, rows) for table, rows in by_table.items() if rows]
+
+
+def together_statement(batches: Sequence[tuple[Table, list[dict[str, Any]]]],
+                       dialect: Dialect) -> tuple[TextClause, dict[str, Any]]:
+    """The one statement (and its parameters) that inserts ``batches`` on PostgreSQL."""
+    batches = _by_table(batches)
     shape = tuple((table, tuple(rows[0]), len(rows)) for table, rows in batches)
     params = {f"t{index}r{number}_{key}": value
               for index, (_table, rows) in enumerate(batches)
               for number, row in enumerate(rows) for key, value in row.items()}
-    connection.execute(_together(shape, connection.dialect), params)
+    return _together(shape, dialect), params
 
 
 @lru_cache(maxsize=256)
@@ -388,6 +400,8 @@ def _together(shape: tuple[tuple[Table, tuple[str, ...], int], ...], dialect: Di
         statements.append(f"INSERT INTO {preparer.format_table(table)} ({columns}) "  # noqa: S608
                           f"VALUES {', '.join(rows)}")
     *earlier, last = statements
+    if not earlier:
+        return text(last).bindparams(*binds)
     ctes = ", ".join(f"insert_{index} AS ({sql})" for index, sql in enumerate(earlier))
     return text(f"WITH {ctes} {last}").bindparams(*binds)
 

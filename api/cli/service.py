@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address (ZHENGYIN_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="listen port (ZHENGYIN_PORT)")] = None,
-    workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 1,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes, one per core in "
+                                         "production (ZHENGYIN_HTTP_WORKERS)",
+                                         envvar="ZHENGYIN_HTTP_WORKERS", min=1)] = 1,
 ) -> None:
     """Run the service. Refuses to start on an outdated database schema."""
     from trust.auditchain import BackgroundChainer

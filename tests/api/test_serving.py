@@ -61,10 +61,11 @@ def _workers(parent: psutil.Process, count: int, deadline: float) -> list[psutil
 
 @pytest.fixture
 def served(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``zhengyin serve --workers 2`` on a free port, ready."""
+    """``zhengyin serve`` with ``ZHENGYIN_HTTP_WORKERS=2`` (as the Docker image), ready."""
     port = _free_port()
-    server = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port), "--workers", "2"],
-                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port)],
+                              env={**env, "ZHENGYIN_HTTP_WORKERS": "2"}, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90

@@ -140,6 +140,50 @@ def test_each_disclosed_licence_is_one_use_record_and_audited(world: World) -> N
     assert audited.count("licence.used") == 2
 
 
+def _recorded(runtime: Runtime, check_id: str) -> tuple[list[tuple[Any, ...]], list[str]]:
+    with runtime.unit_of_work(readonly=True) as services:
+        uses = [(use.identifier, use.version, use.fields, use.consent_id, use.client_id,
+                 use.client_name, use.item_name, use.case_number, use.purpose)
+                for use in services.session.scalars(select(LicenceUse).where(
+                    LicenceUse.check_id == check_id).order_by(LicenceUse.identifier))]
+        audited = sorted(entry.action for entry in services.session.scalars(
+            select(AuditEntry).where(AuditEntry.details["check"].as_string() == check_id)))
+    return uses, audited
+
+
+def test_a_check_on_the_event_loop_answers_and_records_as_the_session_path_does(
+        world: World) -> None:
+    # On PostgreSQL a check under a consent runs on the event loop (trust/asyncdb.py);
+    # every other check runs through a session. The two must not drift apart.
+    if world.runtime.async_statements is None:
+        pytest.skip("SQLite runs every check through a session")
+    from api.schemas.checks import CheckRead
+    from registry.checks import Caller, CheckRequest
+
+    world.issue(world.market, _business())
+    world.issue(world.estate, _premises())
+    consent = world.consent()
+    on_loop = world.check(consent_id=consent)
+    assert on_loop.status_code == 200, on_loop.text
+    with world.runtime.unit_of_work() as services:
+        client = services.clients.get(world.intake_id)
+        outcome = services.checks.check(
+            CheckRequest(holder_kind="credit-code", holder_code=COMPANY, item_code=ITEM,
+                         case_number="CY-2026-000123", purpose="食品经营许可新办审查",
+                         consent_id=consent),
+            Caller(client_id=client.id, client_name=client.name, actor=f"client:{client.name}"),
+            at=utcnow())
+    in_session = CheckRead.of(outcome).model_dump(mode="json")
+
+    answers = [{key: value for key, value in answer.items()
+                if key not in {"check_id", "at", "receipt"}}
+               for answer in (on_loop.json(), in_session)]
+    assert answers[0] == answers[1] and answers[0]["satisfied"] is True
+    assert _recorded(world.runtime, on_loop.json()["check_id"]) \
+        == _recorded(world.runtime, outcome.check_id)
+    assert len(_recorded(world.runtime, outcome.check_id)[0]) == 2
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     ("expired", "expired"),
     ("suspended", "suspended"),

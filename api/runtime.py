@@ -123,9 +123,7 @@ class Runtime:
         """Async connections for checks run on the event loop; None unless PostgreSQL."""
         if self.engine.dialect.name != "postgresql":
             return None
-        url = self.engine.url.set(drivername="postgresql")
-        return AsyncStatements(url.render_as_string(hide_password=False),
-                               size=self.settings.check_threads)
+        return AsyncStatements.for_engine(self.engine, size=self.settings.check_threads)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
@@ -153,7 +151,7 @@ class Runtime:
                            one_write=one_write) as session:
             yield Services(self, session)
         if wrote_to_outbox(session):
-            self._audit_committed()
+            self.audit_committed()
 
     @cached_property
     def audit_sequencer(self) -> AuditSequencer:
@@ -179,13 +177,11 @@ class Runtime:
         return self.chaining_in_background or self.settings.audit_chaining == "external"
 
     def audit_committed(self) -> None:
-        """Records were committed outside a unit of work (a check run on the event loop).
+        """Audit records were committed: wake the chainer, or link them now.
 
-        Wakes the chainer, or links them now (I/O) unless :attr:`chains_elsewhere`.
+        Linking is I/O; there is none when :attr:`chains_elsewhere`. Also called for
+        writes outside a unit of work (a check run on the event loop).
         """
-        self._audit_committed()
-
-    def _audit_committed(self) -> None:
         # Without a running background thread, chain now: the caller then finds its
         # entries in the chain (CLI, tests, scripts).
         # The change itself has committed by now: a failed drain must not turn it into an

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql import ClauseElement, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import TextClause
@@ -121,6 +121,12 @@ class AsyncStatements:
         self._size = size
         self._pools: dict[int, _LoopPool] = {}
 
+    @classmethod
+    def for_engine(cls, engine: Engine, *, size: int) -> AsyncStatements:
+        """Connections to the PostgreSQL database ``engine`` is bound to."""
+        url = engine.url.set(drivername="postgresql")
+        return cls(url.render_as_string(hide_password=False), size=size)
+
     def _pool(self) -> _LoopPool:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(id(loop))
@@ -138,14 +144,12 @@ class AsyncStatements:
             connection = await self._take(pool)
             try:
                 yield AsyncConnection(connection)
-            except BaseException:
+            finally:
                 if connection.broken or connection.info.transaction_status \
                         != psycopg.pq.TransactionStatus.IDLE:
                     await connection.close()
                 else:
                     pool.idle.append((connection, time.monotonic()))
-                raise
-            pool.idle.append((connection, time.monotonic()))
 
     async def _take(self, pool: _LoopPool) -> psycopg.AsyncConnection[Any]:
         while pool.idle:

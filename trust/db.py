@@ -358,7 +358,7 @@ def insert_together(session: Session, batches: Sequence[tuple[Table, list[dict[s
         for table, rows in batches:
             connection.execute(insert(table).inline(), rows)
         return
-    connection.execute(*together_statement(batches, connection.dialect))
+    connection.execute(*_together_of(batches, connection.dialect))
 
 
 def _by_table(batches: Sequence[tuple[Table, list[dict[str, Any]]]]
@@ -372,7 +372,11 @@ def _by_table(batches: Sequence[tuple[Table, list[dict[str, Any]]]]
 def together_statement(batches: Sequence[tuple[Table, list[dict[str, Any]]]],
                        dialect: Dialect) -> tuple[TextClause, dict[str, Any]]:
     """The one statement (and its parameters) that inserts ``batches`` on PostgreSQL."""
-    batches = _by_table(batches)
+    return _together_of(_by_table(batches), dialect)
+
+
+def _together_of(batches: list[tuple[Table, list[dict[str, Any]]]], dialect: Dialect
+                 ) -> tuple[TextClause, dict[str, Any]]:
     shape = tuple((table, tuple(rows[0]), len(rows)) for table, rows in batches)
     params = {f"t{index}r{number}_{key}": value
               for index, (_table, rows) in enumerate(batches)

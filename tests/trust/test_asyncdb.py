@@ -44,8 +44,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def _statements(engine: Engine, size: int = 2) -> AsyncStatements:
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return AsyncStatements(url, size=size)
+    return AsyncStatements.for_engine(engine, size=size)
 
 
 AT = datetime(2026, 12, 5, 8, 30, tzinfo=timezone(timedelta(hours=8)))

@@ -10,7 +10,8 @@ after signing, a seal not in a registry or a licence's status) map to the closes
 
 * forbidden changes after signing, a licence PDF that is not the issued file:
   TOTAL-FAILED / HASH_FAILURE (the document shown is not the document signed/issued);
-* /ByteRange and coverage games, unreadable signatures: TOTAL-FAILED / FORMAT_FAILURE;
+* /ByteRange and coverage games, unreadable signatures, bytes after the signed revisions
+  that are no well-formed incremental update: TOTAL-FAILED / FORMAT_FAILURE;
 * a seal suspended or revoked at the signing time, a licence revoked, suspended or
   reported lost: TOTAL-FAILED / REVOKED; a licence expired or superseded: TOTAL-FAILED /
   EXPIRED;
@@ -37,12 +38,12 @@ __all__ = [
     "check_document_signed",
     "check_format",
     "check_integrity",
+    "check_layout",
     "check_licence",
     "check_licence_status",
     "check_registration",
     "check_revocation",
     "check_timing",
-    "check_trailing_data",
     "run",
 ]
 
@@ -96,16 +97,31 @@ def check_document_signed(evidence: DocumentEvidence) -> Reason:
                   f"the document carries {len(signatures)} seal(s) or signature(s)")
 
 
-def check_trailing_data(evidence: DocumentEvidence) -> Reason:
-    """Nothing hides after the last revision's end (readers differ on such bytes)."""
-    if evidence.trailing_bytes:
-        raise _fail(S.FORMAT_FAILURE, "document.trailing_data",
-                    f"文件末尾（%%EOF 之后）附加了 {evidence.trailing_bytes} 字节"
-                    "不属于任何版本的内容",
-                    f"{evidence.trailing_bytes} bytes were appended after the end of the "
-                    "last revision (%%EOF), outside any signed or signable part")
-    return Reason("document.no_trailing_data", "文件末尾没有附加内容",
-                  "nothing was appended after the end of the last revision")
+def check_layout(evidence: DocumentEvidence) -> Reason:
+    """Every byte after the signed revisions belongs to a well-formed incremental update
+    (:mod:`.layout`): readers that rebuild the cross-reference table would show anything
+    else, and the signatures' coverage would not say so."""
+    layout = evidence.layout
+    if layout is None:
+        raise NotApplicable(Reason("document.layout_not_checked",
+                                   "文件中没有可读取的签名，未检查签名后的文件结构",
+                                   "not checked: no readable signature marks where the "
+                                   "signed bytes end"))
+    defect = layout.defect
+    if defect is not None:
+        raise _fail(S.FORMAT_FAILURE, "document.unaccounted_bytes",
+                    f"签名覆盖范围之后的内容不是规范的增量更新（偏移 {defect.offset}）："
+                    f"{defect.zh}",
+                    f"the bytes after the signed revision are not well-formed incremental "
+                    f"updates (offset {defect.offset}): {defect.en}")
+    count = len(layout.updates)
+    if count == 0:
+        return Reason("document.bytes_accounted", "签名覆盖到文件末尾，其后没有任何内容",
+                      "the signed bytes run to the end of the file")
+    return Reason("document.bytes_accounted",
+                  f"签名之后的全部内容是 {count} 个结构完整的增量更新",
+                  f"every byte after the signed revision belongs to {count} well-formed "
+                  "incremental update(s)")
 
 
 # ---------------------------------------------------------------------- signature

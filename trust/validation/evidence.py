@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .layout import LayoutFacts
 from .policy import ChangeLevel
 
 __all__ = [
@@ -153,8 +154,9 @@ class DocumentEvidence:
     empty_fields: tuple[str, ...]
     problem: str | None
     """A document-level defect: unreadable, too many signatures or revisions."""
-    trailing_bytes: int
-    """Non-whitespace bytes after the last %%EOF (not part of any revision)."""
+    layout: LayoutFacts | None
+    """The updates after the earliest signed revision and any bytes that are none
+    (:mod:`.layout`); None when no signature could be read."""
     examined_at: datetime
     material: str
     """Fingerprint of the trust material used."""

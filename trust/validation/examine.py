@@ -6,7 +6,7 @@ steps below for each document, treating the input as hostile throughout: decode 
 on every stream, a cap on signatures and revisions, and every failure to parse recorded
 as a format problem of that signature instead of an exception.
 
-1. Size and header; the document's SHA-256; bytes after the last ``%%EOF``.
+1. Size and header; the document's SHA-256.
 2. Open with pyHanko (strict, with decode limits); count revisions.
 3. Enumerate the signature fields of the AcroForm ourselves: pyHanko's own list skips
    signatures with an unknown /SubFilter, which would hide them from the verdict.
@@ -22,6 +22,8 @@ as a format problem of that signature instead of an exception.
       and our own CRLs; then our CRLs' revocation index, the authoritative answer for
       certificates we issued;
    e. the licence identifier (/ZZBS) of the document information in the signed revision.
+5. The file layout after the earliest signed revision (:mod:`.layout`): every byte
+   belongs to a well-formed incremental update.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from .evidence import (
     SignatureEvidence,
     TimestampFacts,
 )
+from .layout import LayoutFacts, account, hybrid_reference
 from .material import PreparedMaterial, TrustMaterial
 from .policy import ChangeLevel, ExaminationLimits
 
@@ -217,15 +220,14 @@ class Examiner:
             raise NotAPDFError("the file is not a PDF document",
                                hint="upload the sealed PDF itself, not a scan or a picture")
         digest = hashlib.sha256(data).hexdigest()
-        end = data.rfind(b"%%EOF")
-        trailing = len(data[end + 5:].translate(None, _WHITESPACE)) if end >= 0 else 0
 
         def finding(problem: str, *, revisions: int = 0,
                     signatures: tuple[SignatureEvidence, ...] = (),
-                    empty: tuple[str, ...] = ()) -> DocumentEvidence:
+                    empty: tuple[str, ...] = (), layout: LayoutFacts | None = None
+                    ) -> DocumentEvidence:
             return DocumentEvidence(
                 sha256=digest, size=len(data), revisions=revisions, signatures=signatures,
-                empty_fields=empty, problem=problem or None, trailing_bytes=trailing,
+                empty_fields=empty, problem=problem or None, layout=layout,
                 examined_at=at, material=self.fingerprint)
 
         try:
@@ -262,7 +264,7 @@ class Examiner:
         # document malformed, whatever the signatures say.
         dss_problem = revinfo.problem if revinfo is not None else None
         return finding(dss_problem or "", revisions=revisions, signatures=tuple(signatures),
-                       empty=empty)
+                       empty=empty, layout=_layout(data, reader, signatures))
 
     @staticmethod
     def _fields(reader: PdfFileReader) -> list[tuple[str, Any, Any]]:
@@ -289,6 +291,7 @@ class Examiner:
             if subfilter not in accepted:
                 raise _Format(f"unsupported /SubFilter {subfilter or '(none)'}")
             assert subfilter is not None
+            _refuse_hybrid(reader)
             embedded = EmbeddedPdfSignature(reader, ref.get_object(), name)
             byte_range = _check_frame(data, embedded)
             return self._examine_signature(reader, embedded, kind=kind, subfilter=subfilter,
@@ -620,6 +623,20 @@ def _unreadable(name: str, kind: str, subfilter: str | None, problem: str
     )
 
 
+def _refuse_hybrid(reader: PdfFileReader) -> None:
+    """ISO 32000-1 §7.5.8.4: a hybrid-reference file's table hides from PDF 1.4 readers
+    the objects its /XRefStm stream lists, so readers may see different documents;
+    pyHanko refuses to validate signatures in such files. Say so, rather than let the
+    refusal pass for a coverage problem."""
+    hybrid = hybrid_reference(reader)
+    if hybrid is not None:
+        table, stream = hybrid
+        raise _Format(f"the document uses a hybrid cross-reference (the table at offset "
+                      f"{table} also points at a cross-reference stream at offset {stream} "
+                      "with /XRefStm): readers that ignore the stream see other objects, so "
+                      "no signature in it can be verified")
+
+
 def _check_frame(data: bytes, embedded: EmbeddedPdfSignature) -> tuple[int, ...]:
     """/ByteRange must be [0 a b c] whose gap holds exactly this signature's /Contents."""
     raw = embedded.byte_range
@@ -677,6 +694,14 @@ def _licence_metadata(reader: PdfFileReader, revision: int
             values.append((key[1:], str(value)))
     found = dict(values)
     return found.get("ZZBS"), tuple(values)
+
+
+def _layout(data: bytes, reader: PdfFileReader, signatures: list[SignatureEvidence]
+            ) -> LayoutFacts | None:
+    """Account for the bytes after the earliest readable signature's coverage."""
+    ends = [item.byte_range[2] + item.byte_range[3] for item in signatures
+            if item.byte_range is not None]
+    return account(data, reader, min(ends)) if ends else None
 
 
 def _safe_fields(reader: PdfFileReader) -> list[tuple[str, Any, Any]]:

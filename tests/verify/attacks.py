@@ -112,6 +112,8 @@ def _startxrefs(pdf: bytes) -> list[int]:
 def _page_redefinition(pdf: bytes) -> bytes:
     """Page 1's content stream redefined under its own object number: a red block."""
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    if reader.encrypted:
+        reader.decrypt("")  # a file anyone may open
     contents = reader.root["/Pages"]["/Kids"][0].raw_get("/Contents")
     if isinstance(contents.get_object(), generic.ArrayObject):
         contents = contents.get_object().raw_get(0)

@@ -67,6 +67,9 @@ class ChainFacts:
     revoked_later_at: datetime | None
     """Our CRL's revocation time of the signing certificate when it is after the moment
     (the signature stays valid; reported for information)."""
+    issued_here: bool
+    """Whether one of this service's CAs signed the certificate (checked with the CA's
+    key, not by name: a foreign CA may carry the name of ours)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class TimestampFacts:
     trusted: bool
     tsa: str
     problem: str | None
+    tsa_sha256: str
+    """SHA-256 of the time-stamp authority's certificate."""
+    tsa_issued_here: bool
+    """Whether one of this service's CAs signed the authority's certificate."""
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from asn1crypto import cms, crl, ocsp, tsp, x509
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.crypt import AuthStatus, StandardSecurityHandler
 from pyhanko.pdf_utils.decode_limits import (
     DecodeLimits,
     DecodePurpose,
@@ -61,7 +62,7 @@ from pyhanko_certvalidator import ValidationContext
 from .. import _asn1fix
 from . import _speedups
 from .changes import describe_changes
-from .errors import DocumentTooLargeError, NotAPDFError
+from .errors import DocumentTooLargeError, EncryptedDocumentError, NotAPDFError
 from .evidence import (
     CertificateFacts,
     ChainFacts,
@@ -233,13 +234,17 @@ class Examiner:
         try:
             reader = PdfFileReader(BytesIO(data), strict=True,
                                    decode_limits=self._decode_limits)
-            if reader.encrypted:
-                return finding("the document is encrypted; sealed documents are not")
+            locked = reader.encrypted and not _opens_without_password(reader)
             revisions = reader.xrefs.total_revisions
         except RecursionError:
             return finding("the document's objects are nested too deeply to read")
         except Exception as exc:
             return finding(f"the document cannot be read as PDF ({_describe(exc)})")
+        if locked:
+            raise EncryptedDocumentError(
+                "the document is encrypted with a password (or for named recipients), so "
+                "its content cannot be read and its signatures cannot be verified",
+                hint="ask the sender for the document as sealed, without a password")
         if revisions > self.limits.max_revisions:
             return finding(f"the document has {revisions} revisions; at most "
                            f"{self.limits.max_revisions} are examined", revisions=revisions)
@@ -415,7 +420,7 @@ class Examiner:
         except Exception as exc:
             raise _Format(f"the signature time-stamp cannot be read ({_describe(exc)})"
                           ) from None
-        return _timestamp_facts(status)
+        return _timestamp_facts(status, self.prepared)
 
     def _tst_status(self, token: cms.SignedData, imprint: Any, revinfo: _DocumentRevinfo
                     ) -> dict[str, Any]:
@@ -565,13 +570,14 @@ class Examiner:
             path=tuple(item.subject.human_friendly for item in certs),
             revoked_at=revoked_at, revocation_reason=reason, ca_revoked=ca_revoked,
             revocation_source="+".join(source) or None, revoked_later_at=revoked_later,
+            issued_here=prepared.signed_by_us(certificate),
         )
 
     def _document_timestamp(self, embedded: EmbeddedPdfSignature, revinfo: _DocumentRevinfo
                             ) -> tuple[TimestampFacts, ChainFacts, CertificateFacts, bool, bool,
                                        str | None]:
         status = self._tst_status(embedded.signed_data, embedded.compute_digest, revinfo)
-        facts = _timestamp_facts(status)
+        facts = _timestamp_facts(status, self.prepared)
         return (facts, self._chain(status, facts.time, revinfo),
                 certificate_facts(status["signing_cert"]), bool(status["intact"]),
                 bool(status["valid"]), None)
@@ -599,13 +605,16 @@ class _TrustedPath:
         return self.not_before <= moment <= self.not_after
 
 
-def _timestamp_facts(status: dict[str, Any]) -> TimestampFacts:
+def _timestamp_facts(status: dict[str, Any], prepared: PreparedMaterial) -> TimestampFacts:
     result = TimestampSignatureStatus(**status)
+    authority = result.signing_cert
     return TimestampFacts(
         time=result.timestamp, intact=result.intact, valid=result.valid,
-        trusted=result.trusted, tsa=result.signing_cert.subject.human_friendly,
+        trusted=result.trusted, tsa=authority.subject.human_friendly,
         problem=result.trust_problem_indic.standard_name
-        if result.trust_problem_indic is not None else None)
+        if result.trust_problem_indic is not None else None,
+        tsa_sha256=hashlib.sha256(authority.dump()).hexdigest(),
+        tsa_issued_here=prepared.signed_by_us(authority))
 
 
 def _describe(exc: BaseException) -> str:
@@ -621,6 +630,20 @@ def _unreadable(name: str, kind: str, subfilter: str | None, problem: str
         intact=None, valid=None, crypto_detail=None, signer=None, chain=None, timestamp=None,
         claimed_time=None, changes=None, licence_identifier=None, licence_metadata=(),
     )
+
+
+def _opens_without_password(reader: PdfFileReader) -> bool:
+    """ISO 32000-1 §7.6.3.3: a document whose user password is empty opens for anyone.
+    Its signatures cover the encrypted bytes as stored (§12.8.1), so once pyHanko holds
+    the key it is verified like any other; a password or a certificate we lack keeps it
+    closed."""
+    if not isinstance(reader.security_handler, StandardSecurityHandler):
+        return False
+    try:
+        result = reader.decrypt(b"")
+    except Exception:
+        return False
+    return result.status is not AuthStatus.FAILED
 
 
 def _refuse_hybrid(reader: PdfFileReader) -> None:

@@ -86,6 +86,7 @@ class PreparedMaterial:
     _revoked: dict[tuple[bytes, int], Revocation] = field(default_factory=dict)
     _dss_issuers: dict[bytes, x509.Certificate | None] = field(default_factory=dict)
     _our_issuers: frozenset[bytes] = frozenset()
+    _signed_by_us: dict[bytes, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, material: TrustMaterial) -> PreparedMaterial:
@@ -142,9 +143,42 @@ class PreparedMaterial:
         """Whether one of our CAs (with a CRL here) issued ``certificate``."""
         return certificate.issuer.dump() in self._our_issuers
 
+    def signed_by_us(self, certificate: x509.Certificate) -> bool:
+        """Whether one of our CAs' keys signed ``certificate``: a CA elsewhere may carry
+        the very name of ours (:meth:`issued_by_us` compares names only). Remembered by
+        the certificate's SHA-256."""
+        key = certificate.sha256
+        known = self._signed_by_us.get(key)
+        if known is None:
+            known = _signed_by_one_of(certificate, [*self.own_roots, *self.intermediates])
+            if len(self._signed_by_us) > 4096:
+                self._signed_by_us.clear()
+            self._signed_by_us[key] = known
+        return known
+
     def revocation(self, certificate: x509.Certificate) -> Revocation | None:
         """Our CRL entry for ``certificate``, if one of our CAs revoked it."""
         return self._revoked.get((certificate.issuer.dump(), certificate.serial_number))
+
+
+def _signed_by_one_of(certificate: x509.Certificate,
+                      authorities: list[x509.Certificate]) -> bool:
+    from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator
+
+    validator = DefaultSignatureValidator()
+    for authority in authorities:
+        if authority.subject.dump() != certificate.issuer.dump():
+            continue
+        try:
+            validator.validate_signature(
+                signature=certificate["signature_value"].native,
+                signed_data=certificate["tbs_certificate"].dump(),
+                public_key_info=authority.public_key,
+                signature_algorithm=certificate["signature_algorithm"])
+        except Exception:  # noqa: S112 - another key of the same name: try the next
+            continue
+        return True
+    return False
 
 
 def _verified_issuer(certificate_list: crl.CertificateList,

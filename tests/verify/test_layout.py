@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable
 from functools import cache
 
@@ -295,3 +296,15 @@ def test_well_formed_updates_before_a_defect_are_reported() -> None:
     facts = _account(first + b"junk", _S)
     assert len(facts.updates) == 1
     assert facts.defect is not None and facts.defect.offset == len(first)
+
+
+def test_a_flood_of_unlisted_objects_stops_the_accounting_early() -> None:
+    flood = b"".join(_obj(number, b"null") for number in range(10, 200_010))
+    data = _update(_SIGNED + flood, {5: b"<< /Note (the update that ends the file) >>"})
+    started = time.perf_counter()
+    facts = _account(data, _S)
+    elapsed = time.perf_counter() - started
+    assert facts.defect is not None and facts.defect.offset == _S
+    assert "further objects after it are listed in no cross-reference section" in \
+        facts.defect.en
+    assert elapsed < 0.5, elapsed

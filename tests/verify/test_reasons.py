@@ -170,6 +170,42 @@ def test_a_signature_time_stamp_from_a_look_alike_tsa_is_named_as_not_ours(
     assert _fingerprint(leaf) in timing.reason.en
 
 
+# ---------------------------------------------------------------------- every interface
+
+
+@pytest.mark.parametrize("attack", ["object_redefined_with_repeated_startxref",
+                                    "object_hidden_in_update", "text_appended"])
+def test_unaccounted_bytes_fail_alike_in_the_api_the_page_the_cli_and_offline(
+        api: Any, headers: dict[str, dict[str, str]], cli: Any, verify_env: VerifyEnv,
+        tmp_path: Path, attack: str) -> None:
+    from asn1crypto import pem
+
+    from .attacks import ATTACKS
+    from .test_interfaces import _root
+
+    pdf = ATTACKS[attack](verify_env.issue()[1])
+    upload = {"file": ("attacked.pdf", pdf, "application/pdf")}
+    body = api.post("/verifications", headers=headers["verifier"], files=upload).json()
+    assert (body["verdict"]["indication"], body["verdict"]["sub_indication"]) == \
+        ("TOTAL-FAILED", "FORMAT_FAILURE")
+    assert body["verdict"]["reasons"][0]["code"] == "document.unaccounted_bytes"
+    page = api.post("/verify", files=upload)
+    assert "结论：TOTAL-FAILED（FORMAT_FAILURE）" in page.text
+    document = tmp_path / "attacked.pdf"
+    document.write_bytes(pdf)
+    online = cli("verify", str(document))
+    assert online.exit_code == 1 and "TOTAL-FAILED / FORMAT_FAILURE" in online.output
+    listed, root = tmp_path / "list.jws", tmp_path / "root.pem"
+    assert cli("trustlist", "export", "--out", str(listed)).exit_code == 0
+    root.write_bytes(pem.armor("CERTIFICATE", _root(verify_env)))
+    offline = cli("verify", str(document), "--trust-list", str(listed), "--root", str(root),
+                  "--json")
+    assert offline.exit_code == 1, offline.output
+    verdict = json.loads(offline.output)["verdict"]
+    assert (verdict["indication"], verdict["sub_indication"]) == ("TOTAL-FAILED",
+                                                                  "FORMAT_FAILURE")
+
+
 # ---------------------------------------------------------------------- plain CLI output
 
 

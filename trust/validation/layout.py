@@ -43,7 +43,6 @@ from pyhanko.pdf_utils.xref import ObjStreamRef, XRefSectionType
 
 __all__ = ["Defect", "LayoutFacts", "Update", "account", "hybrid_reference"]
 
-_WS = b"\x00\t\n\x0c\r "
 _W = rb"[\x00\t\n\x0c\r ]"
 # "n g obj" followed by a delimiter or white-space (ISO 32000-1 §7.2.2, §7.3.10).
 _OBJECT = re.compile(rb"(\d{1,10})" + _W + rb"+(\d{1,5})" + _W
@@ -53,6 +52,10 @@ _SIGNED_TAIL = re.compile(rb"startxref" + _W + rb"+(\d{1,12})" + _W + rb"+%%EOF"
 _TABLE_BODY = re.compile(rb"[0-9 nf\r\n]*")
 _TAIL_WINDOW = 1024
 _EXCERPT = 24
+_WHITE_RUN = re.compile(_W + rb"*")
+# Objects no cross-reference of the chain lists, tolerated in one update before the
+# accounting stops: an attacker's flood of them must not cost seconds to parse.
+_MAX_UNLISTED = 100
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class _Section:
     objects: list[_Object] = field(default_factory=list)
     table: int | None = None
     trailer: Any = None
+    unlisted: list[_Object] = field(default_factory=list)
 
 
 def _read_non_whitespace(stream: BytesIO) -> None:
@@ -169,12 +173,26 @@ class _Accountant:
         xrefs = reader.xrefs
         self.revisions = {xrefs.get_startxref_for_revision(revision): revision
                           for revision in range(xrefs.total_revisions)}
+        self.listed: set[int] = set()
+
+    def _index(self, signed: int) -> None:
+        """Every offset the cross-references after revision ``signed`` list (a large
+        original costs nothing)."""
+        xrefs = self.reader.xrefs
+        for revision in range(signed + 1, xrefs.total_revisions):
+            data_of = xrefs.get_xref_data(revision)
+            self.listed.update(offset for _gen, offset in data_of.standard_xrefs.values())
+            self.listed.add(xrefs.get_xref_container_info(revision).start_location)
+            if data_of.hybrid is not None:
+                hybrid = data_of.hybrid
+                self.listed.update(offset for _gen, offset
+                                   in hybrid.xref_data.standard_xrefs.values())
+                self.listed.add(hybrid.meta_info.start_location)
 
     def _skip(self, position: int) -> int:
-        data = self.data
-        while position < len(data) and data[position] in _WS:
-            position += 1
-        return position
+        match = _WHITE_RUN.match(self.data, position)
+        assert match is not None  # the pattern matches the empty string
+        return match.end()
 
     def run(self) -> None:
         data, position = self.data, self._skip(self.signed_end)
@@ -195,6 +213,7 @@ class _Accountant:
                           f"the signed revision's startxref ({previous}) is not in the "
                           "document's cross-reference chain",
                           f"签名版本的 startxref（{previous}）不在文件的交叉引用链中")
+        self._index(revision)
         while position < len(data):
             section = self._read(position)
             update, previous, revision = self._judge(section, previous, revision)
@@ -227,10 +246,25 @@ class _Accountant:
                 item = self._object(match)
                 section.objects.append(item)
                 position = self.stream.tell()
+                self._count_unlisted(section, item)
             elif data.startswith(b"xref", position):
                 position = self._table(section, position)
             else:
                 raise self._stray(section, position)
+
+    def _count_unlisted(self, section: _Section, item: _Object) -> None:
+        """Stop early when an update holds many objects no cross-reference lists (the
+        judgement at its startxref would name the first of them anyway)."""
+        if item.offset in self.listed:
+            return
+        section.unlisted.append(item)
+        if len(section.unlisted) > _MAX_UNLISTED:
+            first = section.unlisted[0]
+            raise _Defect(first.offset,
+                          f"{first.label} and more than {_MAX_UNLISTED} further objects "
+                          "after it are listed in no cross-reference section of the file",
+                          f"{first.label_zh}及其后超过 {_MAX_UNLISTED} 个对象不在文件的任何"
+                          "交叉引用表中")
 
     def _object(self, match: re.Match[bytes]) -> _Object:
         number, generation = int(match.group(1)), int(match.group(2))

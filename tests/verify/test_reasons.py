@@ -153,6 +153,9 @@ def test_a_document_time_stamp_from_a_look_alike_tsa_is_named_as_not_ours(
     assert stamp.reason.code == "certificate.not_ours"
     assert "not issued by this service's PKI" in stamp.reason.en
     assert _fingerprint(leaf) in stamp.reason.en
+    timing = checks_of(report, 1)["timing"]
+    assert timing.reason.en.startswith("the document time-stamp's authority was not issued "
+                                       "by this service's PKI")
 
 
 def test_a_signature_time_stamp_from_a_look_alike_tsa_is_named_as_not_ours(

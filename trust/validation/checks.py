@@ -401,10 +401,12 @@ def check_timing(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reaso
                     "value or its own signature fails)")
     if stamp is not None and not stamp.trusted:
         if not stamp.tsa_issued_here:
+            what_zh, what_en = ("文档时间戳", "document") \
+                if evidence.kind == "document-timestamp" else ("签名时间戳", "signature")
             raise _fail(S.NO_POE, "timing.timestamp_untrusted",
-                        f"签名时间戳的时间戳机构不是本平台 PKI 签发的，也不受信任（主体 "
+                        f"{what_zh}的时间戳机构不是本平台 PKI 签发的，也不受信任（主体 "
                         f"{stamp.tsa}，SHA-256 {stamp.tsa_sha256}）",
-                        f"the signature time-stamp's authority was not issued by this "
+                        f"the {what_en} time-stamp's authority was not issued by this "
                         f"service's PKI and is not trusted (subject {stamp.tsa}, SHA-256 "
                         f"{stamp.tsa_sha256})")
         raise _fail(S.NO_POE, "timing.timestamp_untrusted",

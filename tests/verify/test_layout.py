@@ -111,6 +111,22 @@ def test_unsigned_revisions_before_the_signed_one_are_inside_the_signed_bytes() 
     assert len(facts.updates) == 1 and facts.updates[0].start == len(signed)
 
 
+def _relisted(signed: bytes, *, number: int) -> bytes:
+    """An update whose table also lists object ``number`` at the catalog's offset in the
+    signed revision."""
+    update = _update(signed, {5: b"<< /Note (new) >>"})
+    table = update.rindex(b"\nxref\n") + 1
+    return (update[:table] + b"xref\n%d 1\n%010d 00000 n \n" % (number,
+                                                                signed.index(b"1 0 obj"))
+            + update[table + len(b"xref\n"):])
+
+
+def test_an_update_that_lists_an_unchanged_object_again_is_accounted_for() -> None:
+    signed = _original()
+    facts = _passes(_relisted(signed, number=1), len(signed))
+    assert len(facts.updates) == 1
+
+
 @cache
 def _object_stream_original(*, linearize: bool = False) -> bytes:
     """A pikepdf file with a cross-reference stream and object streams (or linearised)."""
@@ -260,6 +276,9 @@ DEFECTS: list[tuple[str, BadLayout, int, str]] = [
     ("startxref_pointing_back", _pointing_back, _POINTING_BACK_AT - _S,
      f"the startxref at offset {_POINTING_BACK_AT} says {_startxref(_SIGNED)}, but this "
      "update's cross-reference is at"),
+    ("entry_pointing_at_another_object", lambda pdf: _relisted(pdf, number=2), 0,
+     f"lists object 2 0 at offset {_SIGNED.index(b'1 0 obj')}, where that object is not "
+     "defined"),
     ("file_ending_inside_an_update", lambda pdf: _cut_before_startxref(
         _update(pdf, {5: b"<< /Note (cut) >>"})), 0,
      f"inside the update at offset {_S}, which has no startxref and %%EOF"),

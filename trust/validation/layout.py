@@ -445,13 +445,15 @@ class _Accountant:
                           f"{item.label_zh}定义在偏移 {section.start} 处的增量更新中，"
                           "但不在其交叉引用表中（隐藏内容）")
         for number, (generation, offset) in standard.items():
+            if offset < section.start and self._defines(offset, number, generation):
+                continue  # an earlier definition listed again: nothing new, nothing hidden
             found = defined.get(self._at(offset))
             if found is None or found.number != number or found.generation != generation:
-                raise _Defect(offset, f"the cross-reference of the update at offset "
+                raise _Defect(section.start, f"the cross-reference of the update at offset "
                               f"{section.start} lists object {number} {generation} at "
-                              f"offset {offset}, where the update defines no such object",
+                              f"offset {offset}, where that object is not defined",
                               f"偏移 {section.start} 处增量更新的交叉引用表把对象 {number} "
-                              f"{generation} 指向偏移 {offset}，但本次更新在该处没有定义此对象")
+                              f"{generation} 指向偏移 {offset}，但该处没有定义此对象")
         self._object_streams(section, defined, in_streams)
 
     def _object_streams(self, section: _Section, defined: dict[int, _Object],
@@ -497,6 +499,12 @@ class _Accountant:
             raise _Defect(item.offset, f"object stream {item.label} cannot be read",
                           f"对象流{item.label_zh}无法读取") from None
         return numbers
+
+    def _defines(self, offset: int, number: int, generation: int) -> bool:
+        """Whether an object header ``number generation obj`` starts at ``offset``."""
+        match = _OBJECT.match(self.data, self._at(offset))
+        return match is not None and (int(match.group(1)), int(match.group(2))) == \
+            (number, generation)
 
     def _at(self, offset: int) -> int:
         """An xref offset, past white-space some writers leave before the header."""

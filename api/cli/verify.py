@@ -41,6 +41,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(anchor_app, name="trust-anchor")
 
 
+def _line(text: str) -> None:
+    """A reason as it is: no markup (reasons quote PDF arrays like [0 0 0 0]), no wrapping."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _print(report: VerificationReport) -> None:
     verdict = report.verdict
     colour = _COLOUR[verdict.indication]
@@ -52,7 +57,7 @@ def _print(report: VerificationReport) -> None:
                       f"{licence.state_now.value}")
     for check in report.document:
         if check.status.value not in ("passed", "not-applicable"):
-            console.print(f"  document: {check.reason.en}")
+            _line(f"  document: {check.reason.en}")
     for item in report.signatures:
         signature = item.verdict
         who = item.seal.name if item.seal else (
@@ -63,7 +68,9 @@ def _print(report: VerificationReport) -> None:
                       f"{item.evidence.field}: {who} at {when} ({proof})")
         for check in item.checks:
             if check.status.value in ("failed", "indeterminate"):
-                console.print(f"    {check.check}: {check.reason.en}")
+                _line(f"    {check.check}: {check.reason.en}")
+        for note in item.notes:
+            _line(f"    note: {note.en}")
 
 
 def _offline(trust_list: Path, root: Path) -> Verifier:

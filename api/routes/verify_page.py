@@ -53,7 +53,7 @@ _STATUS = {CheckStatus.PASSED: ("passed", "通过"), CheckStatus.FAILED: ("faile
 _CHECK = {"format": "签名结构", "integrity": "完整性", "changes": "签名后改动",
           "certificate": "证书链", "revocation": "吊销状态", "timing": "签名时间",
           "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
-          "document-signed": "是否签章", "trailing-data": "文件尾部", "licence-status": "证照状态",
+          "document-signed": "是否签章", "file-layout": "文件结构", "licence-status": "证照状态",
           "qr-payload": "二维码"}
 
 

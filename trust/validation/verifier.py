@@ -126,7 +126,7 @@ class Verifier:
         document = (
             run("document-readable", checks.check_document_readable, evidence),
             run("document-signed", checks.check_document_signed, evidence),
-            run("trailing-data", checks.check_trailing_data, evidence),
+            run("file-layout", checks.check_layout, evidence),
         )
         signatures = tuple(self._signature(item, evidence.sha256, at)
                            for item in evidence.signatures)

@@ -224,7 +224,7 @@ def test_the_display_page_shows_beijing_time(http: TestClient,
     page = http.get("/v/q", params={"t": token}).text
     issued = datetime.fromtimestamp(_payload(token)["iat"], UTC)
     assert f"截至 {beijing_time(issued)}" in _text(page, "status-as-of-issue")
-    assert " UTC" not in page.replace("(UTC+8)", "")
+    assert re.search(r"\bUTC\b(?!\+8)", page) is None
 
 
 def test_an_expired_display_code_is_refused_in_chinese(http: TestClient,
@@ -264,6 +264,27 @@ def test_the_licence_page_of_a_valid_licence_stays_green(http: TestClient,
     assert _text(page.text, "verdict") == "✔ 核验通过"
     assert "verdict-passed" in _green(page.text)
     assert 'id="verdict-note"' not in page.text
+
+
+def test_every_time_on_the_licence_page_is_beijing_time(http: TestClient,
+                                                       shown: dict[str, Shown]) -> None:
+    page = http.get(f"/v/{shown['revoked'].identifier}").text
+    assert re.search(r"签章时间</th><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 北京时间 \(UTC\+8\)",
+                     page)
+    assert re.search(r"时间戳证明签名时间为 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\+8", page)
+    assert re.search(r"\bUTC\b(?!\+8)", page) is None  # no time left in UTC
+
+
+def test_the_sealed_report_shows_beijing_time(http: TestClient, shown: dict[str, Shown]) -> None:
+    import pypdfium2
+
+    page = http.get(f"/v/{shown['revoked'].identifier}").text
+    token = re.search(r"/verify/reports/([A-Za-z0-9_-]+)\.pdf", page)
+    assert token is not None
+    report = pypdfium2.PdfDocument(http.get(f"/verify/reports/{token.group(1)}.pdf").content)
+    text = "".join(report[0].get_textpage().get_text_range().split())
+    assert re.search(r"核验时间\d{4}-\d\d-\d\d\d\d:\d\d:\d\d北京时间\(UTC\+8\)", text), text
+    assert "已注销/吊销/撤销" in text
 
 
 # ---------------------------------------------------------------------- wallet

@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from trust.clock import beijing_time
 from trust.validation import CheckStatus, Indication, VerificationReport
 from trust.validation.report import SignatureReport
 
@@ -125,7 +126,7 @@ class _Layout:
 def _when(moment: datetime | None) -> str:
     if moment is None:
         return "—"
-    return f"{moment.astimezone(CHINA_TZ):%Y-%m-%d %H:%M:%S}（北京时间）"
+    return beijing_time(moment)
 
 
 def _signature_section(layout: _Layout, number: int, item: SignatureReport) -> None:

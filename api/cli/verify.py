@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from trust.clock import beijing_time
 from trust.db import utcnow
 from trust.validation import Indication, VerificationReport, Verifier
 
@@ -62,7 +63,7 @@ def _print(report: VerificationReport) -> None:
         signature = item.verdict
         who = item.seal.name if item.seal else (
             item.evidence.signer.common_name if item.evidence.signer else item.evidence.field)
-        when = item.signing_time.isoformat() if item.signing_time else "unknown time"
+        when = beijing_time(item.signing_time) if item.signing_time else "unknown time"
         proof = "time-stamped" if item.signing_time_proven else "claimed"
         console.print(f"  [{_COLOUR[signature.indication]}]{signature.indication.value}[/] "
                       f"{item.evidence.field}: {who} at {when} ({proof})")

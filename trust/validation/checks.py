@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ParamSpec
 
+from ..clock import beijing_time
 from .directories import LicenceRecord, LicenceState, SealRecord, SealState
 from .errors import CheckFailedError, NotApplicable
 from .evidence import DocumentEvidence, ObjectChange, SignatureEvidence
@@ -53,7 +54,8 @@ S = SubIndication
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "?"
+    # Shown to people on pages and reports: Beijing time, zone named (trust/clock.py).
+    return beijing_time(moment, zone="UTC+8") if moment is not None else "?"
 
 
 def _fail(sub: SubIndication, code: str, zh: str, en: str) -> CheckFailedError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from registry.receipts import verify_display, verify_receipt
 from trust.db import utcnow
+from trust.jws import PinnedSigner, SignerTrust
+from trust.purposes import DISPLAY_CODE
 
 from .common import CLI_ACTOR, console, ready_runtime
 
@@ -45,25 +48,50 @@ def list_items() -> None:
     console.print(table)
 
 
-def _anchors(root: Path | None) -> list[bytes]:
-    if root is not None:
-        data = root.read_bytes()
-        return [pem.unarmor(data)[2] if pem.detect(data) else data]
+def _root(root: Path) -> bytes:
+    data = root.read_bytes()
+    return pem.unarmor(data)[2] if pem.detect(data) else data
+
+
+def _installation_trust() -> SignerTrust:
     runtime = ready_runtime()
     with runtime.unit_of_work(readonly=True) as services:
-        return runtime.trust_anchors(services)
+        return runtime.signer_trust(services)
+
+
+def _listed_trust(trust_list: Path, root: Path | None) -> SignerTrust:
+    """The signers a trust list pins, once the list verifies against the root."""
+    from trust.trustlist import read_trust_list
+
+    anchors = [_root(root)] if root is not None else list(_installation_trust().anchors)
+    listed = read_trust_list(trust_list.read_text(encoding="ascii"), anchors, now=utcnow())
+    return listed.signer_trust()
 
 
 RootOption = Annotated[Path | None, typer.Option(
     help="trusted root certificate (PEM or DER) for offline checks; default: this "
          "installation's root")]
+TrustListOption = Annotated[Path | None, typer.Option(
+    help="the published trust list (compact JWS): verified against the root, it names "
+         "the service identities that sign", exists=True, dir_okay=False)]
 
 
 @receipt_app.command("verify")
 def receipt_verify(file: Annotated[Path, typer.Argument(help="the receipt (compact JWS)")],
-                   root: RootOption = None) -> None:
-    """Verify a check receipt's signature and certificate chain; print what it states."""
-    payload = verify_receipt(file.read_text(encoding="ascii").strip(), _anchors(root))
+                   root: RootOption = None, trust_list: TrustListOption = None) -> None:
+    """Verify a check receipt's signature and signer's certificate path; print what it states.
+
+    With --trust-list the signer must be the receipt signer the list pins (also a
+    receipt signed before receipt signers carried their EKU); with --root alone, a
+    certificate of that root carrying the receipt EKU; with neither, this installation's.
+    """
+    if trust_list is not None:
+        trust = _listed_trust(trust_list, root)
+    elif root is not None:
+        trust = SignerTrust.roots_only([_root(root)])
+    else:
+        trust = _installation_trust()
+    payload = verify_receipt(file.read_text(encoding="ascii").strip(), trust)
     console.print(f"[green]receipt verified[/green]: check {payload['check_id']} at "
                   f"{payload['at']} for {payload['client']['name']}, item "
                   f"{payload['item']['code']}, case {payload['case_number']}")
@@ -73,32 +101,29 @@ def receipt_verify(file: Annotated[Path, typer.Argument(help="the receipt (compa
                       f"{result.get('identifier', '')}")
 
 
-def _certificates(files: list[Path] | None) -> list[bytes]:
-    if files:
-        result = []
-        for file in files:
-            data = file.read_bytes()
-            result += [der for _, _, der in pem.unarmor(data, multiple=True)] \
-                if pem.detect(data) else [data]
-        return result
-    runtime = ready_runtime()
-    with runtime.unit_of_work() as services:
-        return runtime.registry_certificates(services)
+def _given_signers(files: list[Path], root: Path | None) -> SignerTrust:
+    """--signer: the registry's certificate (pinned) and its CA (an intermediate)."""
+    from cryptography import x509
 
+    certificates = []
+    for file in files:
+        data = file.read_bytes()
+        certificates += [der for _, _, der in pem.unarmor(data, multiple=True)] \
+            if pem.detect(data) else [data]
 
-def _registry_certificates_from(trust_list: Path, anchors: list[bytes]) -> list[bytes]:
-    """The registry's signing chain from a trust list, once the list verifies."""
-    import base64
+    def is_ca(der: bytes) -> bool:
+        try:
+            return bool(x509.load_der_x509_certificate(der).extensions
+                        .get_extension_for_class(x509.BasicConstraints).value.ca)
+        except x509.ExtensionNotFound:
+            return False
 
-    from trust.jws import JWSError
-    from trust.trustlist import read_trust_list
-
-    listed = read_trust_list(trust_list.read_text(encoding="ascii"), anchors, now=utcnow())
-    chain = listed.payload.get("service_certificates", {}).get("registry")
-    if not chain:
-        raise JWSError("the trust list names no registry signing certificate",
-                       hint="export a current list with 'zhengyin trustlist export'")
-    return [base64.b64decode(item) for item in chain]
+    anchors = (_root(root),) if root is not None else _installation_trust().anchors
+    return SignerTrust(
+        anchors=anchors, intermediates=tuple(der for der in certificates if is_ca(der)),
+        pins={DISPLAY_CODE.name: tuple(PinnedSigner(der) for der in certificates
+                                       if not is_ca(der))},
+        source="--signer")
 
 
 @qr_app.command("verify")
@@ -108,21 +133,23 @@ def qr_verify(
     signer: Annotated[list[Path] | None, typer.Option(
         help="the registry's signing certificate and CA (PEM/DER; from the trust list or "
              "'zhengyin pki export registry'); default: this installation's")] = None,
-    trust_list: Annotated[Path | None, typer.Option(
-        help="the published trust list (compact JWS): verified against the root, it "
-             "supplies the registry's signing certificates", exists=True, dir_okay=False)
-    ] = None,
+    trust_list: TrustListOption = None,
 ) -> None:
-    """Check a display QR code offline: signature, chain and expiry; no registry call."""
+    """Check a display QR code offline: signature, signer, chain and expiry; no registry call."""
     if signer and trust_list is not None:
         raise typer.BadParameter("give --signer or --trust-list, not both",
                                  param_hint="--trust-list")
     if "t=" in token:
         token = token.split("t=", 1)[1].split("&", 1)[0]
-    anchors = _anchors(root)
-    certificates = _registry_certificates_from(trust_list, anchors) \
-        if trust_list is not None else _certificates(signer)
-    payload = verify_display(token, anchors, now=utcnow(), certificates=certificates)
+    if trust_list is not None:
+        trust = _listed_trust(trust_list, root)
+    elif signer:
+        trust = _given_signers(signer, root)
+    else:
+        trust = _installation_trust()
+        if root is not None:
+            trust = replace(trust, anchors=(_root(root),))
+    payload = verify_display(token, trust, now=utcnow())
     issued = datetime.fromtimestamp(int(payload["iat"]), UTC)
     console.print(f"[green]display code verified[/green] — as of {issued:%Y-%m-%d %H:%M:%S} "
                   f"UTC: {payload['t']} {payload['n']} held by {payload['h']} was "

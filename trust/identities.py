@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from .db import lock_for_transaction
 from .models import CertificateRecord, CertificateStatus, ServiceIdentity
@@ -33,6 +33,21 @@ __all__ = ["TOKEN_PURPOSES", "ServiceIdentities"]
 # The purposes whose tokens people verify (the trust list pins their signers).
 TOKEN_PURPOSES: tuple[SigningPurpose, ...] = tuple(purpose for purpose in PURPOSES
                                                    if purpose.typ)
+
+
+def _key_certificates() -> Select[str, bytes, bool]:
+    # Built once: composing it (with the alias) costs more than running it.
+    current = aliased(CertificateRecord)
+    return (select(ServiceIdentity.purpose, CertificateRecord.der,
+                   CertificateRecord.id == ServiceIdentity.certificate_id)
+            .join(current, current.id == ServiceIdentity.certificate_id)
+            .join(CertificateRecord, CertificateRecord.key_sha1 == current.key_sha1)
+            .where(ServiceIdentity.purpose.in_(bindparam("identities", expanding=True)),
+                   CertificateRecord.status == CertificateStatus.VALID)
+            .order_by(ServiceIdentity.purpose, CertificateRecord.id.desc()))
+
+
+_KEY_CERTIFICATES = _key_certificates()
 
 
 class ServiceIdentities:
@@ -76,44 +91,49 @@ class ServiceIdentities:
     def pins(self, purposes: Iterable[SigningPurpose] = TOKEN_PURPOSES
              ) -> dict[str, tuple[PinnedSigner, ...]]:
         """Per purpose, the certificates that sign it (current first, then legacy)."""
-        by_identity: dict[str, list[CertificateRecord]] = {}
-        result = {}
-        for purpose in purposes:
-            if purpose.identity not in by_identity:
-                by_identity[purpose.identity] = self._certificates_of(purpose.identity)
-            pins = []
-            for record in by_identity[purpose.identity]:
-                pin = PinnedSigner(record.der)
-                usage = _ekus(pin)
-                if purpose.eku in usage:
-                    pins.append(pin)
-                elif purpose.legacy and not usage & set(ekus_of_identity(purpose.identity)):
-                    # Made before EKUs: pinned by itself. A certificate with other EKUs of
-                    # ours was made for other purposes and is never a legacy signer.
-                    pins.append(PinnedSigner(record.der, legacy=True))
-            result[purpose.name] = tuple(pins)
-        return result
+        chosen = tuple(purposes)
+        return _pins(chosen, self._certificates_of({purpose.identity for purpose in chosen}))
 
     def signer_trust(self) -> SignerTrust:
-        """This installation's root, issuing CA and pinned signers."""
-        return SignerTrust(anchors=(self._pki.identity(ROOT).der,),
-                           intermediates=(self._pki.identity(ISSUING).der,),
-                           pins=self.pins(), source="this installation")
+        """This installation's root, issuing CA and pinned signers (one query)."""
+        found = self._certificates_of({ROOT, ISSUING, *(p.identity for p in TOKEN_PURPOSES)})
+        if not found.get(ROOT) or not found.get(ISSUING):
+            self._pki.identity(ROOT)  # raises: the PKI is not initialised
+        return SignerTrust(anchors=(found[ROOT][0],), intermediates=(found[ISSUING][0],),
+                           pins=_pins(TOKEN_PURPOSES, found), source="this installation")
 
-    def _certificates_of(self, identity: str) -> list[CertificateRecord]:
-        """The valid certificates of the identity's current key, the current one first."""
-        row = self._session.get(ServiceIdentity, identity)
-        if row is None:
-            return []
-        current = self._session.get(CertificateRecord, row.certificate_id)
-        assert current is not None
-        others = self._session.scalars(
-            select(CertificateRecord)
-            .where(CertificateRecord.key_sha1 == current.key_sha1,
-                   CertificateRecord.id != current.id,
-                   CertificateRecord.status == CertificateStatus.VALID)
-            .order_by(CertificateRecord.id.desc())).all()
-        return [current, *others] if current.status is CertificateStatus.VALID else list(others)
+    def _certificates_of(self, identities: set[str]) -> dict[str, list[bytes]]:
+        """Per identity, the DER of the valid certificates of its current key, current first.
+
+        One statement: the current certificates, joined to every certificate of their key.
+        """
+        rows = self._session.execute(_KEY_CERTIFICATES,
+                                     {"identities": sorted(identities)}).all()
+        found: dict[str, list[bytes]] = {identity: [] for identity in identities}
+        for identity, der, is_current in rows:
+            if is_current:
+                found[identity].insert(0, der)
+            elif identity not in (ROOT, ISSUING):
+                found[identity].append(der)
+        return found
+
+
+def _pins(purposes: Iterable[SigningPurpose], found: dict[str, list[bytes]]
+          ) -> dict[str, tuple[PinnedSigner, ...]]:
+    result = {}
+    for purpose in purposes:
+        pins = []
+        for der in found.get(purpose.identity, ()):
+            pin = PinnedSigner(der)
+            usage = _ekus(pin)
+            if purpose.eku in usage:
+                pins.append(pin)
+            elif purpose.legacy and not usage & set(ekus_of_identity(purpose.identity)):
+                # Made before EKUs: pinned by itself. A certificate with other EKUs of
+                # ours was made for other purposes and is never a legacy signer.
+                pins.append(PinnedSigner(der, legacy=True))
+        result[purpose.name] = tuple(pins)
+    return result
 
 
 def _ekus(pin: PinnedSigner) -> set[str]:

@@ -191,3 +191,31 @@ def test_processes_starting_at_once_reissue_the_identity_once(runtime: Runtime) 
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
     assert _certificates_of_key(runtime, legacy.key_sha1) == 2
     assert len(_reissue_entries(runtime)) == 1
+
+
+def test_receipt_verify_accepts_a_legacy_receipt_with_the_trust_list_not_with_the_root_alone(
+        runtime: Runtime, tmp_path: Path) -> None:
+    from asn1crypto import pem
+
+    legacy = _previous_release_registry(runtime)
+    receipt = tmp_path / "receipt.jws"
+    receipt.write_text(_legacy_receipt(runtime, legacy), encoding="ascii")
+    runtime.upgrade_service_identities()
+    with runtime.unit_of_work() as services:
+        (tmp_path / "root.pem").write_bytes(
+            pem.armor("CERTIFICATE", services.pki.identity("root").der))
+        (tmp_path / "list.jws").write_text(runtime.verification.trust_list(services),
+                                           encoding="ascii")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
+
+    def receipt_verify(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([ZHENGYIN, "receipt", "verify", str(receipt), *options],
+                              env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    listed = receipt_verify("--trust-list", "list.jws", "--root", "root.pem")
+    assert listed.returncode == 0, listed.stderr
+    assert "receipt verified: check forged" in listed.stdout
+    by_root = receipt_verify("--root", "root.pem")
+    assert by_root.returncode == 1
+    assert by_root.stderr.strip().splitlines() == ["error: not a receipt signer"]

@@ -8,6 +8,7 @@ installation's pins, and against the published trust list's pins.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -37,7 +38,7 @@ from trust.purposes import (
 )
 from trust.trustlist import read_trust_list
 
-from .conftest import IssueSeal
+from .conftest import CommandResult, IssueSeal, OpenSSL, write_pem
 from .tokenpki import (
     backdated_ca,
     certify,
@@ -168,6 +169,23 @@ def test_a_status_list_signed_by_the_registry_verifies_as_a_status_list(ours: Ou
         verify_compact(forged, ours.by_root, purpose=STATUS_LIST, now=now)
 
 
+def test_a_short_lived_token_needs_a_signer_valid_now_a_receipt_only_at_its_iat() -> None:
+    root, issuing = backdated_ca(days=7)
+    key = fresh_key()
+    start = utcnow() - timedelta(days=3)
+    leaf = certify(issuing, key.public_key(), name="registry of last week",
+                   ekus=(RECEIPT.eku, STATUS_LIST.eku), not_before=start,
+                   not_after=start + timedelta(days=1))
+    claims = receipt_claims(at=start + timedelta(hours=1))
+    trust = SignerTrust.roots_only([der(root.certificate)])
+    status_list = token_with_key(key, [leaf, issuing.certificate], claims, typ=STATUS_LIST.typ)
+    with pytest.raises(JWSError, match=r"^a certificate of the signer's path was not valid "
+                                       r"now$"):
+        verify_compact(status_list, trust, purpose=STATUS_LIST, now=utcnow())
+    receipt = token_with_key(key, [leaf, issuing.certificate], claims, typ=RECEIPT.typ)
+    assert verify_receipt(receipt, trust)["check_id"] == "forged"
+
+
 def test_a_receipt_signed_while_its_certificate_was_valid_verifies_after_it_expired() -> None:
     # Receipts are archived evidence, judged at their iat (a PKI made a week ago).
     root, issuing = backdated_ca(days=7)
@@ -296,6 +314,34 @@ def test_a_display_code_names_a_pinned_signer_or_fails(ours: Ours) -> None:
         verify_compact(by_kid, ours.installation(), purpose=DISPLAY_CODE, now=now)
     with pytest.raises(JWSError, match=r"^the token names its signer by kid only"):
         verify_compact(by_kid, ours.by_root, purpose=DISPLAY_CODE, now=now)
+
+
+@pytest.mark.openssl
+def test_openssl_validates_a_receipts_path_as_the_readme_shows_and_refuses_a_rogue_one(
+        ours: Ours, openssl: OpenSSL, tmp_path: Path) -> None:
+    # README "Verifying a receipt offline", step 2, with an independent validator.
+    def check(token: str) -> CommandResult:
+        header = jwt.get_unverified_header(token)
+        paths = []
+        for index, item in enumerate(header["x5c"]):
+            paths.append(write_pem(tmp_path / f"c{index}.pem", base64.b64decode(item)))
+        untrusted = tmp_path / "untrusted.pem"
+        untrusted.write_bytes(b"".join(path.read_bytes() for path in paths[1:]))
+        iat = jwt.decode(token, options={"verify_signature": False})["iat"]
+        return openssl("verify", "-attime", str(iat), "-CAfile",
+                       str(write_pem(tmp_path / "root.pem", ours.root.der)),
+                       "-untrusted", str(untrusted), str(paths[0]), check=False)
+
+    genuine = check(ours.sign("registry", receipt_claims(), typ=RECEIPT.typ))
+    assert genuine.returncode == 0, genuine.stdout + genuine.stderr
+    sub_key, key = fresh_key(), fresh_key()
+    sub_ca = certify(ours.issuing_ca, sub_key.public_key(), name="rogue sub-CA", ca=True)
+    leaf = certify(key_issuer(sub_key, sub_ca), key.public_key(), name="receipt signer",
+                   ekus=(RECEIPT.eku,))
+    rogue = check(token_with_key(key, [leaf, sub_ca, _load(ours.issuing.der)],
+                                 receipt_claims(), typ=RECEIPT.typ))
+    assert rogue.returncode != 0
+    assert "path length" in rogue.stdout + rogue.stderr
 
 
 def test_receipt_verify_with_a_root_prints_why_the_signer_is_refused_in_one_line(

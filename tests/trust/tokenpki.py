@@ -133,4 +133,5 @@ def receipt_claims(at: datetime | None = None) -> dict[str, Any]:
     """A receipt-shaped payload signed at ``at`` (default now)."""
     moment = at or utcnow()
     return {"v": 1, "check_id": "forged", "iat": int(moment.timestamp()),
-            "at": moment.isoformat(), "results": []}
+            "at": moment.isoformat(), "client": {"name": "intake-1"},
+            "item": {"code": "11110105-FOOD-0001"}, "case_number": "C-1", "results": []}

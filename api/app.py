@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         runtime.check_schema()
         runtime.keystore  # noqa: B018 - open and KEK-check the store before serving
         if settings.is_development:
-            runtime.ensure_pki()
+            runtime.ensure_pki()  # re-issues outdated service identities too
+        else:
+            runtime.upgrade_service_identities()
         if settings.audit_chaining == "background":
             runtime.start_audit_chainer()
         # Start-up leaves a large heap of objects that live as long as the process (models,

@@ -45,15 +45,17 @@ from trust.auditchain import AuditSequencer, BackgroundChainer
 from trust.clients import ClientService, PrincipalCache
 from trust.crl import CRLPublisher
 from trust.db import (
-    lock_for_transaction,
     make_engine,
     make_session_factory,
     may_write,
     session_scope,
     utcnow,
 )
+from trust.identities import ServiceIdentities
+from trust.jws import SignerTrust
 from trust.ocsp import OCSPResponder
 from trust.pki import AUDIT, PKI, TSA, PKIConfig
+from trust.purposes import REGISTRY_IDENTITY
 from trust.tsa import TimeStampAuthority
 
 from .database import check_schema
@@ -206,6 +208,7 @@ class Runtime:
         with self.unit_of_work() as services:
             if not services.pki.is_initialised() or not services.pki.has_all_identities():
                 services.pki.init(at=at or utcnow(), actor=SYSTEM_ACTOR)
+            self._upgrade(services)
 
     def audit_signer(self, session: Session) -> _IdentitySigner | None:
         """The checkpoint signer, loaded once per process (None before ``pki init``)."""
@@ -248,19 +251,24 @@ class Runtime:
 
     def service_identity(self, services: Services, purpose: str, label: str
                          ) -> tuple[str, str, tuple[bytes, ...]]:
-        """(serial, key handle, chain DER) of a service identity, created on first use."""
-        pki = services.pki
-        if not pki.has_identity(purpose):
-            # Every worker process meets a missing identity on its first request; they
-            # take turns, and the later ones use what the first committed.
-            lock_for_transaction(services.session, f"service-identity:{purpose}")
-            if not pki.has_identity(purpose):
-                pki.issue_service_certificate(purpose, at=utcnow(), actor=SYSTEM_ACTOR,
+        """(serial, key handle, chain DER) of a service identity, created on first use and
+        re-issued if it lacks its purposes' EKUs (trust/identities.py)."""
+        identity = services.identities.ensure(purpose, at=utcnow(), actor=SYSTEM_ACTOR,
                                               label=label)
-                services.session.flush()
-        identity = pki.identity(purpose)
-        chain = tuple(bytes(cert.dump()) for cert in pki.chain(identity)[:-1])
+        chain = tuple(bytes(cert.dump()) for cert in services.pki.chain(identity)[:-1])
         return identity.serial_hex, str(identity.key_handle), chain
+
+    def upgrade_service_identities(self) -> None:
+        """Re-issue the service identities that lack an EKU (start-up; idempotent)."""
+        with self.unit_of_work() as services:
+            if services.pki.is_initialised():
+                self._upgrade(services)
+
+    @staticmethod
+    def _upgrade(services: Services) -> None:
+        for purpose in services.identities.upgrade(at=utcnow(), actor=SYSTEM_ACTOR):
+            _log.info("service identity %s re-issued with its purposes' extended key usage",
+                      purpose)
 
     @contextmanager
     def writing_unit(self, services: Services) -> Iterator[Services]:
@@ -284,7 +292,7 @@ class Runtime:
                 from keys import KeyHandle
 
                 with self.writing_unit(services) as writer:
-                    serial, handle, chain = self.service_identity(writer, "registry",
+                    serial, handle, chain = self.service_identity(writer, REGISTRY_IDENTITY,
                                                                   "Licence Registry")
                 self._registry_signer = ServiceSigner(self.keystore, KeyHandle.parse(handle),
                                                       serial, chain)
@@ -309,6 +317,10 @@ class Runtime:
     def trust_anchors(self, services: Services) -> list[bytes]:
         """DER of the roots receipts and QR codes must chain to (our root)."""
         return [services.pki.identity("root").der]
+
+    def signer_trust(self, services: Services) -> SignerTrust:
+        """Our root, issuing CA and the signers this installation pins per purpose."""
+        return services.identities.signer_trust()
 
     def registry_certificates(self, services: Services) -> list[bytes]:
         """The registry's signing certificate and its CA (QR codes name them by kid)."""
@@ -446,6 +458,11 @@ class Services:
         """Certificate authorities."""
         return PKI(self.session, self.runtime.keystore, self.runtime.pki_config,
                    audit=self.audit)
+
+    @cached_property
+    def identities(self) -> ServiceIdentities:
+        """The service identities: made, re-issued with their EKUs, pinned."""
+        return ServiceIdentities(self.session, self.pki)
 
     @cached_property
     def clients(self) -> ClientService:

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from trust.clock import beijing_time
 from trust.db import utcnow
 from trust.models import CertificateRecord
+from trust.purposes import TRUSTLIST_IDENTITY
 from trust.validation import (
     CheckFailedError,
     QRClaim,
@@ -47,7 +48,7 @@ _MATERIAL_MAX_AGE = 300.0
 _TRUST_LIST_MAX_AGE = 300.0
 _REPORT_TTL = 900.0
 _REPORTS_KEPT = 2000
-TRUST_LIST_PURPOSE = "trustlist"
+TRUST_LIST_PURPOSE = TRUSTLIST_IDENTITY
 
 
 class VerificationCaches:
@@ -188,11 +189,13 @@ class VerificationCaches:
             serial, handle, chain = runtime.service_identity(own, TRUST_LIST_PURPOSE,
                                                              "Trust List")
             seals = RegistrySealDirectory(own.session).listed_seals()
-            services_chains = {"registry": runtime.registry_certificates(own)}
+            services_chains = {"registry": runtime.registry_certificates(own),
+                               TRUST_LIST_PURPOSE: list(chain)}
+            pins = own.identities.pins()
         at = utcnow()
         payload = trust_list_payload(material, seals, issuer=runtime.settings.public_base_url,
                                      at=at, lifetime=timedelta(hours=12),
-                                     service_certificates=services_chains)
+                                     service_certificates=services_chains, service_pins=pins)
         token = sign_trust_list(payload, runtime.keystore, KeyHandle.parse(handle), kid=serial,
                                 chain_der=list(chain))
         with self._lock:
@@ -259,8 +262,7 @@ class LicenceQRReader:
         services = self._services
         try:
             runtime = services.runtime
-            claims = verify_display(token, runtime.trust_anchors(services), now=at,
-                                    certificates=runtime.registry_certificates(services))
+            claims = verify_display(token, runtime.signer_trust(services), now=at)
         except JWSError as exc:
             raise CheckFailedError(SubIndication.SIG_CRYPTO_FAILURE, Reason(
                 "qr.display_invalid", display_code_problem(exc),

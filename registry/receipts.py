@@ -3,7 +3,8 @@
 Both are compact JWS (RFC 7515) signed with the registry's service key, carrying the
 certificate chain in ``x5c``, so anyone holding our root (or the published trust list)
 verifies them offline with :func:`trust.jws.verify_compact`. Each payload carries a
-version marker ``v`` and a type in the JOSE header ``typ``.
+version marker ``v`` and a type in the JOSE header ``typ``; each kind is a signing
+purpose with its own EKU on the registry's certificate (trust/purposes.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from functools import cached_property
 from typing import Any
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore
-from trust.jws import JWSError, encoded_header, sign_with_header, verify_compact, x5c_of
+from trust.jws import (
+    JWSError,
+    SignerTrust,
+    encoded_header,
+    sign_with_header,
+    verify_compact,
+    x5c_of,
+)
+from trust.purposes import DISPLAY_CODE, RECEIPT
 
 __all__ = [
     "DISPLAY_TYP",
@@ -26,8 +35,8 @@ __all__ = [
     "verify_receipt",
 ]
 
-RECEIPT_TYP = "zhengyin-receipt+jwt"
-DISPLAY_TYP = "zy-display"
+RECEIPT_TYP = RECEIPT.typ
+DISPLAY_TYP = DISPLAY_CODE.typ
 
 
 class DisplayExpiredError(JWSError):
@@ -91,21 +100,24 @@ def display_payload(*, identifier: str, type_name: str, printed_number: str,
     }
 
 
-def verify_receipt(token: str, anchors: list[bytes]) -> dict[str, Any]:
-    """A receipt's payload, if its signature and chain verify (offline)."""
-    _, payload = verify_compact(token, anchors, typ=RECEIPT_TYP)
+def verify_receipt(token: str, trust: SignerTrust) -> dict[str, Any]:
+    """A receipt's payload, if its signature and its signer's path verify (offline).
+
+    With pins (a trust list, this installation) the signer must be a pinned receipt
+    signer; with a root only, its certificate must carry the receipt EKU.
+    """
+    _, payload = verify_compact(token, trust, purpose=RECEIPT)
     return payload
 
 
-def verify_display(token: str, anchors: list[bytes], *, now: datetime,
-                   certificates: list[bytes]) -> dict[str, Any]:
+def verify_display(token: str, trust: SignerTrust, *, now: datetime) -> dict[str, Any]:
     """A display QR's payload, if it verifies and has not expired at ``now``.
 
     Display tokens name their signer by ``kid`` only (a QR code has no room for the
-    chain): ``certificates`` are the registry's signing certificate and its CA, from the
-    published trust list or ``zhengyin pki export registry``.
+    chain): ``trust`` must pin the registry's certificates, from the published trust
+    list, this installation, or ``zhengyin pki export registry``.
     """
-    _, payload = verify_compact(token, anchors, typ=DISPLAY_TYP, certificates=certificates)
+    _, payload = verify_compact(token, trust, purpose=DISPLAY_CODE, now=now)
     if payload.get("v") != 1:
         raise JWSError("not a display code of a version this service reads")
     if int(payload.get("exp", 0)) < int(now.timestamp()):

@@ -2,22 +2,31 @@
 
 The key never leaves the store; ECDSA signatures come back DER-encoded and are converted
 to the fixed-size ``r || s`` JWS expects (RFC 7518 §3.4). Verification goes through PyJWT
-with the public key (or a JWK set), never through our own parsing of the signature.
+with the public key (or a JWK set), never through our own parsing of the signature, and
+the signer's certificate path through cryptography's validator (:mod:`trust.signerpaths`)
+under the token's :class:`~trust.purposes.SigningPurpose`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
 
+from .purposes import SigningPurpose
+from .signerpaths import PinnedSigner, SignerPathError, SignerTrust, validate_signer_path
+
 __all__ = [
     "JWSError",
+    "PinnedSigner",
+    "SignerTrust",
     "b64url",
     "encoded_header",
     "jwk_of",
@@ -114,64 +123,82 @@ def x5c_of(certificates: list[bytes]) -> list[str]:
     return [base64.b64encode(der).decode("ascii") for der in certificates]
 
 
-def verify_compact(token: str, anchors: list[bytes], *, at: int | None = None,
-                   typ: str | None = None, certificates: list[bytes] = ()  # type: ignore[assignment]
-                   ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Verify a compact JWS whose certificate chain ends at one of ``anchors`` (DER).
+def verify_compact(token: str, trust: SignerTrust, *, purpose: SigningPurpose,
+                   now: datetime | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify a compact JWS signed for ``purpose`` by a signer ``trust`` accepts.
 
-    The chain comes from the ``x5c`` header, or, for tokens too small to carry it (QR
-    codes), from ``certificates``: the leaf is the one whose serial is the ``kid``.
-    Checks: the chain links by signature to an anchor and every certificate is valid at
-    ``at`` (the token's ``iat``, default); the leaf may sign (digitalSignature); the JWS
-    signature verifies with the leaf's key; ``typ`` matches. Works offline: nothing is
-    fetched. Returns (header, payload).
+    1. The header's ``typ`` is the purpose's.
+    2. The signer is the ``x5c`` leaf or, in tokens too small to carry it (QR codes), the
+       pinned certificate whose serial is the ``kid``.
+    3. With pins, the signer is one of the purpose's pinned certificates, byte for byte:
+       an ``x5c`` may add intermediates but never replaces the pinned identity.
+    4. The JWS signature verifies with the signer's key.
+    5. The signer's path to a trusted root validates at the token's ``iat`` (validator
+       and checks: :mod:`trust.signerpaths`); for short-lived purposes also at ``now``.
+
+    Works offline: nothing is fetched. Returns (header, payload); raises JWSError.
     """
     import jwt
-    from cryptography import x509
 
+    if not purpose.typ:
+        raise ValueError(f"{purpose.name} signatures are not verified by certificate path")
+    if purpose.short_lived and now is None:
+        raise ValueError(f"a {purpose.name} is checked as of now: pass now")
     try:
         header = jwt.get_unverified_header(token)
-        if "x5c" in header:
-            chain = [x509.load_der_x509_certificate(base64.b64decode(item))
-                     for item in header["x5c"]]
-        else:
-            known = [x509.load_der_x509_certificate(der) for der in certificates]
-            leaf_cert = next(c for c in known if format(c.serial_number, "x") == header["kid"])
-            chain = [leaf_cert, *(c for c in known if c is not leaf_cert)]
-        roots = [x509.load_der_x509_certificate(der) for der in anchors]
-        leaf = chain[0]
-        payload = jwt.decode(token, key=leaf.public_key(),  # type: ignore[arg-type]
+        supplied = [x509.load_der_x509_certificate(base64.b64decode(item, validate=True))
+                    for item in header.get("x5c", [])]
+    except Exception as exc:
+        raise JWSError() from exc
+    if header.get("typ") != purpose.typ:
+        raise JWSError(f"not a {purpose.typ} token")
+    pinned = trust.pinned(purpose)
+    signer, pin = _signer(header, supplied, pinned, purpose, trust)
+    try:
+        payload = jwt.decode(token, key=signer.public_key(),  # type: ignore[arg-type]
                              algorithms=["ES256", "RS256", "EdDSA"],
                              options={"verify_aud": False, "verify_exp": False,
-                                      "verify_iat": False})
+                                      "verify_iat": False, "verify_nbf": False})
     except Exception as exc:
         raise JWSError() from exc
-    when = at if at is not None else int(payload.get("iat", 0))
+    iat = payload.get("iat")
+    if not isinstance(iat, int) or isinstance(iat, bool):
+        raise JWSError("the token carries no signing time (iat)")
+    signed_at = datetime.fromtimestamp(iat, UTC)
+    legacy = pin is not None and pin.legacy
     try:
-        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not usage.digital_signature:
-            raise JWSError("the signing certificate may not sign")
-        current = leaf
-        for _ in range(len(chain) + 1):
-            if not current.not_valid_before_utc.timestamp() <= when \
-                    <= current.not_valid_after_utc.timestamp():
-                raise JWSError("a certificate of the chain was not valid at signing time")
-            anchor = next((root for root in roots if root.subject == current.issuer), None)
-            if anchor is not None:
-                current.verify_directly_issued_by(anchor)
-                break
-            issuer = next((c for c in chain if c.subject == current.issuer
-                           and c is not current), None)
-            if issuer is None:
-                raise JWSError("the chain does not end at a trusted root")
-            current.verify_directly_issued_by(issuer)
-            current = issuer
-        else:
-            raise JWSError("the chain does not end at a trusted root")
-    except JWSError:
-        raise
-    except Exception as exc:
-        raise JWSError() from exc
-    if typ is not None and header.get("typ") != typ:
-        raise JWSError(f"not a {typ} token")
+        validate_signer_path(signer, supplied[1:], trust, purpose, legacy=legacy, at=signed_at,
+                             when=f"at the signing time {signed_at:%Y-%m-%d %H:%M:%S} UTC")
+        if purpose.short_lived and now is not None:
+            validate_signer_path(signer, supplied[1:], trust, purpose, legacy=legacy, at=now,
+                                 when="now")
+    except SignerPathError as exc:
+        raise JWSError(str(exc)) from None
     return header, payload
+
+
+def _signer(header: dict[str, Any], supplied: list[x509.Certificate],
+            pinned: tuple[PinnedSigner, ...] | None, purpose: SigningPurpose,
+            trust: SignerTrust) -> tuple[x509.Certificate, PinnedSigner | None]:
+    """The signing certificate, and its pin when signers are pinned."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if pinned is not None and not pinned:
+        raise JWSError(f"{trust.source} names no {purpose.signer}")
+    if supplied:
+        if pinned is None:
+            return supplied[0], None
+        der = supplied[0].public_bytes(Encoding.DER)
+        pin = next((pin for pin in pinned if pin.der == der), None)
+        if pin is None:
+            raise JWSError(f"the signer is not the service identity {trust.source} names "
+                           f"for a {purpose.name.replace('-', ' ')}")
+        return supplied[0], pin
+    if pinned is None:
+        raise JWSError(f"the token names its signer by kid only: give the {purpose.signer}'s "
+                       "certificate", hint="pass the trust list (--trust-list) or --signer")
+    pin = next((pin for pin in pinned if pin.serial_hex == header.get("kid")), None)
+    if pin is None:
+        raise JWSError(f"the signer is not the service identity {trust.source} names "
+                       f"for a {purpose.name.replace('-', ' ')}")
+    return pin.certificate, pin

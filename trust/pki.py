@@ -43,6 +43,7 @@ from .models import (
     RevocationReason,
     ServiceIdentity,
 )
+from .purposes import ekus_of_identity
 
 __all__ = [
     "PKI",
@@ -303,42 +304,89 @@ class PKI:
         """Create a key and a certificate for a service purpose and make it current.
 
         Built-in purposes: ``ocsp``, ``tsa``, ``audit``; upper layers add their own (e.g.
-        ``registry`` for receipts and QR payloads).
+        ``registry`` for receipts and QR payloads). Each carries the EKUs of what it signs
+        (trust/purposes.py); a purpose that signs nothing declared there is refused.
         """
         org = self.config.organisation
         names = {OCSP: "OCSP Responder", TSA: "Time-Stamping Authority", AUDIT: "Audit Log"}
         common_name = f"{org} {names.get(purpose, label or purpose.title())}"
+        extensions = self._service_extensions(purpose)
         handle = self._new_key(f"zhengyin {purpose}", at, actor)
-        spki = public_key_info(self._keys.public_key(handle))
+        return self._certify_service_key(
+            purpose, handle=handle, extensions=extensions,
+            subject=_name({"country_name": "CN", "organization_name": org,
+                           "common_name": common_name}),
+            not_before=at, not_after=at + self.config.service_lifetime, at=at, actor=actor)
+
+    def lacks_purpose_ekus(self, purpose: str) -> bool:
+        """Whether the current certificate of ``purpose`` misses an EKU it should carry
+        (an identity made before per-purpose EKUs, or before a purpose was added)."""
+        wanted = set(ekus_of_identity(purpose))
+        if not wanted:
+            return False
+        certificate = self.identity(purpose).certificate
+        usage = certificate.extended_key_usage_value
+        present = {item.dotted for item in usage} if usage is not None else set()
+        return not wanted <= present
+
+    def reissue_service_certificate(self, purpose: str, *, at: datetime, actor: str
+                                    ) -> IssuedCertificate:
+        """Certify the current key of ``purpose`` again, with its purposes' EKUs.
+
+        Same key, subject and expiry (a fresh lifetime only if it has expired): what the
+        identity signed stays its signature, and the earlier certificate stays pinned by
+        serial for the tokens that carry it (trust/identities.py). Audited.
+        """
+        current = self.identity(purpose)
+        previous = current.certificate
+        not_after = previous.not_valid_after
+        if not_after <= at:
+            not_after = at + self.config.service_lifetime
+        issued = self._certify_service_key(
+            purpose, handle=current.key_handle, extensions=self._service_extensions(purpose),
+            subject=previous.subject, not_before=at, not_after=not_after, at=at, actor=actor)
+        if self._audit is not None:
+            self._audit.append(
+                actor=actor, action="service_identity.reissued", object_type="certificate",
+                object_id=issued.serial_hex, at=at,
+                details={"purpose": purpose, "replaces": current.serial_hex,
+                         "extended_key_usage": list(ekus_of_identity(purpose)),
+                         "reason": "the identity lacked its purpose's extended key usage"})
+        return issued
+
+    def _service_extensions(self, purpose: str) -> list[dict[str, Any]]:
         extensions: list[dict[str, Any]] = [
             _ext("basic_constraints", {"ca": False}, critical=True),
         ]
-        role = CertificateRole.SERVICE
         if purpose == OCSP:
-            role = CertificateRole.OCSP
-            extensions += [
-                _ext("key_usage", {"digital_signature"}, critical=True),
-                _ext("extended_key_usage", ["ocsp_signing"]),
-                _ext("ocsp_no_check", None),
-            ]
-        elif purpose == TSA:
-            role = CertificateRole.TSA
-            extensions += [
-                # RFC 3161 §2.3: the only EKU, and critical.
+            return [*extensions,
+                    _ext("key_usage", {"digital_signature"}, critical=True),
+                    _ext("extended_key_usage", ["ocsp_signing"]),
+                    _ext("ocsp_no_check", None)]
+        if purpose == TSA:
+            return [*extensions,
+                    # RFC 3161 §2.3: the only EKU, and critical.
+                    _ext("key_usage", {"digital_signature", "non_repudiation"}, critical=True),
+                    _ext("extended_key_usage", ["time_stamping"], critical=True)]
+        ekus = ekus_of_identity(purpose)
+        if not ekus:
+            raise TrustError(f"no signing purpose is declared for service identity {purpose!r}",
+                             hint="declare what it signs in trust/purposes.py")
+        return [*extensions,
                 _ext("key_usage", {"digital_signature", "non_repudiation"}, critical=True),
-                _ext("extended_key_usage", ["time_stamping"], critical=True),
-            ]
-        else:
-            extensions += [
-                _ext("key_usage", {"digital_signature", "non_repudiation"}, critical=True),
-            ]
+                _ext("extended_key_usage", list(ekus))]
+
+    def _certify_service_key(self, purpose: str, *, handle: KeyHandle,
+                             extensions: list[dict[str, Any]], subject: x509.Name,
+                             not_before: datetime, not_after: datetime, at: datetime,
+                             actor: str) -> IssuedCertificate:
+        role = {OCSP: CertificateRole.OCSP, TSA: CertificateRole.TSA}.get(
+            purpose, CertificateRole.SERVICE)
+        spki = public_key_info(self._keys.public_key(handle))
         issued = self._issue_end_entity(
-            role=role,
-            subject=_name({"country_name": "CN", "organization_name": org,
-                           "common_name": common_name}),
-            spki=spki, handle=handle, not_before=at,
-            not_after=at + self.config.service_lifetime, extensions=extensions,
-            org_credit_code=None, at=at, actor=actor,
+            role=role, subject=subject, spki=spki, handle=handle, not_before=not_before,
+            not_after=not_after, extensions=extensions, org_credit_code=None, at=at,
+            actor=actor,
         )
         record = self._session.get(CertificateRecord, issued.record_id)
         assert record is not None

@@ -8,7 +8,10 @@ once, out of band, and compared by fingerprint) verifies it without asking us. I
 * ``intermediates``: our issuing CA;
 * ``crls``: the current CRLs of our CAs (revocation data as of ``issued_at``);
 * ``service_certificates``: the chains of the service identities whose signatures people
-  check offline (``registry``: receipts and display QR codes);
+  check offline (``registry``: receipts, display QR codes, status lists; ``trustlist``);
+* ``service_pins``: per signing purpose (``receipt``, ``display-code``, ``trust-list``,
+  ``status-list``), its EKU and the certificates that sign it, current and legacy
+  (trust/identities.py): a token's signer must be one of them;
 * ``seals``: every registered seal with its organisation, seal code, type, status (and
   when it changed), validity, and its certificate's serial and SHA-256.
 
@@ -28,7 +31,8 @@ from typing import Any, Protocol
 
 from keys import KeyHandle, KeyStore
 
-from .jws import JWSError, sign_compact, verify_compact, x5c_of
+from .jws import JWSError, PinnedSigner, SignerTrust, sign_compact, verify_compact, x5c_of
+from .purposes import TRUST_LIST, purpose_named
 from .validation.directories import SealRecord, SealState
 from .validation.material import TrustMaterial
 
@@ -43,7 +47,7 @@ __all__ = [
     "trust_list_payload",
 ]
 
-TRUST_LIST_TYP = "zhengyin-trust-list+jwt"
+TRUST_LIST_TYP = TRUST_LIST.typ
 TRUST_LIST_VERSION = 1
 
 
@@ -82,9 +86,17 @@ def _iso(moment: datetime | None) -> str | None:
 
 def trust_list_payload(material: TrustMaterial, seals: list[ListedSeal], *, issuer: str,
                        at: datetime, lifetime: timedelta = timedelta(hours=12),
-                       service_certificates: dict[str, list[bytes]] | None = None
+                       service_certificates: dict[str, list[bytes]] | None = None,
+                       service_pins: dict[str, tuple[PinnedSigner, ...]] | None = None
                        ) -> dict[str, Any]:
     """The trust list's content as of ``at``."""
+    def pins(name: str, signers: tuple[PinnedSigner, ...]) -> dict[str, Any]:
+        purpose = purpose_named(name)
+        return {"identity": purpose.identity, "eku": purpose.eku, "typ": purpose.typ,
+                "certificates": [{"serial": pin.serial_hex, "sha256": pin.sha256,
+                                  "legacy": pin.legacy, "certificate": _b64(pin.der)}
+                                 for pin in signers]}
+
     def anchor(der: bytes, source: str) -> dict[str, Any]:
         from asn1crypto import x509
 
@@ -106,6 +118,8 @@ def trust_list_payload(material: TrustMaterial, seals: list[ListedSeal], *, issu
         "crls": [_b64(der) for der in material.crls],
         "service_certificates": {purpose: [_b64(der) for der in chain] for purpose, chain
                                  in sorted((service_certificates or {}).items())},
+        "service_pins": {name: pins(name, signers) for name, signers
+                         in sorted((service_pins or {}).items())},
         "seals": [{
             "seal_code": seal.seal_code, "name": seal.name, "type": seal.seal_type,
             "organisation": seal.organisation, "credit_code": seal.credit_code,
@@ -130,9 +144,10 @@ def _time(text: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class TrustList:
-    """A verified trust list."""
+    """A verified trust list, and the roots it was verified against."""
 
     payload: dict[str, Any]
+    roots: tuple[bytes, ...] = ()
 
     @property
     def issued_at(self) -> datetime:
@@ -153,6 +168,17 @@ class TrustList:
                                 self.payload["intermediates"]),
             crls=tuple(base64.b64decode(item) for item in self.payload["crls"]),
         )
+
+    def signer_trust(self) -> SignerTrust:
+        """Whom the list names as signers of each purpose, under the roots that verified it.
+
+        The list's own anchors are not used: external roots vouch for others' seals,
+        never for our service identities.
+        """
+        return SignerTrust(
+            anchors=self.roots,
+            intermediates=tuple(base64.b64decode(item) for item in self.payload["intermediates"]),
+            pins=_pins(self.payload.get("service_pins", {})), source="the trust list")
 
     def seal_for_certificate(self, certificate_der: bytes, *, signed_at: datetime
                              ) -> SealRecord | None:
@@ -186,14 +212,23 @@ class TrustList:
         return None
 
 
+def _pins(published: dict[str, Any]) -> dict[str, tuple[PinnedSigner, ...]]:
+    return {name: tuple(PinnedSigner(base64.b64decode(item["certificate"]),
+                                     legacy=bool(item.get("legacy")))
+                        for item in entry["certificates"])
+            for name, entry in published.items()}
+
+
 def read_trust_list(token: str, anchors: list[bytes], *, now: datetime) -> TrustList:
     """Verify a trust list against ``anchors`` (our root, obtained out of band).
 
-    A list past its ``next_update`` is refused: it may miss a revocation or a seal
-    suspended since, which is exactly what an offline verifier cannot see otherwise.
+    Its signer must carry the trust-list EKU (only a root binds it) and be the signer
+    the list itself pins. A list past its ``next_update`` is refused: it may miss a
+    revocation or a seal suspended since, which is exactly what an offline verifier
+    cannot see otherwise.
     """
-    _header, payload = verify_compact(token.strip(), anchors, typ=TRUST_LIST_TYP,
-                                      at=None)
+    header, payload = verify_compact(token.strip(), SignerTrust.roots_only(anchors),
+                                     purpose=TRUST_LIST, now=now)
     if payload.get("v") != TRUST_LIST_VERSION:
         raise JWSError(f"unknown trust list version {payload.get('v')!r}")
     next_update = _time(payload.get("next_update"))
@@ -202,4 +237,11 @@ def read_trust_list(token: str, anchors: list[bytes], *, now: datetime) -> Trust
     if now > next_update:
         raise JWSError(f"the trust list expired at {next_update.isoformat()}; "
                        "fetch a fresh one (GET /trust-list)")
-    return TrustList(payload)
+    try:
+        pinned = _pins(payload.get("service_pins", {})).get(TRUST_LIST.name, ())
+        signer = base64.b64decode(header["x5c"][0], validate=True)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JWSError("the trust list's service_pins cannot be read") from exc
+    if not any(pin.der == signer for pin in pinned):
+        raise JWSError("the trust list's signer is not the trust list signer it names")
+    return TrustList(payload, roots=tuple(anchors))

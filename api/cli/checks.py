@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -19,6 +19,8 @@ from registry.models import LicenceStatus
 from registry.receipts import verify_display, verify_receipt
 from trust.clock import beijing_date, beijing_time
 from trust.db import utcnow
+from trust.jws import PinnedSigner, SignerTrust
+from trust.purposes import DISPLAY_CODE
 
 from ..pages.statuses import (
     UNKNOWN,
@@ -59,25 +61,50 @@ def list_items() -> None:
     console.print(table)
 
 
-def _anchors(root: Path | None) -> list[bytes]:
-    if root is not None:
-        data = root.read_bytes()
-        return [pem.unarmor(data)[2] if pem.detect(data) else data]
+def _root(root: Path) -> bytes:
+    data = root.read_bytes()
+    return pem.unarmor(data)[2] if pem.detect(data) else data
+
+
+def _installation_trust() -> SignerTrust:
     runtime = ready_runtime()
     with runtime.unit_of_work(readonly=True) as services:
-        return runtime.trust_anchors(services)
+        return runtime.signer_trust(services)
+
+
+def _listed_trust(trust_list: Path, root: Path | None) -> SignerTrust:
+    """The signers a trust list pins, once the list verifies against the root."""
+    from trust.trustlist import read_trust_list
+
+    anchors = [_root(root)] if root is not None else list(_installation_trust().anchors)
+    listed = read_trust_list(trust_list.read_text(encoding="ascii"), anchors, now=utcnow())
+    return listed.signer_trust()
 
 
 RootOption = Annotated[Path | None, typer.Option(
     help="trusted root certificate (PEM or DER) for offline checks; default: this "
          "installation's root")]
+TrustListOption = Annotated[Path | None, typer.Option(
+    help="the published trust list (compact JWS): verified against the root, it names "
+         "the service identities that sign", exists=True, dir_okay=False)]
 
 
 @receipt_app.command("verify")
 def receipt_verify(file: Annotated[Path, typer.Argument(help="the receipt (compact JWS)")],
-                   root: RootOption = None) -> None:
-    """Verify a check receipt's signature and certificate chain; print what it states."""
-    payload = verify_receipt(file.read_text(encoding="ascii").strip(), _anchors(root))
+                   root: RootOption = None, trust_list: TrustListOption = None) -> None:
+    """Verify a check receipt's signature and signer's certificate path; print what it states.
+
+    With --trust-list the signer must be the receipt signer the list pins (also a
+    receipt signed before receipt signers carried their EKU); with --root alone, a
+    certificate of that root carrying the receipt EKU; with neither, this installation's.
+    """
+    if trust_list is not None:
+        trust = _listed_trust(trust_list, root)
+    elif root is not None:
+        trust = SignerTrust.roots_only([_root(root)])
+    else:
+        trust = _installation_trust()
+    payload = verify_receipt(file.read_text(encoding="ascii").strip(), trust)
     console.print(f"[green]receipt verified[/green]: check {payload['check_id']} at "
                   f"{payload['at']} for {payload['client']['name']}, item "
                   f"{payload['item']['code']}, case {payload['case_number']}")
@@ -87,32 +114,29 @@ def receipt_verify(file: Annotated[Path, typer.Argument(help="the receipt (compa
                       f"{result.get('identifier', '')}")
 
 
-def _certificates(files: list[Path] | None) -> list[bytes]:
-    if files:
-        result = []
-        for file in files:
-            data = file.read_bytes()
-            result += [der for _, _, der in pem.unarmor(data, multiple=True)] \
-                if pem.detect(data) else [data]
-        return result
-    runtime = ready_runtime()
-    with runtime.unit_of_work() as services:
-        return runtime.registry_certificates(services)
+def _given_signers(files: list[Path], root: Path | None) -> SignerTrust:
+    """--signer: the registry's certificate (pinned) and its CA (an intermediate)."""
+    from cryptography import x509
 
+    certificates = []
+    for file in files:
+        data = file.read_bytes()
+        certificates += [der for _, _, der in pem.unarmor(data, multiple=True)] \
+            if pem.detect(data) else [data]
 
-def _registry_certificates_from(trust_list: Path, anchors: list[bytes]) -> list[bytes]:
-    """The registry's signing chain from a trust list, once the list verifies."""
-    import base64
+    def is_ca(der: bytes) -> bool:
+        try:
+            return bool(x509.load_der_x509_certificate(der).extensions
+                        .get_extension_for_class(x509.BasicConstraints).value.ca)
+        except x509.ExtensionNotFound:
+            return False
 
-    from trust.jws import JWSError
-    from trust.trustlist import read_trust_list
-
-    listed = read_trust_list(trust_list.read_text(encoding="ascii"), anchors, now=utcnow())
-    chain = listed.payload.get("service_certificates", {}).get("registry")
-    if not chain:
-        raise JWSError("the trust list names no registry signing certificate",
-                       hint="export a current list with 'zhengyin trustlist export'")
-    return [base64.b64decode(item) for item in chain]
+    anchors = (_root(root),) if root is not None else _installation_trust().anchors
+    return SignerTrust(
+        anchors=anchors, intermediates=tuple(der for der in certificates if is_ca(der)),
+        pins={DISPLAY_CODE.name: tuple(PinnedSigner(der) for der in certificates
+                                       if not is_ca(der))},
+        source="--signer")
 
 
 QR_EXIT_VALID, QR_EXIT_NOT_VALID, QR_EXIT_UNKNOWN, QR_EXIT_ERROR = 0, 1, 2, 3
@@ -154,13 +178,11 @@ def qr_verify(
     signer: Annotated[list[Path] | None, typer.Option(
         help="the registry's signing certificate and CA (PEM/DER; from the trust list or "
              "'zhengyin pki export registry'); default: this installation's")] = None,
-    trust_list: Annotated[Path | None, typer.Option(
-        help="the published trust list (compact JWS): verified against the root, it "
-             "supplies the registry's signing certificates", dir_okay=False)] = None,
+    trust_list: TrustListOption = None,
 ) -> None:
-    """Check a display QR code offline: signature, chain, expiry and the licence status it
-    asserts; no registry call. Exit 0 valid, 1 not valid or failed, 2 status unknown,
-    3 cannot verify."""
+    """Check a display QR code offline: signature, signer, chain, expiry and the licence
+    status it asserts; no registry call. Exit 0 valid, 1 not valid or failed, 2 status
+    unknown, 3 cannot verify."""
     from trust.errors import TrustError
     from trust.jws import JWSError
 
@@ -173,14 +195,19 @@ def qr_verify(
     if token.count(".") != 2:
         _fail("not a display code (expected a compact JWS or a /v/q?t=… address)")
     try:
-        anchors = _anchors(root)
-        certificates = _registry_certificates_from(trust_list, anchors) \
-            if trust_list is not None else _certificates(signer)
+        if trust_list is not None:
+            trust = _listed_trust(trust_list, root)
+        elif signer:
+            trust = _given_signers(signer, root)
+        else:
+            trust = _installation_trust()
+            if root is not None:
+                trust = replace(trust, anchors=(_root(root),))
     except (OSError, ValueError, JWSError, TrustError, SettingsError) as exc:
         _fail(f"cannot read the trust material: {getattr(exc, 'message', exc)}")
     now = utcnow()
     try:
-        payload = verify_display(token, anchors, now=now, certificates=certificates)
+        payload = verify_display(token, trust, now=now)
     except JWSError as exc:
         console.print("[bold red]✘ 亮证码无法核验[/]", soft_wrap=True)
         console.print(escape(display_code_problem(exc)), soft_wrap=True)

@@ -61,9 +61,7 @@ def check_display(services: Services, token: str, *, now: datetime) -> DisplayCh
     """Verify a display token and look the licence up now."""
     try:
         runtime = services.runtime
-        payload: dict[str, Any] = verify_display(
-            token, runtime.trust_anchors(services), now=now,
-            certificates=runtime.registry_certificates(services))
+        payload: dict[str, Any] = verify_display(token, runtime.signer_trust(services), now=now)
     except JWSError as exc:
         return DisplayCheckRead(valid=False, reason=exc.message,
                                 reason_zh=display_code_problem(exc))

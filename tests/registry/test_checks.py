@@ -21,7 +21,7 @@ from registry.holders import HolderKind
 from registry.models import Licence, LicenceUse, UseCode
 from registry.receipts import DISPLAY_TYP, verify_receipt
 from trust.db import utcnow
-from trust.jws import JWSError, b64url
+from trust.jws import JWSError, SignerTrust, b64url
 from trust.models import AuditEntry, ClientRole
 
 from ..support import bearer
@@ -376,12 +376,12 @@ def test_an_agent_acts_for_the_company_only_with_a_grant(world: World) -> None:
     assert after.status_code == 403
 
 
-def _receipt(world: World) -> tuple[dict[str, Any], list[bytes]]:
-    """A check's answer (with its receipt) and the roots receipts chain to."""
+def _receipt(world: World) -> tuple[dict[str, Any], SignerTrust]:
+    """A check's answer (with its receipt) and the root receipts chain to."""
     world.issue(world.market, _business())
     body = world.check(consent_id=world.consent()).json()
     with world.runtime.unit_of_work(readonly=True) as services:
-        anchors = world.runtime.trust_anchors(services)
+        anchors = SignerTrust.roots_only(world.runtime.trust_anchors(services))
     return body, anchors
 
 
@@ -444,11 +444,11 @@ def test_a_token_the_registry_signed_for_another_purpose_is_not_a_receipt(world:
 
 def test_a_receipt_fails_against_a_stranger_root_of_the_same_name(world: World) -> None:
     body, anchors = _receipt(world)
-    ours = pyca.load_der_x509_certificate(anchors[0])
+    ours = pyca.load_der_x509_certificate(anchors.anchors[0])
     with pytest.raises(JWSError):
-        verify_receipt(body["receipt"], [_self_signed(ours.subject)])
+        verify_receipt(body["receipt"], SignerTrust.roots_only([_self_signed(ours.subject)]))
     with pytest.raises(JWSError):
-        verify_receipt(body["receipt"], [])
+        verify_receipt(body["receipt"], SignerTrust.roots_only([]))
 
 
 def _self_signed(subject: pyca.Name) -> bytes:
@@ -489,7 +489,7 @@ def test_the_receipt_request_digest_is_recomputable_from_the_request(world: Worl
     assert response.status_code == 200, response.text
     with world.runtime.unit_of_work(readonly=True) as services:
         payload = verify_receipt(response.json()["receipt"],
-                                 world.runtime.trust_anchors(services))
+                                 world.runtime.signer_trust(services))
     assert payload["request_sha256"] == _readme_request_digest(request)
     if authority == "use-code":
         assert request["use_code"] not in response.json()["receipt"]
@@ -504,7 +504,7 @@ def test_the_request_digest_of_a_request_without_optional_fields_is_recomputable
     response = world.http.post("/checks", json=request, headers=world.intake)
     with world.runtime.unit_of_work(readonly=True) as services:
         payload = verify_receipt(response.json()["receipt"],
-                                 world.runtime.trust_anchors(services))
+                                 world.runtime.signer_trust(services))
     assert payload["request_sha256"] == _readme_request_digest(request)
 
 

@@ -103,6 +103,15 @@ def _item_codes(runtime: Runtime) -> list[str]:
         return sorted(item.code for item in services.service_items.all())
 
 
+def test_receipt_verify_without_a_root_checks_against_this_installations_signers(
+    world: World, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    body, receipt, _root = _receipt_files(world, tmp_path)
+    result = cli("receipt", "verify", str(receipt))
+    assert result.exit_code == 0, result.output
+    assert f"receipt verified: check {body['check_id']}" in " ".join(result.output.split())
+
+
 def test_item_import_defines_a_list_of_items_and_item_list_shows_them(
     cli: Callable[..., Any], registry: Runtime, tmp_path: Path
 ) -> None:

@@ -21,8 +21,9 @@ from registry.receipts import verify_display
 from signing.models import SealType
 from signing.seals import SealRequest
 from trust.db import utcnow
-from trust.jws import JWSError
+from trust.jws import JWSError, PinnedSigner, SignerTrust
 from trust.models import ClientRole
+from trust.purposes import DISPLAY_CODE
 
 from ..signing.checks import pdfsig_check
 from ..signing.fixtures import StampingEnv, make_stamping_env
@@ -149,9 +150,16 @@ def test_a_display_code_checks_online_with_the_current_status(client: TestClient
     assert "✔ 证照有效" in page.text and "亮证码本身是真实的" in page.text
 
 
-def _registry_chain(live: StampingEnv) -> list[bytes]:
+def _registry_ders(live: StampingEnv) -> list[bytes]:
     with live.runtime.unit_of_work() as services:
         return live.runtime.registry_certificates(services)
+
+
+def _registry_chain(live: StampingEnv, root: bytes | None = None) -> SignerTrust:
+    """The registry's certificate pinned, under our root (or ``root``)."""
+    leaf, *cas = _registry_ders(live)
+    return SignerTrust(anchors=(root or live.root_der,), intermediates=tuple(cas),
+                       pins={DISPLAY_CODE.name: (PinnedSigner(leaf),)})
 
 
 def test_a_display_code_is_small_enough_for_a_phone_screen(client: TestClient,
@@ -169,8 +177,7 @@ def test_a_display_code_checks_offline_with_the_root_and_the_registry_certificat
     client: TestClient, live: StampingEnv
 ) -> None:
     shown = _display(client, live)
-    payload = verify_display(shown["token"], [live.root_der], now=datetime.now(UTC),
-                             certificates=_registry_chain(live))
+    payload = verify_display(shown["token"], _registry_chain(live), now=datetime.now(UTC))
     assert payload["id"] == shown["identifier"]
     assert payload["s"] == "valid"
     assert payload["exp"] - payload["iat"] == 300
@@ -197,12 +204,11 @@ def test_an_expired_or_forged_display_code_is_refused(client: TestClient,
                                                       live: StampingEnv) -> None:
     shown = _display(client, live)
     with pytest.raises(JWSError, match="expired"):
-        verify_display(shown["token"], [live.root_der],
-                       now=datetime.now(UTC) + timedelta(minutes=6),
-                       certificates=_registry_chain(live))
+        verify_display(shown["token"], _registry_chain(live),
+                       now=datetime.now(UTC) + timedelta(minutes=6))
     with pytest.raises(JWSError):  # another root does not vouch for our registry
-        verify_display(shown["token"], [_stranger_root()], now=datetime.now(UTC),
-                       certificates=_registry_chain(live))
+        verify_display(shown["token"], _registry_chain(live, _stranger_root()),
+                       now=datetime.now(UTC))
     header, payload, signature = shown["token"].split(".")
     forged = f"{header}.{payload[:-3]}AAA.{signature}"
     assert client.get("/public/display", params={"t": forged}).json()["valid"] is False
@@ -221,7 +227,7 @@ def test_the_cli_verifies_a_display_code_offline(client: TestClient, live: Stamp
     root = tmp_path / "root.pem"
     root.write_bytes(pem.armor("CERTIFICATE", live.root_der))
     signer = tmp_path / "registry.pem"
-    signer.write_bytes(b"".join(pem.armor("CERTIFICATE", der) for der in _registry_chain(live)))
+    signer.write_bytes(b"".join(pem.armor("CERTIFICATE", der) for der in _registry_ders(live)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
     zhengyin = str(Path(sys.executable).with_name("zhengyin"))
     result = subprocess.run([zhengyin, "qr", "verify", shown["url"], "--root", str(root),

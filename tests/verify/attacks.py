@@ -421,6 +421,18 @@ def impostor_second_signature(pdf: bytes) -> bytes:
     return bytes(pdf_signer.sign_pdf(_writer(pdf)).getvalue())
 
 
+def impostor_alone(pdf: bytes) -> bytes:
+    """The document as it was before it was sealed, signed instead by a self-made
+    certificate carrying the seal's name: only an untrusted signature (INDETERMINATE)."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    end = pdf.index(b"%%EOF", reader.xrefs.get_xref_container_info(0).end_location) + 5
+    original = pdf[:end] + b"\n"
+    signer = impostor_signer(_seal_certificate(pdf))
+    pdf_signer = _CarelessSigner(PdfSignatureMetadata(field_name="Seal_impostor"), signer,
+                                 new_field_spec=SigFieldSpec("Seal_impostor"))
+    return bytes(pdf_signer.sign_pdf(_writer(original)).getvalue())
+
+
 ATTACKS = {
     "byte_flipped_in_content": byte_flipped_in_content,
     "signature_value_corrupted": signature_value_corrupted,

@@ -93,7 +93,7 @@ def test_a_tampered_pdf_is_an_answer_not_an_error(api: Any, headers: dict[str, d
     assert response.status_code == 200
     body = response.json()
     assert body["verdict"]["indication"] == "TOTAL-FAILED"
-    assert body["verdict"]["sub_indication"] == "HASH_FAILURE"
+    assert body["verdict"]["sub_indication"] == "FORMAT_FAILURE"
     assert body["verdict"]["reasons"][0]["code"] == "changes.forbidden"
     assert "页" in body["verdict"]["reasons"][0]["zh"]
 
@@ -175,9 +175,9 @@ def test_the_public_page_shows_amber_and_the_reason_when_it_cannot_decide(
         api: Any, verify_env: VerifyEnv) -> None:
     import re
 
-    from .attacks import impostor_second_signature
+    from .attacks import impostor_alone
 
-    unsure = impostor_second_signature(verify_env.stamp(certify=False))
+    unsure = impostor_alone(verify_env.stamp(certify=False))
     page = api.post("/verify", files=_upload(unsure, "unsure.pdf"))
     assert page.status_code == 200
     banner = re.search(r'<p class="verdict-(\w+) verdict-banner" id="verdict" '
@@ -393,9 +393,9 @@ def test_the_cli_exit_code_is_the_verdict(cli: Any, verify_env: VerifyEnv,
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(incremental_saving_new_content(licence[1]))
     unsure = tmp_path / "unsure.pdf"
-    from .attacks import impostor_second_signature
+    from .attacks import impostor_alone
 
-    unsure.write_bytes(impostor_second_signature(verify_env.stamp(certify=False)))
+    unsure.write_bytes(impostor_alone(verify_env.stamp(certify=False)))
     picture = tmp_path / "picture.pdf"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n")
     passed = cli("verify", str(good), "--json")

@@ -14,7 +14,8 @@ as a format problem of that signature instead of an exception.
    a. frame check: /ByteRange is ``[0 a b c]`` and the gap holds exactly this signature
       dictionary's /Contents (signature wrapping moves the ranges);
    b. coverage and difference analysis of every later revision (pyHanko), with a
-      summary of the objects each later revision added or changed;
+      summary of the objects each later revision added or changed, and what each later
+      revision did structure by structure (:mod:`.modifications`, once per document);
    c. the signature time-stamp: validated at its own time; when trusted, its time is the
       proven signing time;
    d. integrity (digest, signature value) and the signer's chain, validated at the
@@ -69,6 +70,7 @@ from .evidence import (
     TimestampFacts,
 )
 from .material import PreparedMaterial, TrustMaterial
+from .modifications import RevisionHistory
 from .policy import ChangeLevel, ExaminationLimits
 
 __all__ = ["Examiner", "is_pdf"]
@@ -252,10 +254,12 @@ class Examiner:
                            f"{self.limits.max_signatures} are examined",
                            revisions=revisions, empty=empty)
         revinfo = _DocumentRevinfo(reader) if filled else None
+        history = RevisionHistory(reader)
         signatures = []
         for name, ref in filled:
             assert revinfo is not None
-            signatures.append(self._signature(reader, data, name, ref, revinfo=revinfo, at=at))
+            signatures.append(self._signature(reader, data, name, ref, revinfo=revinfo,
+                                              history=history, at=at))
         signatures.sort(key=lambda item: (item.signed_revision is None,
                                           item.signed_revision or 0))
         # Unreadable validation data (a decompression bomb in the DSS, say) makes the
@@ -277,7 +281,8 @@ class Examiner:
     # ------------------------------------------------------------------ signature
 
     def _signature(self, reader: PdfFileReader, data: bytes, name: str, ref: Any, *,
-                   revinfo: _DocumentRevinfo, at: datetime) -> SignatureEvidence:
+                   revinfo: _DocumentRevinfo, history: RevisionHistory, at: datetime
+                   ) -> SignatureEvidence:
         kind, subfilter = "signature", None
         try:
             sig_object = ref.get_object()["/V"].get_object()
@@ -293,7 +298,7 @@ class Examiner:
             byte_range = _check_frame(data, embedded)
             return self._examine_signature(reader, embedded, kind=kind, subfilter=subfilter,
                                            byte_range=byte_range, data=data, revinfo=revinfo,
-                                           at=at)
+                                           history=history, at=at)
         except _Format as problem:
             return _unreadable(name, kind, subfilter, str(problem))
         except RecursionError:
@@ -305,10 +310,10 @@ class Examiner:
 
     def _examine_signature(self, reader: PdfFileReader, embedded: EmbeddedPdfSignature, *,
                            kind: str, subfilter: str, byte_range: tuple[int, ...],
-                           data: bytes, revinfo: _DocumentRevinfo, at: datetime
-                           ) -> SignatureEvidence:
+                           data: bytes, revinfo: _DocumentRevinfo, history: RevisionHistory,
+                           at: datetime) -> SignatureEvidence:
         signed_revision = int(embedded.signed_revision)
-        changes = self._changes(reader, embedded, signed_revision)
+        changes = self._changes(reader, embedded, signed_revision, history)
         signed_end = byte_range[2] + byte_range[3]
         signed_sha = hashlib.sha256(data[:signed_end]).hexdigest()
         certifies = _certifies(reader, embedded)
@@ -340,7 +345,7 @@ class Examiner:
         )
 
     def _changes(self, reader: PdfFileReader, embedded: EmbeddedPdfSignature,
-                 signed_revision: int) -> ChangeFacts:
+                 signed_revision: int, history: RevisionHistory) -> ChangeFacts:
         try:
             embedded.compute_integrity_info(  # type: ignore[no-untyped-call]
                 diff_policy=DEFAULT_DIFF_POLICY)
@@ -365,8 +370,10 @@ class Examiner:
             suspicious = str(result) if result is not None else "the coverage is unclear"
         later = max(0, reader.xrefs.total_revisions - 1 - signed_revision)
         summary = describe_changes(reader, signed_revision) if later else ()
+        modifications = history.after(signed_revision) if later else ()
         return ChangeFacts(coverage=coverage, level=level, later_revisions=later,
-                           changed_fields=changed, suspicious=suspicious, summary=summary)
+                           changed_fields=changed, suspicious=suspicious, summary=summary,
+                           modifications=modifications)
 
     # ------------------------------------------------------------------ time and trust
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from .directories import LicenceRecord, SealRecord
 from .evidence import SignatureEvidence
-from .verdict import CheckResult, Verdict
+from .verdict import CheckResult, Reason, Verdict
 
 __all__ = ["SCHEMA_VERSION", "SignatureReport", "Subject", "VerificationReport"]
 
@@ -34,6 +34,9 @@ class SignatureReport:
     timing: CheckResult
     registration: CheckResult
     licence_check: CheckResult
+    warnings: tuple[Reason, ...] = ()
+    """What passed but a relying party should know (e.g. a field filled after a
+    certification that permits it), in the order found."""
 
     @property
     def checks(self) -> tuple[CheckResult, ...]:

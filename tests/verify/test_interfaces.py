@@ -81,8 +81,8 @@ def test_the_api_answers_the_json_report(api: Any, headers: dict[str, dict[str, 
     assert signature["seal"]["organisation"] == "北京市朝阳区市场监督管理局"
     assert signature["signing_time_proven"] is True
     assert {check["check"] for check in signature["checks"]} == {
-        "format", "integrity", "changes", "certificate", "revocation", "timing", "seal",
-        "licence"}
+        "format", "integrity", "changes", "certificate", "seed-values", "revocation",
+        "timing", "seal", "licence"}
     assert body["licence"]["status_now"] == "valid"
 
 

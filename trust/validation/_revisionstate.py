@@ -334,14 +334,16 @@ class RevisionView:
 
 def xmp_properties(stream: Any) -> frozenset[tuple[str, str]] | None:
     """The XMP packet's properties as (path, value) pairs, without the ones every
-    incremental writer refreshes (modification and metadata dates, producer, tool);
-    None when the stream is not well-formed XMP."""
+    incremental writer refreshes (modification and metadata dates, producer, the
+    toolkit, the per-save instance ID of ISO 16684-1 xmpMM); None when the stream is not
+    well-formed XMP."""
     from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
     from pyhanko.pdf_utils.decode_limits import DecodePurpose
 
     ignored = {"{http://ns.adobe.com/xap/1.0/}ModifyDate",
                "{http://ns.adobe.com/xap/1.0/}MetadataDate",
                "{http://ns.adobe.com/pdf/1.3/}Producer",
+               "{http://ns.adobe.com/xap/1.0/mm/}InstanceID",
                "{adobe:ns:meta/}xmptk"}
     try:
         data = stream.read_data(DecodePurpose.XMP_METADATA) \

@@ -53,6 +53,7 @@ __all__ = [
     "check_licence_status",
     "check_registration",
     "check_revocation",
+    "check_seed_values",
     "check_timing",
     "check_trailing_data",
     "run",
@@ -129,6 +130,13 @@ def check_format(evidence: SignatureEvidence) -> Reason:
         raise _fail(S.FORMAT_FAILURE, "signature.unreadable",
                     f"签名“{evidence.field}”的结构无效：{evidence.format_problem}",
                     f"signature {evidence.field!r} is malformed: {evidence.format_problem}")
+    if evidence.attribute_problem is not None:
+        # ETSI EN 319 102-1 §5.2.2: not a conforming CAdES signature (see cadesattrs).
+        raise _fail(S.FORMAT_FAILURE, "signature.signed_attributes",
+                    f"签名“{evidence.field}”的签名属性不符合 CAdES："
+                    f"{evidence.attribute_problem}",
+                    f"the signed attributes of signature {evidence.field!r} break CAdES: "
+                    f"{evidence.attribute_problem}")
     return Reason("signature.well_formed", "签名结构完整（签名范围恰好框住签名值）",
                   "the signature is well formed (its byte range frames exactly its value)")
 
@@ -235,7 +243,8 @@ def change_warnings(evidence: SignatureEvidence, policy: ValidationPolicy,
                     context: ChangeContext) -> tuple[Reason, ...]:
     """What the signature's rule permitted but a relying party should know: every
     filled value, added field and annotation, with its page (CERTIFICATION rule)."""
-    if evidence.format_problem is not None or evidence.changes is None:
+    if evidence.format_problem is not None or evidence.changes is None \
+            or evidence.changes.coverage in ("UNCLEAR", "CONTIGUOUS_BLOCK_FROM_START"):
         return ()
     judgement = changepolicy.judge(evidence, policy, context)
     if judgement.refused:
@@ -248,6 +257,29 @@ def change_warnings(evidence: SignatureEvidence, policy: ValidationPolicy,
                               f"after signature {evidence.field!r} (update {item.revision}): "
                               f"{en}"))
     return tuple(reasons)
+
+
+def check_seed_values(evidence: SignatureEvidence) -> Reason:
+    """The signature meets what its field's seed values (/SV) require (ISO 32000-1
+    §12.7.4.5): a violated required entry is INDETERMINATE / SIG_CONSTRAINTS_FAILURE,
+    the ETSI sub-indication for a signature outside the constraints it must meet."""
+    _readable(evidence)
+    facts = evidence.seed_values
+    if facts is None:
+        raise NotApplicable(Reason("seed_values.none", "签名域没有种子值（/SV）要求",
+                                   "the signature field sets no seed values (/SV)"))
+    required_zh = "、".join(facts.required) or "无强制项"
+    required_en = ", ".join(facts.required) or "none required"
+    if facts.problem is not None:
+        code = "seed_values.uncheckable" if facts.uncheckable else "seed_values.violated"
+        raise _fail(S.SIG_CONSTRAINTS_FAILURE, code,
+                    f"签名不满足签名域“{evidence.field}”的种子值要求（{required_zh}）："
+                    f"{facts.problem}",
+                    f"the signature does not meet the seed values of field "
+                    f"{evidence.field!r} (required: {required_en}): {facts.problem}")
+    return Reason("seed_values.met",
+                  f"签名满足签名域的种子值要求（{required_zh}）",
+                  f"the signature meets its field's seed values (required: {required_en})")
 
 
 def _value_verifies(evidence: SignatureEvidence, what: str) -> None:

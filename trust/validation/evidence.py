@@ -21,6 +21,7 @@ __all__ = [
     "DocumentEvidence",
     "Modification",
     "ObjectChange",
+    "SeedValueFacts",
     "SignatureEvidence",
     "TimestampFacts",
 ]
@@ -153,6 +154,18 @@ class ChangeFacts:
 
 
 @dataclass(frozen=True)
+class SeedValueFacts:
+    """The signature field's seed values (/SV) and whether the signature meets them."""
+
+    required: tuple[str, ...]
+    """The entries the field requires (flagged in /Ff), e.g. "sub-filter", "key usage"."""
+    problem: str | None
+    """The first required entry the signature violates (or why none could be checked)."""
+    uncheckable: bool
+    """A required entry no verifier can check (a legal attestation, say)."""
+
+
+@dataclass(frozen=True)
 class SignatureEvidence:
     """Everything found about one signature field."""
 
@@ -179,6 +192,10 @@ class SignatureEvidence:
     licence_identifier: str | None
     """/ZZBS of the document information dictionary in the signed revision."""
     licence_metadata: tuple[tuple[str, str], ...]
+    seed_values: SeedValueFacts | None = None
+    """The field's /SV requirements; None when it has none."""
+    attribute_problem: str | None = None
+    """Why the CMS signed attributes are not a valid CAdES set (:mod:`.cadesattrs`)."""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from .. import _asn1fix
 from . import _speedups
+from .cadesattrs import signed_attribute_problem
 from .changes import describe_changes
 from .errors import DocumentTooLargeError, NotAPDFError
 from .evidence import (
@@ -72,6 +73,7 @@ from .evidence import (
 from .material import PreparedMaterial, TrustMaterial
 from .modifications import RevisionHistory
 from .policy import ChangeLevel, ExaminationLimits
+from .seedvalues import seed_value_facts
 
 __all__ = ["Examiner", "is_pdf"]
 
@@ -320,11 +322,13 @@ class Examiner:
         docmdp = embedded.docmdp_level
         identifier, metadata = _licence_metadata(reader, signed_revision)
         timestamp: TimestampFacts | None
+        seed_values = attributes = None
         if kind == "document-timestamp":
             timestamp, chain, signer, intact, valid, detail = self._document_timestamp(
                 embedded, revinfo)
             claimed = None
         else:
+            attributes = signed_attribute_problem(embedded.signed_data, subfilter=subfilter)
             timestamp = self._timestamp(embedded.signer_info, revinfo)
             proven = timestamp.time if timestamp is not None and timestamp.trusted else None
             moment = proven or at
@@ -334,6 +338,8 @@ class Examiner:
             signer = certificate_facts(status["signing_cert"])
             chain = self._chain(status, moment, revinfo)
             claimed = embedded.self_reported_timestamp
+            seed_values = seed_value_facts(embedded, status.get("validation_path"),
+                                           proven is not None)
         return SignatureEvidence(
             field=embedded.field_name, kind=kind, subfilter=subfilter, format_problem=None,
             byte_range=byte_range, signed_revision=signed_revision,
@@ -342,6 +348,7 @@ class Examiner:
             intact=intact, valid=valid, crypto_detail=detail, signer=signer, chain=chain,
             timestamp=timestamp, claimed_time=claimed, changes=changes,
             licence_identifier=identifier, licence_metadata=metadata,
+            seed_values=seed_values, attribute_problem=attributes,
         )
 
     def _changes(self, reader: PdfFileReader, embedded: EmbeddedPdfSignature,

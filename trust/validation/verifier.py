@@ -183,5 +183,6 @@ class Verifier:
             timing=run("timing", checks.check_timing, evidence, policy),
             registration=run("seal", checks.check_registration, evidence, seal, policy),
             licence_check=licence_check,
+            seed_values=run("seed-values", checks.check_seed_values, evidence),
             warnings=checks.change_warnings(evidence, policy, context),
         )

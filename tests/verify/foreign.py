@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, cast
@@ -27,11 +27,11 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
-from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, SigSeedValueSpec
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-__all__ = ["FIELD", "ForeignPKI", "fill_text_field", "form_pdf"]
+__all__ = ["FIELD", "ForeignPKI", "fill_text_field", "form_pdf", "with_seed_values"]
 
 FIELD = "applicant"
 """The text field of :func:`form_pdf`, on page 1."""
@@ -94,6 +94,14 @@ class ForeignPKI:
                        .add_extension(x509.CRLNumber(1), critical=False)
                        .sign(root_key, hashes.SHA256()))
         return cls(root_key, root, key, signer, revocations)
+
+    def root_asn1(self) -> asn1_x509.Certificate:
+        """The root, as pyHanko takes certificates."""
+        return asn1_x509.Certificate.load(_der(self.root))
+
+    def signer_asn1(self) -> asn1_x509.Certificate:
+        """The signer's certificate, as pyHanko takes certificates."""
+        return asn1_x509.Certificate.load(_der(self.signer_certificate))
 
     @property
     def root_pem(self) -> bytes:
@@ -217,3 +225,29 @@ def fill_text_field(pdf: bytes, value: str = "Li Si", field: str = FIELD) -> byt
             writer.write(out)  # type: ignore[no-untyped-call]
             return out.getvalue()
     raise LookupError(f"no field {field!r}")
+
+
+def with_seed_values(spec: SigSeedValueSpec, *, policies: tuple[str, ...] = (),
+                     field: str = "Sealed") -> bytes:
+    """:func:`form_pdf` with an empty signature field whose /SV is ``spec``; ``policies``
+    adds a required /Cert /OID entry (certificate policies, which pyHanko does not
+    write)."""
+    from pyhanko.sign.fields import SigCertConstraints, append_signature_field
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(form_pdf()))
+    if policies and spec.cert is None:
+        spec = replace(spec, cert=SigCertConstraints())
+    append_signature_field(writer, SigFieldSpec(field, seed_value_dict=spec))
+    if policies:
+        for reference in writer.root["/AcroForm"]["/Fields"]:
+            target = reference.get_object()
+            if target.get("/T") != field:
+                continue
+            constraints = target["/SV"]["/Cert"]
+            constraints[pdf_name("/OID")] = generic.ArrayObject(
+                [generic.ByteStringObject(oid.encode()) for oid in policies])
+            flags = int(constraints.get("/Ff", 0))
+            constraints[pdf_name("/Ff")] = _number(flags | 4)  # ISO 32000-1 Table 235: OID
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]
+    return out.getvalue()

@@ -126,10 +126,6 @@ def check_trailing_data(evidence: DocumentEvidence) -> Reason:
 
 def check_format(evidence: SignatureEvidence) -> Reason:
     """The signature could be read: frame, CMS, supported filter."""
-    if evidence.format_problem is not None:
-        raise _fail(S.FORMAT_FAILURE, "signature.unreadable",
-                    f"签名“{evidence.field}”的结构无效：{evidence.format_problem}",
-                    f"signature {evidence.field!r} is malformed: {evidence.format_problem}")
     if evidence.attribute_problem is not None:
         # ETSI EN 319 102-1 §5.2.2: not a conforming CAdES signature (see cadesattrs).
         raise _fail(S.FORMAT_FAILURE, "signature.signed_attributes",
@@ -137,6 +133,10 @@ def check_format(evidence: SignatureEvidence) -> Reason:
                     f"{evidence.attribute_problem}",
                     f"the signed attributes of signature {evidence.field!r} break CAdES: "
                     f"{evidence.attribute_problem}")
+    if evidence.format_problem is not None:
+        raise _fail(S.FORMAT_FAILURE, "signature.unreadable",
+                    f"签名“{evidence.field}”的结构无效：{evidence.format_problem}",
+                    f"signature {evidence.field!r} is malformed: {evidence.format_problem}")
     return Reason("signature.well_formed", "签名结构完整（签名范围恰好框住签名值）",
                   "the signature is well formed (its byte range frames exactly its value)")
 
@@ -178,8 +178,12 @@ def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy,
                     "range was moved or the signature dictionary replaced)")
     judgement = changepolicy.judge(evidence, policy, context)
     forbidden = [item for item in judgement.refused if item.level is ChangeLevel.OTHER]
-    if forbidden or changes.level in (None, ChangeLevel.OTHER):
-        zh, en = changetext.tell(forbidden or judgement.refused)
+    # pyHanko has no rule for annotations (its diff analysis calls any annotation
+    # "other"): where a P=3 certification permits the annotations found, the facts decide.
+    annotated = judgement.allowed is ChangeLevel.ANNOTATIONS and any(
+        item.level is ChangeLevel.ANNOTATIONS for item in changes.modifications)
+    if forbidden or (changes.level in (None, ChangeLevel.OTHER) and not annotated):
+        zh, en = changetext.tell(judgement.refused)
         first = (changes.suspicious or "").strip().splitlines()
         detail = f" (pyHanko: {first[0][:300]})" if first else ""
         raise _fail(S.FORMAT_FAILURE, "changes.forbidden",
@@ -197,7 +201,7 @@ def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy,
                     f"{_rule_en(judgement, evidence)}: {en}")
     allowed = judgement.allowed
     level = changes.level if changes.level is not None else ChangeLevel.OTHER
-    if allowed is not None and level > allowed:
+    if allowed is not None and level > allowed and not annotated:
         # pyHanko saw more than the facts show: refuse on its word.
         raise _fail(S.FORMAT_FAILURE, "changes.not_permitted",
                     f"签名后文件有{level.zh}，但{_rule_zh(judgement, evidence)}",

@@ -32,7 +32,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 from typing import Any, TypeVar
@@ -99,6 +99,10 @@ def is_pdf(data: bytes) -> bool:
 
 class _Format(Exception):  # noqa: N818 - internal signal
     """A signature cannot be read; the message goes into its evidence."""
+
+
+class _AttributeProblem(_Format):
+    """The CMS signed attributes are not a valid CAdES set (:mod:`.cadesattrs`)."""
 
 
 _loops = threading.local()
@@ -301,6 +305,9 @@ class Examiner:
             return self._examine_signature(reader, embedded, kind=kind, subfilter=subfilter,
                                            byte_range=byte_range, data=data, revinfo=revinfo,
                                            history=history, at=at)
+        except _AttributeProblem as problem:
+            return replace(_unreadable(name, kind, subfilter, str(problem)),
+                           attribute_problem=str(problem))
         except _Format as problem:
             return _unreadable(name, kind, subfilter, str(problem))
         except RecursionError:
@@ -322,13 +329,15 @@ class Examiner:
         docmdp = embedded.docmdp_level
         identifier, metadata = _licence_metadata(reader, signed_revision)
         timestamp: TimestampFacts | None
-        seed_values = attributes = None
+        seed_values = None
         if kind == "document-timestamp":
             timestamp, chain, signer, intact, valid, detail = self._document_timestamp(
                 embedded, revinfo)
             claimed = None
         else:
             attributes = signed_attribute_problem(embedded.signed_data, subfilter=subfilter)
+            if attributes is not None:
+                raise _AttributeProblem(attributes)
             timestamp = self._timestamp(embedded.signer_info, revinfo)
             proven = timestamp.time if timestamp is not None and timestamp.trusted else None
             moment = proven or at
@@ -348,7 +357,7 @@ class Examiner:
             intact=intact, valid=valid, crypto_detail=detail, signer=signer, chain=chain,
             timestamp=timestamp, claimed_time=claimed, changes=changes,
             licence_identifier=identifier, licence_metadata=metadata,
-            seed_values=seed_values, attribute_problem=attributes,
+            seed_values=seed_values,
         )
 
     def _changes(self, reader: PdfFileReader, embedded: EmbeddedPdfSignature,

@@ -223,6 +223,10 @@ def test_the_api_reports_warnings_and_modifications_and_takes_the_final_option(
                      files=upload).json()
     assert final["verdict"]["indication"] == "TOTAL-FAILED"
     assert final["verdict"]["reasons"][0]["code"] == "changes.field_values"
+    sealed = api.post("/verifications/report.pdf?final=true", headers=verifier_header,
+                      files=upload)
+    assert sealed.status_code == 200
+    assert sealed.headers["X-Zhengyin-Indication"] == "TOTAL-FAILED"
 
 
 @pytest.fixture

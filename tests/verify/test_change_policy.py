@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,15 +190,6 @@ def test_a_page_change_is_never_hidden_behind_a_count(verify_env: VerifyEnv) -> 
 
 
 @pytest.fixture(scope="module")
-def api(verify_env: VerifyEnv) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    yield TestClient(create_app(runtime=verify_env.runtime), raise_server_exceptions=False)
-
-
-@pytest.fixture(scope="module")
 def verifier_header(verify_env: VerifyEnv) -> dict[str, str]:
     with verify_env.runtime.unit_of_work() as services:
         issued = services.clients.add(name="change-policy", role=ClientRole.VERIFIER,
@@ -227,26 +217,6 @@ def test_the_api_reports_warnings_and_modifications_and_takes_the_final_option(
                       files=upload)
     assert sealed.status_code == 200
     assert sealed.headers["X-Zhengyin-Indication"] == "TOTAL-FAILED"
-
-
-@pytest.fixture
-def cli(verify_env: VerifyEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Runs ``zhengyin`` in-process against the module's service."""
-    from typer.testing import CliRunner
-
-    from api.cli import app, common
-
-    settings = verify_env.runtime.settings
-    monkeypatch.setenv("ZHENGYIN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("ZHENGYIN_DATABASE_URL", settings.effective_database_url)
-    monkeypatch.setenv("ZHENGYIN_KEK", settings.kek.get_secret_value())  # type: ignore[union-attr]
-    monkeypatch.setenv("ZHENGYIN_PUBLIC_BASE_URL", settings.public_base_url)
-    monkeypatch.setenv("ZHENGYIN_LOG_JSON", "false")
-    common.runtime.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
-    common.runtime().close()
-    common.runtime.cache_clear()
 
 
 def test_the_cli_prints_the_warning_and_takes_the_final_option(

@@ -33,15 +33,6 @@ def verify_env(database_url: str, kek_text: str,
 
 
 @pytest.fixture(scope="module")
-def api(verify_env: VerifyEnv) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    yield TestClient(create_app(runtime=verify_env.runtime), raise_server_exceptions=False)
-
-
-@pytest.fixture(scope="module")
 def headers(verify_env: VerifyEnv) -> dict[str, dict[str, str]]:
     from trust.db import utcnow
 
@@ -360,30 +351,6 @@ def test_an_external_trust_anchor_makes_its_signatures_verifiable(
 
 
 # ---------------------------------------------------------------------- CLI
-
-
-@pytest.fixture
-def cli(verify_env: VerifyEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Runs ``zhengyin`` in-process against the module's service."""
-    from typer.testing import CliRunner
-
-    from api.cli import app, common
-
-    settings = verify_env.runtime.settings
-    monkeypatch.setenv("ZHENGYIN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("ZHENGYIN_DATABASE_URL", settings.effective_database_url)
-    monkeypatch.setenv("ZHENGYIN_KEK", settings.kek.get_secret_value())  # type: ignore[union-attr]
-    monkeypatch.setenv("ZHENGYIN_PUBLIC_BASE_URL", settings.public_base_url)
-    monkeypatch.setenv("ZHENGYIN_LOG_JSON", "false")
-    common.runtime.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str) -> Any:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    yield run
-    common.runtime().close()
-    common.runtime.cache_clear()
 
 
 def test_the_cli_exit_code_is_the_verdict(cli: Any, verify_env: VerifyEnv,

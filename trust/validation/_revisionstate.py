@@ -252,19 +252,8 @@ class RevisionView:
     # ------------------------------------------------------------------ reading
 
     def _read_pages(self, budget: Budget) -> None:
-        top = raw(self.root, "/Pages")
-        stack: list[tuple[Any, dict[str, Any]]] = [(top, {})]
-        seen: set[Ref] = set()
-        while stack:
-            item, inherited = stack.pop()
-            budget.spend()
-            reference = ref_of(item)
-            if reference is None or reference in seen:
-                continue
-            seen.add(reference)
-            node = resolve(item)
-            if not isinstance(node, generic.DictionaryObject):
-                continue
+        stack: list[tuple[Any, dict[str, Any]]] = [(raw(self.root, "/Pages"), {})]
+        for reference, node, (inherited,) in _tree(stack, budget):
             kids = resolve(raw(node, "/Kids"))
             own = {key: raw(node, key) for key in _INHERITED if key in node}
             if isinstance(kids, generic.ArrayObject) and name_of(raw(node, "/Type")) != "Page":
@@ -297,22 +286,13 @@ class RevisionView:
             return
         stack: list[tuple[Any, str, str | None, Any, list[Ref]]] = [
             (raw(top, index), "", None, None, []) for index in reversed(range(len(top)))]
-        seen: set[Ref] = set()
-        while stack:
-            item, prefix, field_type, value, ancestors = stack.pop()
-            budget.spend()
-            reference = ref_of(item)
-            if reference is None or reference in seen:
-                continue
-            seen.add(reference)
-            node = resolve(item)
-            if not isinstance(node, generic.DictionaryObject):
-                continue
+        for reference, node, (prefix, inherited_type, inherited, ancestors) in _tree(stack,
+                                                                                    budget):
             title = resolve(raw(node, "/T"))
             name = prefix if not isinstance(title, str) else (
                 f"{prefix}.{title}" if prefix else str(title))
-            field_type = name_of(raw(node, "/FT")) or field_type
-            value = raw(node, "/V") if "/V" in node else value
+            field_type = name_of(raw(node, "/FT")) or inherited_type
+            value = raw(node, "/V") if "/V" in node else inherited
             kids = resolve(raw(node, "/Kids"))
             kid_refs = [raw(kids, index) for index in range(len(kids))] \
                 if isinstance(kids, generic.ArrayObject) else []
@@ -330,6 +310,23 @@ class RevisionView:
                 reference=reference, name=name, field_type=field_type, value=value,
                 obj=node, widgets=widgets,
                 nodes=[*ancestors, reference, *(w for w in widgets if w != reference)])
+
+
+def _tree(stack: list[Any], budget: Budget) -> Iterator[tuple[Ref, Any, tuple[Any, ...]]]:
+    """Walk a tree of indirect dictionaries (page tree, field tree) depth first: pops
+    (item, *context) from ``stack`` (the caller pushes children) and yields each node
+    once with its reference and context; cycles and non-dictionaries are skipped."""
+    seen: set[Ref] = set()
+    while stack:
+        item, *context = stack.pop()
+        budget.spend()
+        reference = ref_of(item)
+        if reference is None or reference in seen:
+            continue
+        seen.add(reference)
+        node = resolve(item)
+        if isinstance(node, generic.DictionaryObject):
+            yield reference, node, tuple(context)
 
 
 def xmp_properties(stream: Any) -> frozenset[tuple[str, str]] | None:

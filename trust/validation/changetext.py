@@ -80,14 +80,14 @@ def describe(item: Modification) -> tuple[str, str]:
     if kind == "signature":
         return (f"{page_zh}签名域“{item.name}”被签署",
                 f"signature field {item.name!r}{page_en} signed")
-    if kind == "field-filled":
-        return (f"{page_zh}{field_zh}被填写（{item.detail}）",
-                f"{field_en}{page_en} filled ({item.detail})")
-    if kind == "field-changed":
-        return (f"{page_zh}{field_zh}被修改（{item.detail}）",
-                f"{field_en}{page_en} changed ({item.detail})")
-    if kind == "field-removed":
-        return f"{field_zh}被删除", f"{field_en} removed"
+    if kind in ("field-filled", "field-changed", "field-removed"):
+        verb_zh, verb_en = {"field-filled": ("被填写", "filled"),
+                            "field-changed": ("被修改", "changed"),
+                            "field-removed": ("被删除", "removed")}[kind]
+        detail_zh, detail_en = (f"（{item.detail}）", f" ({item.detail})") if item.detail \
+            else ("", "")
+        return (f"{page_zh}{field_zh}{verb_zh}{detail_zh}",
+                f"{field_en}{page_en} {verb_en}{detail_en}")
     if kind == "form":
         return f"表单设置 {item.name} 被修改", f"form entry {item.name} changed"
     if kind == "widget-added":
@@ -115,13 +115,14 @@ def describe(item: Modification) -> tuple[str, str]:
         return (f"文档元数据被修改（{item.name}{'：' + item.detail if item.detail else ''}）",
                 f"document metadata changed ({item.name}"
                 f"{': ' + item.detail if item.detail else ''})")
-    if kind == "object-added":
-        return (f"新增未被引用的对象（{item.detail}）{objects}",
-                f"an unreferenced {item.detail} added{objects}")
-    if kind == "object-deleted":
-        return f"删除对象{objects}", f"object freed{objects}"
-    if kind == "object-changed":
-        return f"{item.detail}被修改{objects}", f"{item.detail} changed{objects}"
+    objects_zh, objects_en = {
+        "object-added": (f"新增未被引用的对象（{item.detail}）",
+                         f"an unreferenced {item.detail} added"),
+        "object-deleted": ("删除对象", "object freed"),
+        "object-changed": (f"{item.detail}被修改", f"{item.detail} changed"),
+    }.get(kind, ("", ""))
+    if objects_en:
+        return objects_zh + objects, objects_en + objects
     return f"无法分析的改动（{item.detail}）", f"changes that cannot be analysed ({item.detail})"
 
 

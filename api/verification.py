@@ -15,12 +15,13 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import text
 
+from trust.clock import beijing_time
 from trust.db import utcnow
 from trust.models import CertificateRecord
 from trust.validation import (
@@ -253,6 +254,8 @@ class LicenceQRReader:
         from registry.receipts import verify_display
         from trust.jws import JWSError
 
+        from .pages.statuses import display_code_problem
+
         services = self._services
         try:
             runtime = services.runtime
@@ -260,12 +263,12 @@ class LicenceQRReader:
                                     certificates=runtime.registry_certificates(services))
         except JWSError as exc:
             raise CheckFailedError(SubIndication.SIG_CRYPTO_FAILURE, Reason(
-                "qr.display_invalid", f"亮证码无效：{exc.message}",
+                "qr.display_invalid", display_code_problem(exc),
                 f"the display code is not valid: {exc.message}")) from None
-        issued = datetime.fromtimestamp(int(claims["iat"]), tz=at.tzinfo)
-        expires = datetime.fromtimestamp(int(claims["exp"]), tz=at.tzinfo)
+        issued = datetime.fromtimestamp(int(claims["iat"]), tz=UTC)
+        expires = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
         return QRClaim(str(claims["id"]), Reason(
             "qr.display_code",
-            f"亮证码签名有效，签发于 {issued:%Y-%m-%d %H:%M:%S}，有效至 {expires:%H:%M:%S}（UTC）",
+            f"亮证码签名有效，签发于 {beijing_time(issued)}，亮证码有效至 {beijing_time(expires)}",
             f"the display code is signed by this registry, issued {issued:%Y-%m-%d %H:%M:%S} "
-            f"and valid until {expires:%H:%M:%S} (UTC)"))
+            f"UTC; the code (not the licence) is valid until {expires:%H:%M:%S} UTC"))

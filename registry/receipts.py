@@ -14,11 +14,12 @@ from functools import cached_property
 from typing import Any
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore
-from trust.jws import encoded_header, sign_with_header, verify_compact, x5c_of
+from trust.jws import JWSError, encoded_header, sign_with_header, verify_compact, x5c_of
 
 __all__ = [
     "DISPLAY_TYP",
     "RECEIPT_TYP",
+    "DisplayExpiredError",
     "ServiceSigner",
     "display_payload",
     "verify_display",
@@ -27,6 +28,16 @@ __all__ = [
 
 RECEIPT_TYP = "zhengyin-receipt+jwt"
 DISPLAY_TYP = "zy-display"
+
+
+class DisplayExpiredError(JWSError):
+    """A genuine display code past its few minutes: the holder shows a fresh one.
+
+    Its own class so that displays can say so (亮证码已过期) instead of "does not verify";
+    it is raised only after the signature and chain verified.
+    """
+
+    code = "display.expired"
 
 
 @dataclass(frozen=True)
@@ -94,9 +105,10 @@ def verify_display(token: str, anchors: list[bytes], *, now: datetime,
     chain): ``certificates`` are the registry's signing certificate and its CA, from the
     published trust list or ``zhengyin pki export registry``.
     """
-    from trust.jws import JWSError
-
     _, payload = verify_compact(token, anchors, typ=DISPLAY_TYP, certificates=certificates)
-    if payload.get("v") != 1 or int(payload.get("exp", 0)) < int(now.timestamp()):
-        raise JWSError("the display code has expired", hint="ask the holder to show a new one")
+    if payload.get("v") != 1:
+        raise JWSError("not a display code of a version this service reads")
+    if int(payload.get("exp", 0)) < int(now.timestamp()):
+        raise DisplayExpiredError("the display code has expired",
+                                  hint="ask the holder to show a new one")
     return payload

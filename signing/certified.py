@@ -16,9 +16,11 @@ import hashlib
 import io
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from PIL import Image, ImageStat
+
+from trust.clock import CHINA_TZ
 
 from .cms import CMSSigner
 from .errors import SigningError
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 A4 = (595.28, 841.89)
-CHINA_TZ = timezone(timedelta(hours=8))
 
 # Fixed object numbers of a born-sealed single-page document.
 CATALOG, PAGES, PAGE, CONTENTS, FONT, CIDFONT, DESCRIPTOR, FONTFILE, TOUNICODE = range(1, 10)

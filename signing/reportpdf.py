@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from trust.clock import beijing_time
 from trust.validation import CheckStatus, Indication, VerificationReport
 from trust.validation.report import SignatureReport
 
@@ -58,7 +59,7 @@ _CHECK_ZH = {"format": "签名结构", "integrity": "完整性", "changes": "签
              "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
              "timing": "签名时间",
              "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
-             "document-signed": "是否签章", "trailing-data": "文件尾部",
+             "document-signed": "是否签章", "file-layout": "文件结构",
              "licence-status": "证照状态", "qr-payload": "二维码"}
 
 
@@ -126,7 +127,7 @@ class _Layout:
 def _when(moment: datetime | None) -> str:
     if moment is None:
         return "—"
-    return f"{moment.astimezone(CHINA_TZ):%Y-%m-%d %H:%M:%S}（北京时间）"
+    return beijing_time(moment)
 
 
 def _signature_section(layout: _Layout, number: int, item: SignatureReport) -> None:

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from asn1crypto import pem
+from rich.markup import escape
 from rich.table import Table
 
+from registry.lifecycle import effective_status
+from registry.models import LicenceStatus
 from registry.receipts import verify_display, verify_receipt
+from trust.clock import beijing_date, beijing_time
 from trust.db import utcnow
 
+from ..pages.statuses import (
+    UNKNOWN,
+    StatusView,
+    Tone,
+    display_code_problem,
+    status_view,
+    validity_text,
+)
 from .common import CLI_ACTOR, console, ready_runtime
 
 items_app = typer.Typer(help="Service items (事项).", no_args_is_help=True)
@@ -101,6 +115,38 @@ def _registry_certificates_from(trust_list: Path, anchors: list[bytes]) -> list[
     return [base64.b64decode(item) for item in chain]
 
 
+QR_EXIT_VALID, QR_EXIT_NOT_VALID, QR_EXIT_UNKNOWN, QR_EXIT_ERROR = 0, 1, 2, 3
+"""``zhengyin qr verify`` exit codes, as ``zhengyin verify``'s: 0 the licence is valid; 1 it
+is not (revoked, suspended, lost, superseded, expired) or the code fails; 2 its status is
+unknown; 3 nothing could be verified (unreadable code, root or trust list)."""
+_RICH = {Tone.GOOD: "green", Tone.WARN: "yellow", Tone.BAD: "red"}
+
+
+@dataclass(frozen=True)
+class _Asserted:
+    """The status and last valid day a display code asserts (registry.lifecycle.StatusBearing)."""
+
+    status: LicenceStatus
+    valid_until: date | None
+
+
+def asserted_status(payload: dict[str, Any], now: datetime) -> StatusView:
+    """The status the code asserts, as of ``now``: a live status past the licence's last
+    valid day (Beijing calendar) reads as expired, as the registry would say."""
+    valid_until = date.fromisoformat(payload["u"]) if payload.get("u") else None
+    try:
+        stated = LicenceStatus(str(payload.get("s")))
+    except ValueError:
+        return status_view(None)
+    status = effective_status(_Asserted(stated, valid_until), beijing_date(now))
+    return status_view(status, valid_until=valid_until)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(QR_EXIT_ERROR)
+
+
 @qr_app.command("verify")
 def qr_verify(
     token: Annotated[str, typer.Argument(help="the display token (or a URL)")],
@@ -110,20 +156,53 @@ def qr_verify(
              "'zhengyin pki export registry'); default: this installation's")] = None,
     trust_list: Annotated[Path | None, typer.Option(
         help="the published trust list (compact JWS): verified against the root, it "
-             "supplies the registry's signing certificates", exists=True, dir_okay=False)
-    ] = None,
+             "supplies the registry's signing certificates", dir_okay=False)] = None,
 ) -> None:
-    """Check a display QR code offline: signature, chain and expiry; no registry call."""
+    """Check a display QR code offline: signature, chain, expiry and the licence status it
+    asserts; no registry call. Exit 0 valid, 1 not valid or failed, 2 status unknown,
+    3 cannot verify."""
+    from trust.errors import TrustError
+    from trust.jws import JWSError
+
+    from ..settings import SettingsError
+
     if signer and trust_list is not None:
-        raise typer.BadParameter("give --signer or --trust-list, not both",
-                                 param_hint="--trust-list")
+        _fail("give --signer or --trust-list, not both")
     if "t=" in token:
         token = token.split("t=", 1)[1].split("&", 1)[0]
-    anchors = _anchors(root)
-    certificates = _registry_certificates_from(trust_list, anchors) \
-        if trust_list is not None else _certificates(signer)
-    payload = verify_display(token, anchors, now=utcnow(), certificates=certificates)
+    if token.count(".") != 2:
+        _fail("not a display code (expected a compact JWS or a /v/q?t=… address)")
+    try:
+        anchors = _anchors(root)
+        certificates = _registry_certificates_from(trust_list, anchors) \
+            if trust_list is not None else _certificates(signer)
+    except (OSError, ValueError, JWSError, TrustError, SettingsError) as exc:
+        _fail(f"cannot read the trust material: {getattr(exc, 'message', exc)}")
+    now = utcnow()
+    try:
+        payload = verify_display(token, anchors, now=now, certificates=certificates)
+    except JWSError as exc:
+        console.print("[bold red]✘ 亮证码无法核验[/]", soft_wrap=True)
+        console.print(escape(display_code_problem(exc)), soft_wrap=True)
+        raise typer.Exit(QR_EXIT_NOT_VALID) from None
+    status = asserted_status(payload, now)
     issued = datetime.fromtimestamp(int(payload["iat"]), UTC)
-    console.print(f"[green]display code verified[/green] — as of {issued:%Y-%m-%d %H:%M:%S} "
-                  f"UTC: {payload['t']} {payload['n']} held by {payload['h']} was "
-                  f"{payload['s']} ({payload['id']})")
+    expires = datetime.fromtimestamp(int(payload["exp"]), UTC)
+    colour = _RICH[status.tone]
+    console.print(f"[bold {colour}]{escape(status.headline)}[/]", soft_wrap=True)
+    console.print(escape(status.explanation), soft_wrap=True)
+    for label, value in (
+        ("证照状态", f"{status.name}（{status.value}），截至亮证时 {beijing_time(issued)}；"
+                     "离线核验不查询证照库"),
+        ("证照名称", str(payload.get("t"))), ("证照编号", str(payload.get("n"))),
+        ("持证主体", str(payload.get("h"))), ("证照标识", str(payload["id"])),
+        ("有效期", validity_text(None, date.fromisoformat(payload["u"]))
+                  if payload.get("u") else "长期有效"),
+        ("亮证码有效至", beijing_time(expires)),
+    ):
+        console.print(f"  {label}：{escape(value)}", soft_wrap=True)
+    console.print("亮证码本身是真实的：由证照库签发，签名和证书链有效，未过期。", style="dim",
+                  soft_wrap=True)
+    if status.valid:
+        raise typer.Exit(QR_EXIT_VALID)
+    raise typer.Exit(QR_EXIT_UNKNOWN if status.value == UNKNOWN else QR_EXIT_NOT_VALID)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from trust.clock import beijing_time
 from trust.db import utcnow
 from trust.models import ClientRole
 
@@ -44,7 +45,7 @@ def list_clients() -> None:
         for client in services.clients.list():
             table.add_row(client.id, client.name, client.role.value,
                           client.org_credit_code or "-", client.status.value,
-                          f"{client.created_at:%Y-%m-%d %H:%M}")
+                          beijing_time(client.created_at))
     console.print(table)
 
 

@@ -17,6 +17,7 @@ from registry.licences import Reader
 from registry.lifecycle import effective_status
 from registry.models import Licence
 from registry.sealing import LicenceSealer
+from trust.clock import beijing_time
 from trust.db import utcnow
 
 from .common import CLI_ACTOR, console, ready_runtime
@@ -90,7 +91,7 @@ def show(identifier: str) -> None:
         console.print(f"status {effective_status(licence, LicenceSealer.today(at)).value}, "
                       f"valid {licence.valid_from} – {licence.valid_until or '长期'}")
         for event in services.licences.history(licence):
-            console.print(f"  {event.effective_at:%Y-%m-%d %H:%M} {event.action.value} "
+            console.print(f"  {beijing_time(event.effective_at)} {event.action.value} "
                           f"→ {event.to_status.value} ({event.actor}) {event.reason or ''}")
 
 

@@ -34,6 +34,7 @@ from signing.seals import SealRequest
 from signing.stamper import StampOptions
 from signing.stamping import StampRequest
 from signing.uselog import SealUseFilter
+from trust.clock import beijing_time
 from trust.db import utcnow
 
 from ..runtime import Runtime
@@ -180,7 +181,7 @@ def uses(
             return
         table = Table("id", "at", "case", "purpose", "document", "level", "output sha256")
         for use in services.seal_uses.iter_all(where):
-            table.add_row(str(use.id), f"{use.at:%Y-%m-%d %H:%M:%S}", use.case_number,
+            table.add_row(str(use.id), beijing_time(use.at), use.case_number,
                           use.purpose, use.document_name or "", use.level.value,
                           use.output_sha256[:16])
     console.print(table)

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from trust.clock import beijing_time
 from trust.db import utcnow
 from trust.validation import Indication, VerificationReport, Verifier
 
@@ -41,6 +42,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(anchor_app, name="trust-anchor")
 
 
+def _line(text: str) -> None:
+    """A reason as it is: no markup (reasons quote PDF arrays like [0 0 0 0]), no wrapping."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _print(report: VerificationReport) -> None:
     verdict = report.verdict
     colour = _COLOUR[verdict.indication]
@@ -52,20 +58,20 @@ def _print(report: VerificationReport) -> None:
                       f"{licence.state_now.value}")
     for check in report.document:
         if check.status.value not in ("passed", "not-applicable"):
-            console.print(f"  document: {check.reason.en}")
+            _line(f"  document: {check.reason.en}")
     for item in report.signatures:
         signature = item.verdict
         who = item.seal.name if item.seal else (
             item.evidence.signer.common_name if item.evidence.signer else item.evidence.field)
-        when = item.signing_time.isoformat() if item.signing_time else "unknown time"
+        when = beijing_time(item.signing_time) if item.signing_time else "unknown time"
         proof = "time-stamped" if item.signing_time_proven else "claimed"
         console.print(f"  [{_COLOUR[signature.indication]}]{signature.indication.value}[/] "
                       f"{item.evidence.field}: {who} at {when} ({proof})")
         for check in item.checks:
             if check.status.value in ("failed", "indeterminate"):
-                console.print(f"    {check.check}: {check.reason.en}")
-        for warning in item.warnings:
-            console.print(f"    [yellow]warning[/]: {warning.en}")
+                _line(f"    {check.check}: {check.reason.en}")
+        for note in item.notes:
+            _line(f"    note: {note.en}")
 
 
 def _offline(trust_list: Path, root: Path) -> Verifier:

@@ -1,6 +1,7 @@
 """Server-rendered web pages (holder wallet, public verification): shared plumbing.
 
-Pages are plain HTML in Chinese rendered by Jinja2 (autoescaped), styled by one static
+Pages are plain HTML in Chinese rendered by Jinja2 (autoescaped; times through the
+``beijing`` filter, licence statuses through :mod:`.statuses`), styled by one static
 CSS file, with no inline script, so the Content-Security-Policy can forbid scripts that
 are not ours. Forms that change state carry a CSRF token bound to the session cookie.
 """
@@ -17,10 +18,18 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from trust.clock import beijing_time
+
+from .statuses import validity_text
+
 __all__ = ["STATIC_DIR", "csrf_token", "render", "valid_csrf"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Every time a page shows is Beijing time with its zone named; every validity period is
+# written one way (trust/clock.py, api/pages/statuses.py).
+_templates.env.filters["beijing"] = beijing_time
+_templates.env.globals["validity_text"] = validity_text
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; "

@@ -43,6 +43,7 @@ for _error, _status in (
     (validation_errors.NotAPDFError, 422),
     (validation_errors.DocumentTooLargeError, 413),
     (validation_errors.DocumentTooComplexError, 422),
+    (validation_errors.EncryptedDocumentError, 422),
     (validation_errors.VerifierBusyError, 503),
     (validation_errors.UnsupportedPayloadError, 422),
     (TrustAnchorError, 422),

@@ -33,6 +33,7 @@ from trust.validation import (
 
 from ..deps import ReadServicesDep, ServicesDep
 from ..pages import render
+from ..pages.statuses import Tone, status_view
 from ..problems import ApiError, NotFoundError
 from ..runtime import Services
 from ..schemas.verify import VerificationReportRead
@@ -47,6 +48,9 @@ _BANNER = {
     Indication.INDETERMINATE: ("indeterminate", "⚠ 无法确认",
                                "无法确认文件真实有效：原因见下，可联系发文或发证单位核实。"),
 }
+_TONE = {Indication.TOTAL_PASSED: Tone.GOOD, Indication.TOTAL_FAILED: Tone.BAD,
+         Indication.INDETERMINATE: Tone.WARN}
+_TONE_CSS = {Tone.GOOD: "passed", Tone.WARN: "indeterminate", Tone.BAD: "failed"}
 _STATUS = {CheckStatus.PASSED: ("passed", "通过"), CheckStatus.FAILED: ("failed", "不通过"),
            CheckStatus.INDETERMINATE: ("indeterminate", "无法确定"),
            CheckStatus.NOT_APPLICABLE: ("na", "不适用")}
@@ -54,7 +58,7 @@ _CHECK = {"format": "签名结构", "integrity": "完整性", "changes": "签名
           "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
           "timing": "签名时间",
           "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
-          "document-signed": "是否签章", "trailing-data": "文件尾部", "licence-status": "证照状态",
+          "document-signed": "是否签章", "file-layout": "文件结构", "licence-status": "证照状态",
           "qr-payload": "二维码"}
 
 
@@ -70,42 +74,67 @@ def _thumbnail(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def _check(result: Any) -> dict[str, Any]:
+def _check(result: Any, *, page_good: bool) -> dict[str, Any]:
     css, label = _STATUS[result.status]
+    if css == "passed" and not page_good:
+        css = "passed-plain"  # one part passing is not shown green on a page that is not
     return {"name": _CHECK.get(result.check, result.check), "css": css, "label": label,
             "zh": result.reason.zh, "en": result.reason.en,
             "sub": result.sub_indication.value if result.sub_indication else None}
 
 
-def view(report: VerificationReport) -> dict[str, Any]:
-    """What the template shows, from a report."""
-    verdict = report.verdict
-    css, title, advice = _BANNER[verdict.indication]
-    signatures = []
-    for item in report.signatures:
-        evidence, seal = item.evidence, item.seal
-        signer = evidence.signer
-        signatures.append({
-            "field": evidence.field,
-            "kind": "文档时间戳" if evidence.kind == "document-timestamp" else "电子印章 / 签名",
-            "verdict": _BANNER[item.verdict.indication][0],
-            "verdict_label": _BANNER[item.verdict.indication][1],
-            "sub": item.verdict.sub_indication.value if item.verdict.sub_indication else None,
-            "seal": seal,
-            "image": _thumbnail(seal.image_png) if seal and seal.image_png else None,
-            "signer": (signer.common_name or signer.subject) if signer else None,
-            "organisation": seal.organisation if seal else (signer.organisation if signer
-                                                             else None),
-            "time": item.signing_time, "proven": item.signing_time_proven,
-            "certification": evidence.docmdp, "checks": [_check(c) for c in item.checks],
-        })
+def _signature(item: Any, *, page_good: bool) -> dict[str, Any]:
+    evidence, seal = item.evidence, item.seal
+    signer = evidence.signer
+    css, label, _ = _BANNER[item.verdict.indication]
+    if css == "passed" and not page_good:
+        css, label = "passed-plain", "此签章本身完整有效"
     return {
-        "css": css, "title": title, "advice": advice,
+        "field": evidence.field,
+        "kind": "文档时间戳" if evidence.kind == "document-timestamp" else "电子印章 / 签名",
+        "verdict": css, "verdict_label": label,
+        "sub": item.verdict.sub_indication.value if item.verdict.sub_indication else None,
+        "seal": seal,
+        "image": _thumbnail(seal.image_png) if seal and seal.image_png else None,
+        "signer": (signer.common_name or signer.subject) if signer else None,
+        "organisation": seal.organisation if seal else (signer.organisation if signer
+                                                         else None),
+        "time": item.signing_time, "proven": item.signing_time_proven,
+        "certification": evidence.docmdp,
+        "checks": [_check(c, page_good=page_good) for c in item.checks],
+    }
+
+
+def view(report: VerificationReport) -> dict[str, Any]:
+    """What the template shows, from a report.
+
+    A licence that is not valid now headlines the page with its status (red or amber,
+    never green), whatever the verdict on the file; the verdict comes second.
+    """
+    verdict = report.verdict
+    _, title, advice = _BANNER[verdict.indication]
+    tone = _TONE[verdict.indication]
+    licence, status, verdict_note = report.licence, None, None
+    if licence is not None:
+        status = status_view(licence.state_now, valid_until=licence.valid_until,
+                             superseded_by=licence.superseded_by)
+        # A verdict that failed only because of the status now takes the status's tone
+        # (a suspension is amber); any other problem keeps the worse of the two.
+        only_status = not verdict.passed and bool(verdict.reasons) and all(
+            reason.code == f"licence.{status.value}" for reason in verdict.reasons)
+        tone = status.tone if only_status else Tone.worst(tone, status.tone)
+        if not status.valid:
+            verdict_note = f"文件核验结论：{title}"
+            title, advice = status.headline, status.explanation
+    page_good = tone is Tone.GOOD
+    return {
+        "css": _TONE_CSS[tone], "title": title, "advice": advice, "verdict_note": verdict_note,
         "indication": verdict.indication.value,
         "sub": verdict.sub_indication.value if verdict.sub_indication else None,
         "reasons": [] if verdict.passed else verdict.reasons[:8],
-        "subject": report.subject, "licence": report.licence,
-        "document": [_check(c) for c in report.document], "signatures": signatures,
+        "subject": report.subject, "licence": licence, "status": status,
+        "document": [_check(c, page_good=page_good) for c in report.document],
+        "signatures": [_signature(item, page_good=page_good) for item in report.signatures],
         "verified_at": report.verified_at,
     }
 

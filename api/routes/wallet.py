@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import segno
@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from registry.holders import Holder
 from registry.licences import Reader
 from registry.lifecycle import effective_status
-from registry.sealing import LicenceSealer
+from registry.models import Licence
+from trust.clock import beijing_date
 from trust.db import utcnow
 from trust.errors import AuthenticationError
 from trust.privacy import mask_id_number
@@ -28,7 +29,8 @@ from trust.privacy import mask_id_number
 from ..deps import RuntimeDep
 from ..holders import HolderIdentity
 from ..pages import csrf_token, new_secret, render, valid_csrf
-from ..runtime import Runtime
+from ..pages.statuses import action_name, status_view
+from ..runtime import Runtime, Services
 from .holder import display_token, display_url
 from .licences import pdf_response
 
@@ -36,8 +38,6 @@ router = APIRouter(prefix="/wallet", include_in_schema=False)
 
 _TOKEN_COOKIE = "zy_holder"  # noqa: S105 - a cookie name, not a secret
 _CSRF_COOKIE = "zy_csrf"
-_STATUS_NAMES = {"valid": "有效", "suspended": "暂扣", "lost": "挂失", "expired": "过期",
-                 "revoked": "注销/吊销", "superseded": "已换发"}
 
 
 class _SignedOutError(Exception):
@@ -117,17 +117,45 @@ def licences_page(request: Request, runtime: RuntimeDep) -> Response:
         holder = _holder(request, runtime)
     except _SignedOutError:
         return RedirectResponse("/wallet/login", status_code=303)
-    today = LicenceSealer.today(utcnow())
+    today = beijing_date(utcnow())
     with runtime.unit_of_work(readonly=True) as services:
-        rows = []
-        for licence in services.licences.page(Reader(holder_code=holder.holder_code), limit=500):
-            status = effective_status(licence, today).value
-            rows.append({"identifier": licence.identifier, "number": licence.printed_number,
-                         "type": services.licences.licence_type(licence).name,
-                         "status": status, "status_name": _STATUS_NAMES[status],
-                         "valid_from": licence.valid_from, "valid_until": licence.valid_until,
-                         "issuer": licence.issuer_name})
+        rows = [_row(services, licence, today) for licence in services.licences.page(
+            Reader(holder_code=holder.holder_code), limit=500)]
     return _page(request, runtime, "wallet_licences.html", licences=rows)
+
+
+def _row(services: Services, licence: Licence, today: date, *, successor: str | None = None
+         ) -> dict[str, Any]:
+    """One licence as the wallet shows it: its status through the one mapping
+    (api/pages/statuses.py), its own validity period."""
+    return {"identifier": licence.identifier, "number": licence.printed_number,
+            "type": services.licences.licence_type(licence).name,
+            "status": status_view(effective_status(licence, today),
+                                  valid_until=licence.valid_until, superseded_by=successor),
+            "valid_from": licence.valid_from, "valid_until": licence.valid_until,
+            "issuer": licence.issuer_name}
+
+
+@router.get("/licences/{identifier}", response_class=HTMLResponse)
+def licence_page(identifier: str, request: Request, runtime: RuntimeDep) -> Response:
+    """One of my licences: its status first, what it means, its validity and history."""
+    try:
+        holder = _holder(request, runtime)
+    except _SignedOutError:
+        return RedirectResponse("/wallet/login", status_code=303)
+    at = utcnow()
+    with runtime.unit_of_work(readonly=True) as services:
+        licence = services.licences.get(identifier, Reader(holder_code=holder.holder_code))
+        public = services.licences.public_status(licence.identifier, at=at)
+        row = _row(services, licence, beijing_date(at), successor=public.superseded_by)
+        events = [{"action": action_name(event.action.value), "at": event.effective_at,
+                   "status": status_view(event.to_status).name,
+                   # The expiry job writes a fixed English note; the action says it all.
+                   "reason": None if event.action.value == "expired" else event.reason,
+                   "legal_basis": event.legal_basis}
+                  for event in services.licences.history(licence)]
+    return _page(request, runtime, "wallet_licence.html", licence=row, events=events[::-1],
+                 checked_at=at)
 
 
 @router.get("/licences/{identifier}/pdf")
@@ -162,11 +190,11 @@ def display(identifier: str, request: Request, runtime: RuntimeDep) -> Response:
         services.audit.append(actor=holder.actor, action="licence.displayed",
                               object_type="licence", object_id=licence.identifier, at=at,
                               details={"expires_at": expires.isoformat(), "via": "wallet"})
-        title = f"{services.licences.licence_type(licence).name} {licence.printed_number}"
+        row = _row(services, licence, beijing_date(at))
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="png", scale=6, border=2)
     image = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    return _page(request, runtime, "wallet_qr.html", title=title, image=image, url=url,
+    return _page(request, runtime, "wallet_qr.html", licence=row, image=image, url=url,
                  expires=expires)
 
 

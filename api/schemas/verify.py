@@ -57,7 +57,7 @@ class CheckRead(BaseModel):
 
     check: str = Field(description="format, integrity, changes, certificate, revocation, "
                        "timing, seal, licence; document-readable, document-signed, "
-                       "trailing-data, licence-status, qr-payload")
+                       "file-layout, licence-status, qr-payload")
     status: Literal["passed", "failed", "indeterminate", "not-applicable"]
     sub_indication: str | None = Field(description="ETSI sub-indication when not passed")
     reason: ReasonRead

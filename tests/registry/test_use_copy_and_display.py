@@ -146,7 +146,7 @@ def test_a_display_code_checks_online_with_the_current_status(client: TestClient
     assert (checked["identifier"], checked["status_now"]) == (shown["identifier"], "valid")
     page = client.get("/v/q", params={"t": shown["token"]})
     assert page.status_code == 200
-    assert "亮证码真实有效" in page.text
+    assert "✔ 证照有效" in page.text and "亮证码本身是真实的" in page.text
 
 
 def _registry_chain(live: StampingEnv) -> list[bytes]:
@@ -228,8 +228,8 @@ def test_the_cli_verifies_a_display_code_offline(client: TestClient, live: Stamp
                              "--signer", str(signer)],
                             env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert "display code verified" in result.stdout
-    assert shown["identifier"] in result.stdout.replace("\n", "")
+    assert result.stdout.splitlines()[0] == "✔ 证照有效"
+    assert f"  证照标识：{shown['identifier']}" in result.stdout.splitlines()
 
 
 def _offline_qr_verify(shown: dict[str, Any], trust_list: str, live: StampingEnv,
@@ -258,9 +258,9 @@ def test_the_cli_verifies_a_display_code_offline_with_the_published_trust_list(
     trust_list = client.get("/trust-list").text
     result = _offline_qr_verify(shown, trust_list, live, tmp_path)
     assert result.returncode == 0, result.stderr
-    text = " ".join(result.stdout.split())
-    assert "display code verified — as of " in text
-    assert shown["identifier"] in result.stdout.replace("\n", "")
+    assert result.stdout.splitlines()[0] == "✔ 证照有效"
+    assert "  证照状态：有效（valid），截至亮证时 " in result.stdout
+    assert f"  证照标识：{shown['identifier']}" in result.stdout.splitlines()
 
 
 def test_the_cli_refuses_a_display_code_with_a_tampered_trust_list(
@@ -270,6 +270,7 @@ def test_the_cli_refuses_a_display_code_with_a_tampered_trust_list(
     header, payload, signature = client.get("/trust-list").text.strip().split(".")
     payload = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
     result = _offline_qr_verify(shown, f"{header}.{payload}.{signature}", live, tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["error: the signed token does not verify"]
-    assert "display code verified" not in result.stdout
+    assert result.returncode == 3  # nothing could be verified, as with 'zhengyin verify'
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot read the trust material: the signed token does not verify"]
+    assert result.stdout == ""

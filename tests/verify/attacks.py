@@ -105,6 +105,117 @@ def appended_objects_without_xref(pdf: bytes) -> bytes:
                   b"endstream\nendobj\n")
 
 
+# ---------------------------------------------------------------------- unaccounted bytes
+# Bytes after the last revision that no cross-reference chain lists: the verifier reads
+# the chain from the last startxref, readers that rebuild the table scan the bytes.
+
+
+def _startxrefs(pdf: bytes) -> list[int]:
+    return [int(value) for value in re.findall(rb"startxref\s+(\d+)", pdf)]
+
+
+def _page_redefinition(pdf: bytes) -> bytes:
+    """Page 1's content stream redefined under its own object number: a red block."""
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    if reader.encrypted:
+        reader.decrypt("")  # a file anyone may open
+    contents = reader.root["/Pages"]["/Kids"][0].raw_get("/Contents")
+    if isinstance(contents.get_object(), generic.ArrayObject):
+        contents = contents.get_object().raw_get(0)
+    body = b"q 0.8 0 0 rg 0 0 595 842 re f Q"
+    return (b"%d %d obj\n<< /Length %d >>\nstream\n" % (contents.idnum, contents.generation,
+                                                       len(body))
+            + body + b"\nendstream\nendobj\n")
+
+
+def object_redefined_after_last_revision(pdf: bytes) -> bytes:
+    """Page 1's content stream redefined after %%EOF, with no cross-reference section."""
+    return pdf + _page_redefinition(pdf)
+
+
+def object_redefined_with_repeated_startxref(pdf: bytes) -> bytes:
+    """The same redefinition followed by the last revision's startxref and %%EOF again,
+    so the file still ends like the signed revision (the verifier reads the same chain)."""
+    return (pdf + _page_redefinition(pdf)
+            + b"startxref\n%d\n%%%%EOF\n" % _startxrefs(pdf)[-1])
+
+
+def text_appended(pdf: bytes) -> bytes:
+    """A line of text after the last %%EOF."""
+    return pdf + "本证照已注销 / this licence is void\n".encode()
+
+
+def comment_appended(pdf: bytes) -> bytes:
+    """A PDF comment after the last %%EOF."""
+    return pdf + b"%ZZBS 1.2.156.3005.2.forged\n"
+
+
+def _empty_update(pdf: bytes) -> bytes:
+    """A well-formed incremental update that re-writes the catalog unchanged."""
+    writer = _writer(pdf)
+    writer.update_root()  # type: ignore[no-untyped-call]
+    return _written(writer)
+
+
+def _set_last_startxref(pdf: bytes, value: int) -> bytes:
+    at = pdf.rindex(b"startxref")
+    end = pdf.index(b"%%EOF", at)
+    return pdf[:at] + b"startxref\n%d\n" % value + pdf[end:]
+
+
+def object_hidden_in_update(pdf: bytes) -> bytes:
+    """A well-formed update whose byte span also defines page 1's content stream, which
+    its cross-reference table does not list (the table's offset is corrected)."""
+    updated = _empty_update(pdf)
+    table = updated.rindex(b"\nxref") + 1
+    assert table > len(pdf), "the update is expected to use a cross-reference table"
+    hidden = _page_redefinition(pdf)
+    moved = updated[:table] + hidden + updated[table:]
+    return _set_last_startxref(moved, table + len(hidden))
+
+
+def update_prev_skips_an_update(pdf: bytes) -> bytes:
+    """Two updates: the first paints over page 1, the second's /Prev skips it and points
+    at the signed revision, so the verifier's chain never reaches the first."""
+    painted = incremental_saving_new_content(pdf)
+    both = _empty_update(painted)
+    trailer = both.rindex(b"trailer")
+    prev = re.compile(rb"/Prev\s+(\d+)").search(both, trailer)
+    assert prev is not None and int(prev.group(1)) == _startxrefs(painted)[-1]
+    return (both[:prev.start(1)] + b"%d" % _startxrefs(pdf)[-1] + both[prev.end(1):])
+
+
+def update_startxref_points_back(pdf: bytes) -> bytes:
+    """An update that paints over page 1 whose startxref points back at the signed
+    revision's cross-reference, so the verifier reads the chain without it."""
+    return _set_last_startxref(incremental_saving_new_content(pdf), _startxrefs(pdf)[-1])
+
+
+def hybrid_reference_update(pdf: bytes) -> bytes:
+    """A table update whose trailer's /XRefStm names a cross-reference stream listing a
+    page-content redefinition the table does not (ISO 32000-1 §7.5.8.4): PDF 1.4 readers
+    ignore the stream, later readers show the redefinition."""
+    previous = _startxrefs(pdf)[-1]
+    out = bytearray(pdf)
+    hidden_at = len(out)
+    out += _page_redefinition(pdf)
+    number = int(re.match(rb"(\d+)", bytes(out[hidden_at:])).group(1))  # type: ignore[union-attr]
+    size = int(re.findall(rb"/Size\s+(\d+)", pdf)[-1])
+    stream_at = len(out)
+    rows = b"".join(bytes([1]) + at.to_bytes(4, "big") + bytes(2)
+                    for at in (hidden_at, stream_at))
+    out += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%d 1 %d 1] "
+            b"/Length %d >>\nstream\n" % (size, size + 1, number, size, len(rows))
+            + rows + b"\nendstream\nendobj\n")
+    table = len(out)
+    trailer = PdfFileReader(io.BytesIO(pdf), strict=False).trailer_view
+    root = trailer.raw_get("/Root")
+    out += (b"xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size %d /Root %d %d R /Prev %d "
+            b"/XRefStm %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+                size + 1, root.idnum, root.generation, previous, stream_at, table))
+    return bytes(out)
+
+
 # ---------------------------------------------------------------------- integrity
 
 
@@ -622,6 +733,14 @@ ATTACKS = {
     "timestamp_value_corrupted": timestamp_value_corrupted,
     "incremental_saving_new_content": incremental_saving_new_content,
     "appended_objects_without_xref": appended_objects_without_xref,
+    "object_redefined_after_last_revision": object_redefined_after_last_revision,
+    "object_redefined_with_repeated_startxref": object_redefined_with_repeated_startxref,
+    "text_appended": text_appended,
+    "comment_appended": comment_appended,
+    "object_hidden_in_update": object_hidden_in_update,
+    "update_prev_skips_an_update": update_prev_skips_an_update,
+    "update_startxref_points_back": update_startxref_points_back,
+    "hybrid_reference_update": hybrid_reference_update,
     "usf_contents_zeroed": contents_zeroed,
     "usf_contents_removed": contents_removed,
     "usf_contents_emptied": contents_emptied,

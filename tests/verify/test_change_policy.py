@@ -226,7 +226,7 @@ def test_the_cli_prints_the_warning_and_takes_the_final_option(
     plain = cli("verify", str(path))
     assert plain.exit_code == 0, plain.output
     printed = " ".join(plain.output.split())
-    assert "warning: after signature 'Foreign'" in printed
+    assert "note: after signature 'Foreign'" in printed
     assert "text field 'applicant' on page 1 filled" in printed
     final = cli("verify", str(path), "--final", "--json")
     assert final.exit_code == 1, final.output

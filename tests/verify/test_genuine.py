@@ -12,6 +12,7 @@ from signing.models import SealType
 from trust.validation import CheckStatus, Indication, SubIndication
 
 from ..signing.checks import pdfsig_check
+from ..signing.documents import approval_pdf
 from .conftest import VerifyEnv, checks_of, codes, verify_env
 
 __all__ = ["verify_env"]
@@ -55,6 +56,34 @@ def test_a_stamped_approval_passes_at_every_level(verify_env: VerifyEnv, level: 
         assert [item.evidence.kind for item in report.signatures] == \
             ["signature", "document-timestamp"]
         assert checks_of(report)["changes"].reason.code == "changes.allowed"
+    pdfsig_check(pdf, verify_env.stamping.nss, verify_env.stamping.tmp)
+
+
+def _resaved(pdf: bytes, how: str) -> bytes:
+    """The document as other producers write it: linearised, or with a cross-reference
+    stream and object streams (PDF 1.5)."""
+    import io
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        out = io.BytesIO()
+        if how == "linearised":
+            document.save(out, linearize=True)
+        else:
+            document.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+        return out.getvalue()
+
+
+@pytest.mark.parametrize("how", ["linearised", "object-streams"])
+def test_updates_after_sealing_a_linearised_or_compressed_original_pass(
+        verify_env: VerifyEnv, how: str) -> None:
+    pdf = verify_env.stamp(_resaved(approval_pdf(2), how), level="B-LTA")
+    report = verify_env.verify(pdf)
+    _passed(report)
+    layout = next(check for check in report.document if check.check == "file-layout")
+    assert layout.reason.code == "document.bytes_accounted"
+    assert "well-formed incremental update(s)" in layout.reason.en
     pdfsig_check(pdf, verify_env.stamping.nss, verify_env.stamping.tmp)
 
 

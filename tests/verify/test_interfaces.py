@@ -377,6 +377,19 @@ def test_the_cli_exit_code_is_the_verdict(cli: Any, verify_env: VerifyEnv,
     assert verify_env.verify(report.read_bytes()).verdict.passed
 
 
+def test_the_cli_shows_the_signing_time_in_beijing_time(cli: Any, verify_env: VerifyEnv,
+                                                        licence: tuple[str, bytes],
+                                                        tmp_path: Path) -> None:
+    from trust.clock import beijing_time
+
+    document = tmp_path / "licence.pdf"
+    document.write_bytes(licence[1])
+    signed_at = verify_env.verify(licence[1]).signatures[0].signing_time
+    assert signed_at is not None
+    plain = cli("verify", str(document))
+    assert "".join(beijing_time(signed_at).split()) in "".join(plain.output.split())
+
+
 def test_the_cli_verifies_offline_from_an_exported_trust_list(
         cli: Any, verify_env: VerifyEnv, licence: tuple[str, bytes], tmp_path: Path) -> None:
     from asn1crypto import pem

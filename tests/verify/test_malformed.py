@@ -26,6 +26,7 @@ from trust.validation import (
     DEFAULT_LIMITS,
     DocumentTooComplexError,
     DocumentTooLargeError,
+    EncryptedDocumentError,
     Indication,
     NotAPDFError,
     SubIndication,
@@ -215,11 +216,22 @@ def test_malformed_document_is_a_format_failure_in_bounded_time(
         [reason.en for reason in report.verdict.reasons]
 
 
+def password_protected() -> bytes:
+    """A PDF that opens only with a user password (AES-256)."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(_pdf(_PAGE[:3]))) as document:
+        out = io.BytesIO()
+        document.save(out, encryption=pikepdf.Encryption(owner="owner", user="user"))
+        return out.getvalue()
+
+
 @pytest.mark.parametrize(("name", "data", "error"), [
     ("png_named_pdf", b"\x89PNG\r\n\x1a\n" + bytes(100), NotAPDFError),
     ("empty_file", b"", NotAPDFError),
     ("over_the_size_limit", b"%PDF-1.7\n" + bytes(DEFAULT_LIMITS.max_bytes), DocumentTooLargeError),
-], ids=["png_named_pdf", "empty_file", "over_the_size_limit"])
+    ("password_protected", password_protected(), EncryptedDocumentError),
+], ids=["png_named_pdf", "empty_file", "over_the_size_limit", "password_protected"])
 def test_not_a_pdf_or_too_large_is_a_clear_error(pool: ExaminationPool, material: TrustMaterial,
                                                  name: str, data: bytes,
                                                  error: type[VerificationError]) -> None:

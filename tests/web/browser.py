@@ -29,3 +29,19 @@ def chromium_page() -> Iterator[Any]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+GREEN = "rgb(26, 127, 55)"
+"""The pages' green (site.css --green), as a computed colour."""
+
+_PAINTED_GREEN = """green => [...document.querySelectorAll('body *')].filter(e => {
+    const s = getComputedStyle(e);
+    return [s.color, s.backgroundColor, s.borderTopColor, s.borderRightColor,
+            s.borderBottomColor, s.borderLeftColor].includes(green);
+}).map(e => e.outerHTML.slice(0, 120))"""
+
+
+def green_elements(page: Any) -> list[str]:
+    """Every element the page paints green (text, background or border), as computed by the
+    browser from the real style sheet."""
+    return list(page.evaluate(_PAINTED_GREEN, GREEN))

@@ -1,5 +1,6 @@
 """The holder's wallet in a real browser: sign in, see and download licences, grant
-consent, and see an intake system's check appear among the uses."""
+consent, and see an intake system's check appear among the uses. A revoked licence is
+red everywhere in the wallet, never green, with its history in Beijing time."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from trust.models import ClientRole
 from ..registry.conftest import MARKET, seal_png
 from ..registry.test_checks import COMPANY, ITEM, _business
 from ..signing.fixtures import StampingEnv, make_stamping_env
-from .browser import chromium_page
+from .browser import chromium_page, green_elements
 
 pytestmark = pytest.mark.browser
 
@@ -41,9 +42,10 @@ def live(database_url: str, kek_text: str,
         yield env
 
 
-def _credential(env: StampingEnv, role: ClientRole, org: str | None = None) -> str:
+def _credential(env: StampingEnv, role: ClientRole, org: str | None = None,
+                name: str = "browser") -> str:
     with env.runtime.unit_of_work() as services:
-        return services.clients.add(name=f"browser-{role.value}", role=role,
+        return services.clients.add(name=f"{name}-{role.value}", role=role,
                                     org_credit_code=org, at=utcnow(), actor="t").credential
 
 
@@ -98,3 +100,46 @@ def test_a_holder_signs_in_downloads_consents_and_sees_the_use(live: StampingEnv
         assert "WEB-2026-1" in uses
         assert "浏览器端到端测试" in uses
         assert "browser-intake" in uses
+
+
+def test_a_revoked_licence_is_red_in_the_wallet_with_beijing_times(live: StampingEnv) -> None:
+    from registry.licences import Reader
+    from registry.lifecycle import RevocationKind
+    from trust.clock import beijing_time
+
+    base = live.base_url
+    issuer = {"Authorization":
+              f"Bearer {_credential(live, ClientRole.ISSUER, MARKET, 'revoking')}"}
+    issued = httpx.post(f"{base}/licences", json=_business(), headers=issuer, timeout=30)
+    assert issued.status_code == 201, issued.text
+    identifier = issued.json()["identifier"]
+    with live.runtime.unit_of_work() as services:
+        licence = services.licences.get(identifier, Reader(everything=True))
+        event = services.lifecycle.revoke(
+            licence, kind=RevocationKind.CANCELLED, reason_code="01", reason="申请注销",
+            legal_basis="《市场主体登记管理条例》第三十一条", effective_at=None, at=utcnow(),
+            actor="test")
+        revoked_at = event.effective_at
+        token = live.runtime.holder_tokens.mint(services, COMPANY, HolderKind.CREDIT_CODE,
+                                                at=utcnow())
+
+    with chromium_page() as page:
+        page.goto(f"{base}/wallet/login")
+        page.fill("#token", token)
+        page.click("#sign-in")
+        page.wait_for_url(f"{base}/wallet")
+        cell = page.locator(f"tr[data-identifier='{identifier}'] .licence-status")
+        assert cell.inner_text() == "已注销/吊销/撤销"
+        assert cell.evaluate("e => getComputedStyle(e).color") == "rgb(200, 16, 46)"
+
+        page.goto(f"{base}/wallet/licences/{identifier}")
+        assert page.locator("#verdict").inner_text() == "✘ 证照已吊销/注销"
+        assert green_elements(page) == []
+        assert "✔" not in page.locator("body").inner_text()
+        assert beijing_time(revoked_at) in page.locator("#events").inner_text()
+
+        page.goto(f"{base}/wallet/licences/{identifier}/qr")
+        assert page.locator("img[alt='亮证二维码']").is_visible()
+        assert page.locator("#verdict").inner_text() == "✘ 证照已吊销/注销"
+        assert green_elements(page) == []
+        assert "北京时间 (UTC+8)" in page.locator("#code-expires").inner_text()

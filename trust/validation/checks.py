@@ -17,7 +17,8 @@ registry or a licence's status) map to the closest one:
   DocMDPCheck, FieldMDPCheck, FormFillChangesCheck, AnnotationChangesCheck,
   UndefinedChangesCheck) concludes FAILED / FORMAT_FAILURE;
 * /ByteRange and coverage games, unreadable signatures, CMS signed attributes that break
-  CAdES: TOTAL-FAILED / FORMAT_FAILURE;
+  CAdES, bytes after the signed revisions that are no well-formed incremental update:
+  TOTAL-FAILED / FORMAT_FAILURE;
 * a licence PDF that is not the issued file: TOTAL-FAILED / HASH_FAILURE;
 * a seal suspended or revoked at the signing time, a licence revoked, suspended or
   reported lost: TOTAL-FAILED / REVOKED; a licence expired or superseded: TOTAL-FAILED /
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ParamSpec
 
+from ..clock import beijing_time
 from . import changepolicy, changetext
 from .changepolicy import ChangeContext
 from .directories import LicenceRecord, LicenceState, SealRecord, SealState
@@ -49,13 +51,13 @@ __all__ = [
     "check_document_signed",
     "check_format",
     "check_integrity",
+    "check_layout",
     "check_licence",
     "check_licence_status",
     "check_registration",
     "check_revocation",
     "check_seed_values",
     "check_timing",
-    "check_trailing_data",
     "run",
 ]
 
@@ -65,7 +67,8 @@ S = SubIndication
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "?"
+    # Shown to people on pages and reports: Beijing time, zone named (trust/clock.py).
+    return beijing_time(moment, zone="UTC+8") if moment is not None else "?"
 
 
 def _fail(sub: SubIndication, code: str, zh: str, en: str) -> CheckFailedError:
@@ -97,8 +100,14 @@ def check_document_readable(evidence: DocumentEvidence) -> Reason:
 
 
 def check_document_signed(evidence: DocumentEvidence) -> Reason:
-    """At least one signature (a document time-stamp alone seals nothing)."""
+    """At least one signature (a document time-stamp alone seals nothing, but says when
+    the document existed as it is: the reason says so, and the verdict is undecided
+    rather than failed, since nothing was found wrong)."""
     signatures = [item for item in evidence.signatures if item.kind == "signature"]
+    stamps = [item for item in evidence.signatures if item.kind == "document-timestamp"]
+    if evidence.problem is None and not signatures and stamps:
+        raise _fail(S.SIG_CONSTRAINTS_FAILURE, "document.timestamped_only",
+                    *_timestamped_only(stamps))
     if evidence.problem is None and not signatures:
         raise _fail(S.FORMAT_FAILURE, "document.unsigned", "文件中没有电子印章或电子签名",
                     "the document carries no electronic seal or signature")
@@ -109,16 +118,49 @@ def check_document_signed(evidence: DocumentEvidence) -> Reason:
                   f"the document carries {len(signatures)} seal(s) or signature(s)")
 
 
-def check_trailing_data(evidence: DocumentEvidence) -> Reason:
-    """Nothing hides after the last revision's end (readers differ on such bytes)."""
-    if evidence.trailing_bytes:
-        raise _fail(S.FORMAT_FAILURE, "document.trailing_data",
-                    f"文件末尾（%%EOF 之后）附加了 {evidence.trailing_bytes} 字节"
-                    "不属于任何版本的内容",
-                    f"{evidence.trailing_bytes} bytes were appended after the end of the "
-                    "last revision (%%EOF), outside any signed or signable part")
-    return Reason("document.no_trailing_data", "文件末尾没有附加内容",
-                  "nothing was appended after the end of the last revision")
+def _timestamped_only(stamps: list[SignatureEvidence]) -> tuple[str, str]:
+    """What document time-stamps prove (RFC 3161 §2.4.2; ISO 32000-2 §12.8.5): that the
+    bytes they cover existed at their time; not who issued the document."""
+    trusted = [item.timestamp for item in stamps
+               if item.timestamp is not None and item.timestamp.trusted
+               and item.timestamp.intact and item.timestamp.valid]
+    if trusted:
+        first = min(trusted, key=lambda stamp: stamp.time)
+        return (f"仅有时间戳，没有电子印章：时间戳机构“{first.tsa}”证明文件在 "
+                f"{_when(first.time)} 时已是签名所覆盖的内容，但不证明谁出具了文件",
+                f"time-stamped, no seal: the time-stamp of {first.tsa} proves the document "
+                f"existed as time-stamped at {_when(first.time)}, not who issued it; no "
+                "electronic seal or signature seals it")
+    return ("仅有时间戳，没有电子印章：文件中的文档时间戳不可信，不能证明任何时间",
+            "time-stamped, no seal: the document's time-stamps are not trusted, so they "
+            "prove no time; no electronic seal or signature seals it")
+
+
+def check_layout(evidence: DocumentEvidence) -> Reason:
+    """Every byte after the signed revisions belongs to a well-formed incremental update
+    (:mod:`.layout`): readers that rebuild the cross-reference table would show anything
+    else, and the signatures' coverage would not say so."""
+    layout = evidence.layout
+    if layout is None:
+        raise NotApplicable(Reason("document.layout_not_checked",
+                                   "文件中没有可读取的签名，未检查签名后的文件结构",
+                                   "not checked: no readable signature marks where the "
+                                   "signed bytes end"))
+    defect = layout.defect
+    if defect is not None:
+        raise _fail(S.FORMAT_FAILURE, "document.unaccounted_bytes",
+                    f"签名覆盖范围之后的内容不是规范的增量更新（偏移 {defect.offset}）："
+                    f"{defect.zh}",
+                    f"the bytes after the signed revision are not well-formed incremental "
+                    f"updates (offset {defect.offset}): {defect.en}")
+    count = len(layout.updates)
+    if count == 0:
+        return Reason("document.bytes_accounted", "签名覆盖到文件末尾，其后没有任何内容",
+                      "the signed bytes run to the end of the file")
+    return Reason("document.bytes_accounted",
+                  f"签名之后的全部内容是 {count} 个结构完整的增量更新",
+                  f"every byte after the signed revision belongs to {count} well-formed "
+                  "incremental update(s)")
 
 
 # ---------------------------------------------------------------------- signature
@@ -305,13 +347,25 @@ def check_certificate(evidence: SignatureEvidence) -> Reason:
                     "the signature holds no signing certificate")
     _value_verifies(evidence, "certificate")
     name = signer.common_name or signer.subject
+    whose_zh = f"（主体 {signer.subject}，SHA-256 {signer.sha256}）"
+    whose_en = f" (subject {signer.subject}, SHA-256 {signer.sha256})"
     if chain.anchor is None or chain.problem in ("NO_CERTIFICATE_CHAIN_FOUND",):
         how_zh = "（自签名证书）" if signer.self_issued else ""
         how_en = " (self-signed)" if signer.self_issued else ""
         raise _fail(S.NO_CERTIFICATE_CHAIN_FOUND, "certificate.untrusted",
-                    f"签名证书“{name}”{how_zh}不是由受信任的证书机构签发的",
+                    f"签名证书“{name}”{how_zh}不是由受信任的证书机构签发的，也不是本平台 PKI "
+                    f"签发的{whose_zh}",
                     f"the certificate claiming {name!r}{how_en} was not issued by a trusted "
-                    "certificate authority")
+                    f"certificate authority, nor by this service's PKI{whose_en}")
+    if chain.anchor_is_ours and not chain.trusted and not chain.issued_here:
+        # The path was built to our root by name only: a foreign CA carrying the name of
+        # one of ours (ETSI EN 319 102-1 §5.2.6: no chain to a trust anchor).
+        raise _fail(S.NO_CERTIFICATE_CHAIN_FOUND, "certificate.not_ours",
+                    f"签名证书“{name}”不是本平台 PKI 签发的{whose_zh}，尽管其签发者与本平台"
+                    "的证书机构同名",
+                    f"the certificate claiming {name!r} was not issued by this service's "
+                    f"PKI{whose_en}, although its issuer bears the name of one of our "
+                    "certificate authorities")
     revocation_problems = ("REVOKED_NO_POE", "REVOKED_CA_NO_POE", "TRY_LATER")
     time_problems = ("OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "NOT_YET_VALID",
                      "EXPIRED")
@@ -395,6 +449,15 @@ def check_timing(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reaso
                     "the signature time-stamp is invalid (it does not match the signature "
                     "value or its own signature fails)")
     if stamp is not None and not stamp.trusted:
+        if not stamp.tsa_issued_here:
+            what_zh, what_en = ("文档时间戳", "document") \
+                if evidence.kind == "document-timestamp" else ("签名时间戳", "signature")
+            raise _fail(S.NO_POE, "timing.timestamp_untrusted",
+                        f"{what_zh}的时间戳机构不是本平台 PKI 签发的，也不受信任（主体 "
+                        f"{stamp.tsa}，SHA-256 {stamp.tsa_sha256}）",
+                        f"the {what_en} time-stamp's authority was not issued by this "
+                        f"service's PKI and is not trusted (subject {stamp.tsa}, SHA-256 "
+                        f"{stamp.tsa_sha256})")
         raise _fail(S.NO_POE, "timing.timestamp_untrusted",
                     f"签名时间戳由不受信任的时间戳机构“{stamp.tsa}”签发",
                     f"the signature time-stamp comes from an untrusted authority "
@@ -455,6 +518,11 @@ def check_registration(evidence: SignatureEvidence, seal: SealRecord | None,
             raise NotApplicable(Reason(
                 "seal.external", "签名证书由外部信任锚签发，不属于本平台印章登记",
                 "signed under an external trust anchor; not a seal of this registry"))
+        if not chain.issued_here:
+            raise NotApplicable(Reason(
+                "seal.not_ours", f"证书“{name}”不是本平台 PKI 签发的，不是本平台登记的印章",
+                f"the certificate of {name!r} was not issued by this service's PKI and is "
+                "not a registered seal"))
         if policy.require_registered_seal:
             raise _fail(S.SIG_CONSTRAINTS_FAILURE, "seal.unregistered",
                         f"签名证书“{name}”由本平台签发，但不是已登记的电子印章",

@@ -20,6 +20,7 @@ __all__ = [
     "CheckFailedError",
     "DocumentTooComplexError",
     "DocumentTooLargeError",
+    "EncryptedDocumentError",
     "NotAPDFError",
     "NotApplicable",
     "UnsupportedPayloadError",
@@ -44,6 +45,12 @@ class DocumentTooLargeError(VerificationError):
     """The document exceeds the size limit."""
 
     code = "verify.too_large"
+
+
+class EncryptedDocumentError(VerificationError):
+    """The document is encrypted and does not open with an empty user password."""
+
+    code = "verify.encrypted"
 
 
 class DocumentTooComplexError(VerificationError):

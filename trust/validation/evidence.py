@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .layout import LayoutFacts
 from .policy import ChangeLevel
 
 __all__ = [
@@ -68,6 +69,9 @@ class ChainFacts:
     revoked_later_at: datetime | None
     """Our CRL's revocation time of the signing certificate when it is after the moment
     (the signature stays valid; reported for information)."""
+    issued_here: bool
+    """Whether one of this service's CAs signed the certificate (checked with the CA's
+    key, not by name: a foreign CA may carry the name of ours)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ class TimestampFacts:
     trusted: bool
     tsa: str
     problem: str | None
+    tsa_sha256: str
+    """SHA-256 of the time-stamp authority's certificate."""
+    tsa_issued_here: bool
+    """Whether one of this service's CAs signed the authority's certificate."""
 
 
 @dataclass(frozen=True)
@@ -209,8 +217,9 @@ class DocumentEvidence:
     empty_fields: tuple[str, ...]
     problem: str | None
     """A document-level defect: unreadable, too many signatures or revisions."""
-    trailing_bytes: int
-    """Non-whitespace bytes after the last %%EOF (not part of any revision)."""
+    layout: LayoutFacts | None
+    """The updates after the earliest signed revision and any bytes that are none
+    (:mod:`.layout`); None when no signature could be read."""
     examined_at: datetime
     material: str
     """Fingerprint of the trust material used."""

@@ -6,7 +6,7 @@ steps below for each document, treating the input as hostile throughout: decode 
 on every stream, a cap on signatures and revisions, and every failure to parse recorded
 as a format problem of that signature instead of an exception.
 
-1. Size and header; the document's SHA-256; bytes after the last ``%%EOF``.
+1. Size and header; the document's SHA-256.
 2. Open with pyHanko (strict, with decode limits); count revisions.
 3. Enumerate the signature fields of the AcroForm ourselves: pyHanko's own list skips
    signatures with an unknown /SubFilter, which would hide them from the verdict.
@@ -23,6 +23,8 @@ as a format problem of that signature instead of an exception.
       and our own CRLs; then our CRLs' revocation index, the authoritative answer for
       certificates we issued;
    e. the licence identifier (/ZZBS) of the document information in the signed revision.
+5. The file layout after the earliest signed revision (:mod:`.layout`): every byte
+   belongs to a well-formed incremental update.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Any, TypeVar
 
 from asn1crypto import cms, crl, ocsp, tsp, x509
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.crypt import AuthStatus, StandardSecurityHandler
 from pyhanko.pdf_utils.decode_limits import (
     DecodeLimits,
     DecodePurpose,
@@ -61,7 +64,7 @@ from .. import _asn1fix
 from . import _speedups
 from .cadesattrs import signed_attribute_problem
 from .changes import describe_changes
-from .errors import DocumentTooLargeError, NotAPDFError
+from .errors import DocumentTooLargeError, EncryptedDocumentError, NotAPDFError
 from .evidence import (
     CertificateFacts,
     ChainFacts,
@@ -70,6 +73,7 @@ from .evidence import (
     SignatureEvidence,
     TimestampFacts,
 )
+from .layout import LayoutFacts, account, hybrid_reference
 from .material import PreparedMaterial, TrustMaterial
 from .modifications import RevisionHistory
 from .policy import ChangeLevel, ExaminationLimits
@@ -225,27 +229,30 @@ class Examiner:
             raise NotAPDFError("the file is not a PDF document",
                                hint="upload the sealed PDF itself, not a scan or a picture")
         digest = hashlib.sha256(data).hexdigest()
-        end = data.rfind(b"%%EOF")
-        trailing = len(data[end + 5:].translate(None, _WHITESPACE)) if end >= 0 else 0
 
         def finding(problem: str, *, revisions: int = 0,
                     signatures: tuple[SignatureEvidence, ...] = (),
-                    empty: tuple[str, ...] = ()) -> DocumentEvidence:
+                    empty: tuple[str, ...] = (), layout: LayoutFacts | None = None
+                    ) -> DocumentEvidence:
             return DocumentEvidence(
                 sha256=digest, size=len(data), revisions=revisions, signatures=signatures,
-                empty_fields=empty, problem=problem or None, trailing_bytes=trailing,
+                empty_fields=empty, problem=problem or None, layout=layout,
                 examined_at=at, material=self.fingerprint)
 
         try:
             reader = PdfFileReader(BytesIO(data), strict=True,
                                    decode_limits=self._decode_limits)
-            if reader.encrypted:
-                return finding("the document is encrypted; sealed documents are not")
+            locked = reader.encrypted and not _opens_without_password(reader)
             revisions = reader.xrefs.total_revisions
         except RecursionError:
             return finding("the document's objects are nested too deeply to read")
         except Exception as exc:
             return finding(f"the document cannot be read as PDF ({_describe(exc)})")
+        if locked:
+            raise EncryptedDocumentError(
+                "the document is encrypted with a password (or for named recipients), so "
+                "its content cannot be read and its signatures cannot be verified",
+                hint="ask the sender for the document as sealed, without a password")
         if revisions > self.limits.max_revisions:
             return finding(f"the document has {revisions} revisions; at most "
                            f"{self.limits.max_revisions} are examined", revisions=revisions)
@@ -272,7 +279,7 @@ class Examiner:
         # document malformed, whatever the signatures say.
         dss_problem = revinfo.problem if revinfo is not None else None
         return finding(dss_problem or "", revisions=revisions, signatures=tuple(signatures),
-                       empty=empty)
+                       empty=empty, layout=_layout(data, reader, signatures))
 
     @staticmethod
     def _fields(reader: PdfFileReader) -> list[tuple[str, Any, Any]]:
@@ -300,6 +307,7 @@ class Examiner:
             if subfilter not in accepted:
                 raise _Format(f"unsupported /SubFilter {subfilter or '(none)'}")
             assert subfilter is not None
+            _refuse_hybrid(reader)
             embedded = EmbeddedPdfSignature(reader, ref.get_object(), name)
             byte_range = _check_frame(data, embedded)
             return self._examine_signature(reader, embedded, kind=kind, subfilter=subfilter,
@@ -435,7 +443,7 @@ class Examiner:
         except Exception as exc:
             raise _Format(f"the signature time-stamp cannot be read ({_describe(exc)})"
                           ) from None
-        return _timestamp_facts(status)
+        return _timestamp_facts(status, self.prepared)
 
     def _tst_status(self, token: cms.SignedData, imprint: Any, revinfo: _DocumentRevinfo
                     ) -> dict[str, Any]:
@@ -585,13 +593,14 @@ class Examiner:
             path=tuple(item.subject.human_friendly for item in certs),
             revoked_at=revoked_at, revocation_reason=reason, ca_revoked=ca_revoked,
             revocation_source="+".join(source) or None, revoked_later_at=revoked_later,
+            issued_here=prepared.signed_by_us(certificate),
         )
 
     def _document_timestamp(self, embedded: EmbeddedPdfSignature, revinfo: _DocumentRevinfo
                             ) -> tuple[TimestampFacts, ChainFacts, CertificateFacts, bool, bool,
                                        str | None]:
         status = self._tst_status(embedded.signed_data, embedded.compute_digest, revinfo)
-        facts = _timestamp_facts(status)
+        facts = _timestamp_facts(status, self.prepared)
         return (facts, self._chain(status, facts.time, revinfo),
                 certificate_facts(status["signing_cert"]), bool(status["intact"]),
                 bool(status["valid"]), None)
@@ -619,13 +628,16 @@ class _TrustedPath:
         return self.not_before <= moment <= self.not_after
 
 
-def _timestamp_facts(status: dict[str, Any]) -> TimestampFacts:
+def _timestamp_facts(status: dict[str, Any], prepared: PreparedMaterial) -> TimestampFacts:
     result = TimestampSignatureStatus(**status)
+    authority = result.signing_cert
     return TimestampFacts(
         time=result.timestamp, intact=result.intact, valid=result.valid,
-        trusted=result.trusted, tsa=result.signing_cert.subject.human_friendly,
+        trusted=result.trusted, tsa=authority.subject.human_friendly,
         problem=result.trust_problem_indic.standard_name
-        if result.trust_problem_indic is not None else None)
+        if result.trust_problem_indic is not None else None,
+        tsa_sha256=hashlib.sha256(authority.dump()).hexdigest(),
+        tsa_issued_here=prepared.signed_by_us(authority))
 
 
 def _describe(exc: BaseException) -> str:
@@ -641,6 +653,34 @@ def _unreadable(name: str, kind: str, subfilter: str | None, problem: str
         intact=None, valid=None, crypto_detail=None, signer=None, chain=None, timestamp=None,
         claimed_time=None, changes=None, licence_identifier=None, licence_metadata=(),
     )
+
+
+def _opens_without_password(reader: PdfFileReader) -> bool:
+    """ISO 32000-1 §7.6.3.3: a document whose user password is empty opens for anyone.
+    Its signatures cover the encrypted bytes as stored (§12.8.1), so once pyHanko holds
+    the key it is verified like any other; a password or a certificate we lack keeps it
+    closed."""
+    if not isinstance(reader.security_handler, StandardSecurityHandler):
+        return False
+    try:
+        result = reader.decrypt(b"")
+    except Exception:
+        return False
+    return result.status is not AuthStatus.FAILED
+
+
+def _refuse_hybrid(reader: PdfFileReader) -> None:
+    """ISO 32000-1 §7.5.8.4: a hybrid-reference file's table hides from PDF 1.4 readers
+    the objects its /XRefStm stream lists, so readers may see different documents;
+    pyHanko refuses to validate signatures in such files. Say so, rather than let the
+    refusal pass for a coverage problem."""
+    hybrid = hybrid_reference(reader)
+    if hybrid is not None:
+        table, stream = hybrid
+        raise _Format(f"the document uses a hybrid cross-reference (the table at offset "
+                      f"{table} also points at a cross-reference stream at offset {stream} "
+                      "with /XRefStm): readers that ignore the stream see other objects, so "
+                      "no signature in it can be verified")
 
 
 def _check_frame(data: bytes, embedded: EmbeddedPdfSignature) -> tuple[int, ...]:
@@ -700,6 +740,14 @@ def _licence_metadata(reader: PdfFileReader, revision: int
             values.append((key[1:], str(value)))
     found = dict(values)
     return found.get("ZZBS"), tuple(values)
+
+
+def _layout(data: bytes, reader: PdfFileReader, signatures: list[SignatureEvidence]
+            ) -> LayoutFacts | None:
+    """Account for the bytes after the earliest readable signature's coverage."""
+    ends = [item.byte_range[2] + item.byte_range[3] for item in signatures
+            if item.byte_range is not None]
+    return account(data, reader, min(ends)) if ends else None
 
 
 def _safe_fields(reader: PdfFileReader) -> list[tuple[str, Any, Any]]:

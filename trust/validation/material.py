@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from asn1crypto import crl, x509
 from sqlalchemy.orm import Session
@@ -86,6 +87,7 @@ class PreparedMaterial:
     _revoked: dict[tuple[bytes, int], Revocation] = field(default_factory=dict)
     _dss_issuers: dict[bytes, x509.Certificate | None] = field(default_factory=dict)
     _our_issuers: frozenset[bytes] = frozenset()
+    _signed_by_us: dict[bytes, bool] = field(default_factory=dict)
 
     @classmethod
     def of(cls, material: TrustMaterial) -> PreparedMaterial:
@@ -142,27 +144,58 @@ class PreparedMaterial:
         """Whether one of our CAs (with a CRL here) issued ``certificate``."""
         return certificate.issuer.dump() in self._our_issuers
 
+    def signed_by_us(self, certificate: x509.Certificate) -> bool:
+        """Whether one of our CAs' keys signed ``certificate``: a CA elsewhere may carry
+        the very name of ours (:meth:`issued_by_us` compares names only). Remembered by
+        the certificate's SHA-256."""
+        key = certificate.sha256
+        known = self._signed_by_us.get(key)
+        if known is None:
+            known = _signed_by_one_of(certificate, [*self.own_roots, *self.intermediates])
+            if len(self._signed_by_us) > 4096:
+                self._signed_by_us.clear()
+            self._signed_by_us[key] = known
+        return known
+
     def revocation(self, certificate: x509.Certificate) -> Revocation | None:
         """Our CRL entry for ``certificate``, if one of our CAs revoked it."""
         return self._revoked.get((certificate.issuer.dump(), certificate.serial_number))
 
 
-def _verified_issuer(certificate_list: crl.CertificateList,
-                     authorities: list[x509.Certificate]) -> x509.Certificate:
-    """The CA whose key signed ``certificate_list`` (checked once per process)."""
+def _signer_among(issuer: Any, signed_data: bytes, signature: bytes, algorithm: Any,
+                  authorities: list[x509.Certificate]) -> x509.Certificate | None:
+    """The authority named ``issuer`` whose key made ``signature`` (several CAs may
+    share a name: each of them is tried)."""
     from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator
 
     validator = DefaultSignatureValidator()
     for authority in authorities:
-        if authority.subject.dump() != certificate_list.issuer.dump():
+        if authority.subject.dump() != issuer.dump():
             continue
         try:
-            validator.validate_signature(
-                signature=certificate_list["signature"].native,
-                signed_data=certificate_list["tbs_cert_list"].dump(),
-                public_key_info=authority.public_key,
-                signature_algorithm=certificate_list["signature_algorithm"])
+            validator.validate_signature(signature=signature, signed_data=signed_data,
+                                         public_key_info=authority.public_key,
+                                         signature_algorithm=algorithm)
         except Exception:  # noqa: S112 - another key of the same name: try the next
             continue
+        return authority
+    return None
+
+
+def _signed_by_one_of(certificate: x509.Certificate,
+                      authorities: list[x509.Certificate]) -> bool:
+    return _signer_among(certificate.issuer, certificate["tbs_certificate"].dump(),
+                         certificate["signature_value"].native,
+                         certificate["signature_algorithm"], authorities) is not None
+
+
+def _verified_issuer(certificate_list: crl.CertificateList,
+                     authorities: list[x509.Certificate]) -> x509.Certificate:
+    """The CA whose key signed ``certificate_list`` (checked once per process)."""
+    authority = _signer_among(certificate_list.issuer,
+                              certificate_list["tbs_cert_list"].dump(),
+                              certificate_list["signature"].native,
+                              certificate_list["signature_algorithm"], authorities)
+    if authority is not None:
         return authority
     raise TrustError("a CRL of the trust material is not signed by one of our CAs")

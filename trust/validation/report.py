@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .directories import LicenceRecord, SealRecord
+from .directories import LicenceRecord, SealRecord, SealState
 from .evidence import SignatureEvidence
-from .verdict import CheckResult, Reason, Verdict
+from .verdict import CheckResult, CheckStatus, Reason, Verdict
 
 __all__ = ["SCHEMA_VERSION", "SignatureReport", "Subject", "VerificationReport"]
 
@@ -38,6 +38,29 @@ class SignatureReport:
     warnings: tuple[Reason, ...] = ()
     """What passed but a relying party should know (e.g. a field filled after a
     certification that permits it), in the order found."""
+
+    @property
+    def notes(self) -> tuple[Reason, ...]:
+        """Everything a reader of a passing verdict should still be told: the warnings,
+        and the reasons of checks that passed or did not apply but report a later event
+        or a gap (the certificate revoked or the seal suspended or revoked after the
+        signing time, a signing time that is only claimed, a licence not looked up).
+        Plain-text output prints these, so it hides nothing the JSON report says."""
+        evidence, passed = self.evidence, CheckStatus.PASSED
+        chain = evidence.chain
+        found = list(self.warnings)
+        if self.revocation.status is passed and chain is not None \
+                and chain.revoked_later_at is not None:
+            found.append(self.revocation.reason)
+        if self.registration.status is passed and self.seal is not None \
+                and self.seal.state_now is not SealState.ACTIVE:
+            found.append(self.registration.reason)
+        if self.timing.status is passed and not self.signing_time_proven:
+            found.append(self.timing.reason)
+        if self.licence_check.status is CheckStatus.NOT_APPLICABLE \
+                and evidence.licence_identifier is not None:
+            found.append(self.licence_check.reason)
+        return tuple(dict.fromkeys(found))
 
     @property
     def checks(self) -> tuple[CheckResult, ...]:

@@ -132,7 +132,7 @@ class Verifier:
         document = (
             run("document-readable", checks.check_document_readable, evidence),
             run("document-signed", checks.check_document_signed, evidence),
-            run("trailing-data", checks.check_trailing_data, evidence),
+            run("file-layout", checks.check_layout, evidence),
         )
         seals = [self._seal(item, at) for item in evidence.signatures]
         # Fields holding a registered seal: the final rule lets one fill a reserved field.

@@ -56,7 +56,8 @@ _STATUS = {CheckStatus.PASSED: ("通过", "green"), CheckStatus.FAILED: ("不通
            CheckStatus.INDETERMINATE: ("无法确定", "amber"),
            CheckStatus.NOT_APPLICABLE: ("不适用", "grey")}
 _CHECK_ZH = {"format": "签名结构", "integrity": "完整性", "changes": "签名后改动",
-             "certificate": "证书链", "revocation": "吊销状态", "timing": "签名时间",
+             "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
+             "timing": "签名时间",
              "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
              "document-signed": "是否签章", "file-layout": "文件结构",
              "licence-status": "证照状态", "qr-payload": "二维码"}

@@ -98,6 +98,10 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
         help="verify offline with this signed trust list (needs --root)")] = None,
     root: Annotated[Path | None, typer.Option(
         help="our root CA certificate (PEM or DER), obtained out of band")] = None,
+    final: Annotated[bool, typer.Option(
+        "--final", help="hold documents sealed elsewhere to the final rule too: after a "
+        "signature only validation data, document time-stamps and registered seals in "
+        "reserved fields")] = False,
 ) -> None:
     """Verify a PDF, a licence identifier or a QR payload. Exit 0 passed, 1 failed,
     2 indeterminate, 3 not verifiable."""
@@ -114,10 +118,10 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
                 console.print("offline verification takes a FILE, --trust-list and --root",
                               style="red")
                 raise typer.Exit(EXIT_ERROR)
-            result = _offline(trust_list, root).verify_pdf(file.read_bytes(), at=at,
-                                                           file_name=file.name)
+            result = _policy(_offline(trust_list, root), final).verify_pdf(
+                file.read_bytes(), at=at, file_name=file.name)
         else:
-            result = _online(file, licence, qr, report=report, at=at)
+            result = _online(file, licence, qr, report=report, at=at, final=final)
     except (TrustError, JWSError) as exc:
         hint = getattr(exc, "hint", None)
         print(f"error: {getattr(exc, 'message', str(exc))}"
@@ -131,8 +135,14 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
     raise typer.Exit(EXIT[result.verdict.indication])
 
 
+def _policy(verifier: Verifier, final: bool) -> Verifier:
+    from trust.validation import FINAL_POLICY
+
+    return verifier.with_policy(FINAL_POLICY) if final else verifier
+
+
 def _online(file: Path | None, licence: str | None, qr: str | None, *, report: Path | None,
-            at: datetime) -> VerificationReport:
+            at: datetime, final: bool = False) -> VerificationReport:
     from ..runtime import Runtime
     from ..settings import Settings
 
@@ -142,8 +152,8 @@ def _online(file: Path | None, licence: str | None, qr: str | None, *, report: P
     try:
         with current.unit_of_work(readonly=True) as services:
             if file is not None:
-                result = services.verifier.verify_pdf(file.read_bytes(), at=at,
-                                                      file_name=file.name)
+                result = _policy(services.verifier, final).verify_pdf(
+                    file.read_bytes(), at=at, file_name=file.name)
             elif licence is not None:
                 result = services.verifier.verify_identifier(licence, at=at)
             else:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
 from trust.anchors import TrustAnchorError
 from trust.clients import Principal, Scope
 from trust.db import utcnow
 from trust.models import TrustAnchor
+from trust.validation import FINAL_POLICY, Verifier
 from trust.validation import errors as validation_errors
 
 from ..deps import ReadServicesDep, ServicesDep, require
@@ -54,6 +55,16 @@ _REPORT_PDF: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/pdf": {}}, "description": "the report, sealed by the platform"}}
 
 
+_FinalQuery = Annotated[bool, Query(description=(
+    "hold documents sealed elsewhere to the final rule too (only validation data, "
+    "document time-stamps and registered seals in reserved fields after a signature); "
+    "this service's own seals always are"))]
+
+
+def _verifier(verifier: Verifier, final: bool) -> Verifier:
+    return verifier.with_policy(FINAL_POLICY) if final else verifier
+
+
 def read_upload(upload: UploadFile, limit: int) -> bytes:
     """The uploaded bytes, or 413 beyond ``limit`` (read no further than that)."""
     data = upload.file.read(limit + 1)
@@ -67,22 +78,26 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
 @router.post("/verifications", operation_id="verify_pdf",
              response_model=VerificationReportRead)
 def verify_pdf(services: ReadServicesDep, _caller: VerifyCaller,
-               file: Annotated[UploadFile, _FILE]) -> VerificationReportRead:
+               file: Annotated[UploadFile, _FILE], final: _FinalQuery = False
+               ) -> VerificationReportRead:
     """Verify a signed PDF: every signature, the changes after it, chain, revocation at
     the signing time, time-stamp, seal registration and any licence it carries."""
     data = read_upload(file, services.runtime.settings.max_pdf_bytes)
-    report = services.verifier.verify_pdf(data, at=utcnow(), file_name=file.filename)
+    report = _verifier(services.verifier, final).verify_pdf(data, at=utcnow(),
+                                                             file_name=file.filename)
     return VerificationReportRead.of(report)
 
 
 @router.post("/verifications/report.pdf", operation_id="verify_pdf_report",
              response_class=Response, responses=_REPORT_PDF)
 def verify_pdf_report(services: ServicesDep, _caller: VerifyCaller,
-                      file: Annotated[UploadFile, _FILE]) -> Response:
+                      file: Annotated[UploadFile, _FILE], final: _FinalQuery = False
+                      ) -> Response:
     """The same verification, answered as a PDF report sealed by the platform."""
     data = read_upload(file, services.runtime.settings.max_pdf_bytes)
     at = utcnow()
-    report = services.verifier.verify_pdf(data, at=at, file_name=file.filename)
+    report = _verifier(services.verifier, final).verify_pdf(data, at=at,
+                                                            file_name=file.filename)
     pdf = services.runtime.verification.report_pdf(services, report, at=at)
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": 'attachment; filename="verification-report.pdf"',

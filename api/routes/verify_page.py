@@ -55,7 +55,8 @@ _STATUS = {CheckStatus.PASSED: ("passed", "通过"), CheckStatus.FAILED: ("faile
            CheckStatus.INDETERMINATE: ("indeterminate", "无法确定"),
            CheckStatus.NOT_APPLICABLE: ("na", "不适用")}
 _CHECK = {"format": "签名结构", "integrity": "完整性", "changes": "签名后改动",
-          "certificate": "证书链", "revocation": "吊销状态", "timing": "签名时间",
+          "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
+          "timing": "签名时间",
           "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
           "document-signed": "是否签章", "file-layout": "文件结构", "licence-status": "证照状态",
           "qr-payload": "二维码"}

@@ -21,10 +21,12 @@ from trust.validation import (
     Verdict,
     VerificationReport,
 )
-from trust.validation.evidence import CertificateFacts
+from trust.validation.changetext import describe
+from trust.validation.evidence import CertificateFacts, Modification
 
 __all__ = [
     "CheckRead",
+    "ModificationRead",
     "QRPayloadBody",
     "ReasonRead",
     "SignatureRead",
@@ -131,6 +133,41 @@ class ChangeRead(BaseModel):
     name: str | None
 
 
+class ModificationRead(BaseModel):
+    """One thing a later revision added, changed or removed, as a reader sees it."""
+
+    revision: int = Field(description="the file's revision (0 is the original)")
+    kind: str = Field(description="validation-data, document-timestamp, signature, "
+                      "field-added, field-filled, field-changed, field-removed, form, "
+                      "widget-added, annotation-added, annotation-changed, "
+                      "annotation-removed, page-added, page-removed, page-changed, "
+                      "page-content, page-resource, catalog, action, metadata, "
+                      "object-added, object-changed, object-deleted, unanalysable")
+    level: str = Field(description="the least certification permitting it: LTA_UPDATES "
+                       "(P=1), FORM_FILLING (P=2), ANNOTATIONS (P=3), OTHER (none)")
+    page: int | None
+    name: str | None = Field(description="field name, catalog or metadata entry, action")
+    field_type: str | None = Field(description="Tx, Btn, Ch, Sig, DocTimeStamp; an "
+                                   "annotation's subtype")
+    filled: bool | None
+    visible: bool | None = Field(description="whether a viewer draws anything for it")
+    rect: list[float] | None
+    detail: str | None
+    objects: list[str]
+    zh: str
+    en: str
+
+    @classmethod
+    def of(cls, item: Modification) -> ModificationRead:
+        """From the evidence."""
+        zh, en = describe(item)
+        return cls(revision=item.revision, kind=item.kind, level=item.level.name,
+                   page=item.page, name=item.name, field_type=item.field_type,
+                   filled=item.filled, visible=item.visible,
+                   rect=list(item.rect) if item.rect is not None else None,
+                   detail=item.detail, objects=list(item.objects), zh=zh, en=en)
+
+
 class ChangesRead(BaseModel):
     """Coverage and changes after signing."""
 
@@ -140,6 +177,9 @@ class ChangesRead(BaseModel):
     later_revisions: int
     changed_fields: list[str]
     objects: list[ChangeRead]
+    modifications: list[ModificationRead] = Field(
+        default_factory=list, description="what each later revision did, per revision, "
+        "page changes first")
 
 
 class SealRead(BaseModel):
@@ -213,6 +253,9 @@ class SignatureRead(BaseModel):
     licence: LicenceStatusRead | None
     changes: ChangesRead | None
     checks: list[CheckRead]
+    warnings: list[ReasonRead] = Field(
+        default_factory=list, description="what passed but a relying party should know, "
+        "e.g. a field filled after a certification that permits it (with its page)")
 
     @classmethod
     def of(cls, item: SignatureReport) -> SignatureRead:
@@ -243,8 +286,11 @@ class SignatureRead(BaseModel):
                 objects=[ChangeRead(revision=change.revision, object=change.reference,
                                     kind=change.kind, subtype=change.subtype,
                                     page=change.page, new=change.new, name=change.name)
-                         for change in changes.summary]) if changes else None,
+                         for change in changes.summary],
+                modifications=[ModificationRead.of(change)
+                               for change in changes.modifications]) if changes else None,
             checks=[CheckRead.of(check) for check in item.checks],
+            warnings=[ReasonRead.of(reason) for reason in item.warnings],
         )
 
 

@@ -33,6 +33,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 __all__ = [
     "ATTACKS",
+    "NotApplicableAttack",
     "shadow_document",
 ]
 
@@ -41,6 +42,10 @@ __all__ = [
 # (``NumberObject``, ``DictionaryObject``, ``write``, ``add_stream_to_page``,
 # ``register_annotation``, ``insert_page``, ``get_object``); each
 # ``type: ignore[no-untyped-call]`` below is for that alone.
+
+
+class NotApplicableAttack(Exception):  # noqa: N818 - a signal, like pytest.skip
+    """The base document lacks what the attack changes (a text field, a cover XObject)."""
 
 
 def _number(value: int) -> generic.NumberObject:
@@ -359,7 +364,8 @@ def byterange_moved(pdf: bytes) -> bytes:
     moved = len(attacked)
     new_range = f"/ByteRange [0 {first} {moved} {length}]".encode()
     width = match.end() - match.start()
-    assert len(new_range) <= width
+    if len(new_range) > width:
+        raise NotApplicableAttack("the moved /ByteRange does not fit in place")
     head = attacked[:match.start()] + new_range.ljust(width) + attacked[match.end():]
     return head + tail
 
@@ -399,7 +405,10 @@ def shadow_document() -> bytes:
 
 def _page_xobject(writer: IncrementalPdfFileWriter, name: str) -> Any:
     page = _first_page(writer).get_object()
-    return page["/Resources"]["/XObject"].raw_get(name)
+    try:
+        return page["/Resources"]["/XObject"].raw_get(name)
+    except KeyError:
+        raise NotApplicableAttack(f"page 1 has no XObject {name}") from None
 
 
 def shadow_hide(pdf: bytes) -> bytes:
@@ -419,6 +428,8 @@ def shadow_replace(pdf: bytes) -> bytes:
     page = _first_page(writer)
     resources_ref = page.get_object().raw_get("/Resources")
     resources = resources_ref.get_object()
+    if "/XObject" not in resources or "/Alt" not in resources["/XObject"]:
+        raise NotApplicableAttack("page 1 has no /Cover and /Alt XObjects")
     xobjects_ref = resources.raw_get("/XObject")
     xobjects = xobjects_ref.get_object()
     xobjects[pdf_name("/Cover")] = xobjects.raw_get("/Alt")
@@ -532,6 +543,190 @@ def impostor_second_signature(pdf: bytes) -> bytes:
     return bytes(pdf_signer.sign_pdf(_writer(pdf)).getvalue())
 
 
+def impostor_alone(pdf: bytes) -> bytes:
+    """The document as it was before it was sealed, signed instead by a self-made
+    certificate carrying the seal's name: only an untrusted signature (INDETERMINATE)."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    end = pdf.index(b"%%EOF", reader.xrefs.get_xref_container_info(0).end_location) + 5
+    original = pdf[:end] + b"\n"
+    signer = impostor_signer(_seal_certificate(pdf))
+    pdf_signer = _CarelessSigner(PdfSignatureMetadata(field_name="Seal_impostor"), signer,
+                                 new_field_spec=SigFieldSpec("Seal_impostor"))
+    return bytes(pdf_signer.sign_pdf(_writer(original)).getvalue())
+
+
+# ---------------------------------------------------------------------- changes after a seal
+# What issue 13 §3 measured passing: additions a viewer shows as part of the document.
+# A seal of this service is final: each of these fails it (changes.not_permitted or,
+# for what no certification permits, changes.forbidden).
+
+
+def _banner(writer: IncrementalPdfFileWriter, text: bytes, width: int, height: int) -> Any:
+    return writer.add_object(generic.StreamObject({
+        pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Form"),
+        pdf_name("/BBox"): generic.ArrayObject([_number(0), _number(0), _number(width),
+                                                _number(height)]),
+    }, stream_data=b"0.8 0 0 rg 0 0 %d %d re f " % (width, height) + text))
+
+
+def _empty_signature_field(writer: IncrementalPdfFileWriter, name: str,
+                           rect: tuple[int, int, int, int], *, drawn: bool) -> None:
+    page = _first_page(writer)
+    entries: dict[generic.NameObject, generic.PdfObject] = {
+        pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/Widget"),
+        pdf_name("/FT"): pdf_name("/Sig"), pdf_name("/T"): generic.TextStringObject(name),
+        pdf_name("/F"): _number(4 if drawn else 132),
+        pdf_name("/Rect"): generic.ArrayObject([_number(v) for v in rect]),
+        pdf_name("/P"): page,
+    }
+    if drawn:
+        entries[pdf_name("/AP")] = _dictionary({pdf_name("/N"): _banner(
+            writer, b"BT 1 1 1 rg /Helv 18 Tf 10 20 Td (VOID - REVOKED) Tj ET",
+            rect[2] - rect[0], rect[3] - rect[1])})
+    field = writer.add_object(_dictionary(entries))
+    writer.register_annotation(page, field)  # type: ignore[no-untyped-call]
+    if "/AcroForm" not in writer.root:
+        writer.root[pdf_name("/AcroForm")] = writer.add_object(_dictionary({
+            pdf_name("/Fields"): generic.ArrayObject([field])}))
+        writer.update_root()  # type: ignore[no-untyped-call]
+        return
+    writer.root["/AcroForm"]["/Fields"].append(field)
+    holder = writer.root.raw_get("/AcroForm")
+    if isinstance(holder, generic.IndirectObject):
+        writer.mark_update(holder)
+    else:
+        writer.update_root()  # type: ignore[no-untyped-call]
+
+
+def empty_signature_field_visible(pdf: bytes) -> bytes:
+    """An unsigned signature field whose own appearance draws a red banner over page 1
+    (measured passing after an approval seal as "form filling or signing")."""
+    writer = _writer(pdf)
+    _empty_signature_field(writer, "Banner", (72, 560, 522, 620), drawn=True)
+    return _written(writer)
+
+
+def empty_signature_field_invisible(pdf: bytes) -> bytes:
+    """An unsigned, invisible signature field (zero rectangle, hidden)."""
+    writer = _writer(pdf)
+    _empty_signature_field(writer, "Spare", (0, 0, 0, 0), drawn=False)
+    return _written(writer)
+
+
+def empty_signature_fields_eighty(pdf: bytes) -> bytes:
+    """80 invisible empty signature fields (measured passing after an approval seal as
+    "time-stamps and validation data only")."""
+    writer = _writer(pdf)
+    for number in range(80):
+        _empty_signature_field(writer, f"Spare{number}", (0, 0, 0, 0), drawn=False)
+    return _written(writer)
+
+
+def widget_without_field(pdf: bytes) -> bytes:
+    """A widget annotation in page 1's /Annots that belongs to no form field, drawing a
+    banner (a viewer shows it; no field tree lists it)."""
+    writer = _writer(pdf)
+    page = _first_page(writer)
+    widget = writer.add_object(_dictionary({
+        pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/Widget"),
+        pdf_name("/Rect"): generic.ArrayObject([_number(v) for v in (72, 560, 522, 620)]),
+        pdf_name("/F"): _number(4), pdf_name("/P"): page,
+        pdf_name("/AP"): _dictionary({pdf_name("/N"): _banner(writer, b"", 450, 60)}),
+    }))
+    writer.register_annotation(page, widget)  # type: ignore[no-untyped-call]
+    return _written(writer)
+
+
+def note_annotation(pdf: bytes) -> bytes:
+    """A sticky-note (Text) annotation on page 1: annotation-only."""
+    writer = _writer(pdf)
+    page = _first_page(writer)
+    note = writer.add_object(_dictionary({
+        pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/Text"),
+        pdf_name("/Rect"): generic.ArrayObject([_number(v) for v in (500, 700, 520, 720)]),
+        pdf_name("/Contents"): generic.TextStringObject("此决定已撤销"),
+        pdf_name("/Open"): generic.BooleanObject(True),  # type: ignore[no-untyped-call]
+        pdf_name("/P"): page,
+    }))
+    writer.register_annotation(page, note)  # type: ignore[no-untyped-call]
+    return _written(writer)
+
+
+def open_action_added(pdf: bytes) -> bytes:
+    """A JavaScript /OpenAction in the catalog: the document runs code when opened."""
+    writer = _writer(pdf)
+    writer.root[pdf_name("/OpenAction")] = writer.add_object(_dictionary({
+        pdf_name("/S"): pdf_name("/JavaScript"),
+        pdf_name("/JS"): generic.TextStringObject("app.alert('核验通过');"),
+    }))
+    writer.update_root()  # type: ignore[no-untyped-call]
+    return _written(writer)
+
+
+def page_cropped(pdf: bytes) -> bytes:
+    """Page 1 redefined with a /CropBox that leaves the decision outside the view."""
+    writer = _writer(pdf)
+    page = _first_page(writer)
+    page.get_object()[pdf_name("/CropBox")] = generic.ArrayObject(
+        [_number(v) for v in (0, 0, 595, 300)])
+    writer.mark_update(page)
+    return _written(writer)
+
+
+def info_title_changed(pdf: bytes) -> bytes:
+    """The document information's /Title rewritten (a viewer's window title)."""
+    writer = _writer(pdf)
+    info = writer.trailer.raw_get("/Info") if "/Info" in writer.trailer else None
+    if not isinstance(info, generic.IndirectObject):
+        raise NotApplicableAttack("no indirect /Info dictionary")
+    info.get_object()[pdf_name("/Title")] = generic.TextStringObject(  # type: ignore[no-untyped-call]
+        "不予许可决定书")
+    writer.mark_update(info)
+    return _written(writer)
+
+
+def xmp_title_added(pdf: bytes) -> bytes:
+    """A new XMP packet whose dc:title says something the seal never saw."""
+    writer = _writer(pdf)
+    packet = ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta '
+              'xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+              '22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/'
+              'dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">不予许可'
+              '</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta>'
+              '<?xpacket end="w"?>').encode()
+    from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
+
+    # pyHanko's writer refreshes a MetadataStream on write and keeps its properties.
+    writer.root[pdf_name("/Metadata")] = writer.add_object(MetadataStream(stream_data=packet))
+    writer.update_root()  # type: ignore[no-untyped-call]
+    return _written(writer)
+
+
+def form_value_changed(pdf: bytes) -> bytes:
+    """The applicant text field's value and appearance replaced."""
+    from .foreign import fill_text_field
+
+    try:
+        return fill_text_field(pdf, "Wang Wu")
+    except (LookupError, KeyError):
+        raise NotApplicableAttack("no applicant text field") from None
+
+
+def impostor_in_reserved_field(pdf: bytes) -> bytes:
+    """The field the certifying seal reserved for a co-sealer, signed by a self-made
+    certificate carrying the seal's name."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    empty = [name for name, value, _ref in enumerate_sig_fields(reader) if value is None]
+    if not empty:
+        raise NotApplicableAttack("no reserved signature field")
+    signer = impostor_signer(_seal_certificate(pdf))
+    pdf_signer = PdfSigner(PdfSignatureMetadata(field_name=empty[0]), signer,
+                           stamp_style=TextStampStyle(stamp_text="APPROVED", border_width=0))
+    return bytes(pdf_signer.sign_pdf(_writer(pdf)).getvalue())
+
+
 ATTACKS = {
     "byte_flipped_in_content": byte_flipped_in_content,
     "signature_value_corrupted": signature_value_corrupted,
@@ -560,4 +755,15 @@ ATTACKS = {
     "sneaky_signature": sneaky_signature,
     "page_added": page_added,
     "impostor_second_signature": impostor_second_signature,
+    "empty_signature_field_visible": empty_signature_field_visible,
+    "empty_signature_field_invisible": empty_signature_field_invisible,
+    "empty_signature_fields_eighty": empty_signature_fields_eighty,
+    "widget_without_field": widget_without_field,
+    "note_annotation": note_annotation,
+    "open_action_added": open_action_added,
+    "page_cropped": page_cropped,
+    "info_title_changed": info_title_changed,
+    "xmp_title_added": xmp_title_added,
+    "form_value_changed": form_value_changed,
+    "impostor_in_reserved_field": impostor_in_reserved_field,
 }

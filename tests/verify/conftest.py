@@ -29,7 +29,7 @@ from ..registry.conftest import MARKET, food_request, seal_png
 from ..signing.documents import ANCHOR, approval_pdf
 from ..signing.fixtures import StampingEnv, make_stamping_env
 
-__all__ = ["VerifyEnv", "verify_env"]
+__all__ = ["VerifyEnv", "api", "cli", "verify_env"]
 
 CO_SEAL_BOX = (60.0, 60.0, 180.0, 180.0)
 
@@ -121,6 +121,40 @@ def verify_env(database_url: str, kek_text: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[VerifyEnv]:
     """The module's verification environment."""
     yield from make_verify_env(database_url, kek_text, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def api(verify_env: VerifyEnv) -> Iterator[Any]:
+    """The app over the module's service (server errors become 500 responses)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    yield TestClient(create_app(runtime=verify_env.runtime), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def cli(verify_env: VerifyEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Runs ``zhengyin`` in-process against the module's service."""
+    from typer.testing import CliRunner
+
+    from api.cli import app, common
+
+    settings = verify_env.runtime.settings
+    monkeypatch.setenv("ZHENGYIN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ZHENGYIN_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.setenv("ZHENGYIN_KEK", settings.kek.get_secret_value())  # type: ignore[union-attr]
+    monkeypatch.setenv("ZHENGYIN_PUBLIC_BASE_URL", settings.public_base_url)
+    monkeypatch.setenv("ZHENGYIN_LOG_JSON", "false")
+    common.runtime.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    yield run
+    common.runtime().close()
+    common.runtime.cache_clear()
 
 
 def checks_of(report: VerificationReport, index: int = 0) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import pytest
 
 from signing.models import SealType
-from signing.placement import BoxPlacement, CrossPage, Placement
+from signing.placement import BoxPlacement, CrossPage, Placement, ReservedField
 from trust.validation import Indication, SubIndication, VerificationReport
 
 from ..signing.documents import approval_pdf
-from .attacks import ATTACKS, shadow_document
-from .conftest import VerifyEnv, checks_of, codes, verify_env
+from .attacks import ATTACKS, NotApplicableAttack, shadow_document
+from .conftest import CO_SEAL_BOX, VerifyEnv, checks_of, codes, verify_env
+from .foreign import form_pdf
 
 __all__ = ["verify_env"]
 
@@ -51,11 +52,11 @@ CASES = [
          "signature.invalid_value", "does not verify with the signing certificate"),
     Case("timestamp_value_corrupted", "approval", IND, SubIndication.NO_POE,
          "timing.timestamp_invalid", "the signature time-stamp is invalid"),
-    Case("incremental_saving_new_content", "certified", F, SubIndication.HASH_FAILURE,
+    Case("incremental_saving_new_content", "certified", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "page 1"),
-    Case("incremental_saving_new_content", "approval", F, SubIndication.HASH_FAILURE,
+    Case("incremental_saving_new_content", "approval", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "page 1"),
-    Case("incremental_saving_new_content", "licence", F, SubIndication.HASH_FAILURE,
+    Case("incremental_saving_new_content", "licence", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "page 1"),
     Case("appended_objects_without_xref", "licence", F, SubIndication.FORMAT_FAILURE,
          "document.unaccounted_bytes", "object 4 0"),
@@ -73,34 +74,73 @@ CASES = [
          "changes.coverage", "signed range does not cover"),
     Case("swa_byterange_moved", "licence", F, SubIndication.FORMAT_FAILURE,
          "signature.unreadable", "ByteRange"),
-    Case("shadow_hide", "shadow-approval", F, SubIndication.HASH_FAILURE,
+    Case("shadow_hide", "shadow-approval", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "Form XObject changed"),
-    Case("shadow_hide", "shadow-certified", F, SubIndication.HASH_FAILURE,
+    Case("shadow_hide", "shadow-certified", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "Form XObject changed"),
-    Case("shadow_replace", "shadow-approval", F, SubIndication.HASH_FAILURE,
+    Case("shadow_replace", "shadow-approval", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "changed"),
-    Case("shadow_hide_and_replace", "shadow-approval", F, SubIndication.HASH_FAILURE,
+    Case("shadow_hide_and_replace", "shadow-approval", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "page 1"),
-    Case("evil_annotation", "certified", F, SubIndication.HASH_FAILURE,
+    Case("evil_annotation", "certified", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "FreeText annotation on page 1 added"),
-    Case("evil_annotation", "co-sealed", F, SubIndication.HASH_FAILURE,
+    Case("evil_annotation", "co-sealed", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "FreeText annotation on page 1 added"),
-    Case("evil_annotation", "approval", F, SubIndication.HASH_FAILURE,
+    Case("evil_annotation", "approval", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "FreeText annotation on page 1 added"),
-    Case("sneaky_signature", "certified", F, SubIndication.HASH_FAILURE,
+    Case("sneaky_signature", "certified", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "signature field 'Approval2'"),
-    Case("sneaky_signature", "co-sealed", F, SubIndication.HASH_FAILURE,
+    Case("sneaky_signature", "co-sealed", F, SubIndication.FORMAT_FAILURE,
          "changes.forbidden", "signature field 'Approval2'"),
-    Case("sneaky_signature", "approval", IND, SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
-         "certificate.untrusted", "(self-signed) was not issued by a trusted"),
-    Case("page_added", "certified", F, SubIndication.HASH_FAILURE, "changes.forbidden",
+    Case("sneaky_signature", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "a signed signature field 'Approval2' added on page 1 "
+         "(visible"),
+    Case("page_added", "certified", F, SubIndication.FORMAT_FAILURE, "changes.forbidden",
          "a page was added"),
-    Case("page_added", "co-sealed", F, SubIndication.HASH_FAILURE, "changes.forbidden",
+    Case("page_added", "co-sealed", F, SubIndication.FORMAT_FAILURE, "changes.forbidden",
          "a page was added"),
-    Case("impostor_second_signature", "approval", IND,
-         SubIndication.NO_CERTIFICATE_CHAIN_FOUND, "certificate.untrusted",
-         "(self-signed) was not issued by a trusted"),
-    Case("impostor_second_signature", "certified", F, SubIndication.HASH_FAILURE,
+    Case("impostor_second_signature", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "a signed signature field 'Seal_impostor' added"),
+    # Issue 13 §3: what was measured passing after an approval seal, and the rest of
+    # what a final seal of this service must refuse, each named with its page.
+    Case("empty_signature_field_visible", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "an empty signature field 'Banner' added on page 1 "
+         "(visible, rect [72 560 522 620])"),
+    Case("empty_signature_field_visible", "co-sealed", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "an empty signature field 'Banner' added on page 1"),
+    Case("empty_signature_field_invisible", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "an empty signature field 'Spare' added on page 1 "
+         "(invisible"),
+    Case("empty_signature_field_invisible", "certified", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "an empty signature field 'Spare' added"),
+    Case("empty_signature_field_invisible", "reserved", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "an empty signature field 'Spare' added"),
+    Case("empty_signature_fields_eighty", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "an empty signature field 'Spare0' added on page 1 "
+         "(invisible"),
+    Case("widget_without_field", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.forbidden", "a widget annotation with no field added on page 1 (visible"),
+    Case("note_annotation", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.forbidden", "Text annotation on page 1 added"),
+    Case("note_annotation", "co-sealed", F, SubIndication.FORMAT_FAILURE,
+         "changes.forbidden", "Text annotation on page 1 added"),
+    Case("open_action_added", "licence", F, SubIndication.FORMAT_FAILURE,
+         "changes.forbidden", "an action /OpenAction added or changed"),
+    Case("page_cropped", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.forbidden", "page 1 redefined (/CropBox)"),
+    Case("shadow_hide_and_replace", "certified", F, SubIndication.FORMAT_FAILURE,
+         "changes.forbidden", "page 1 content changed"),
+    Case("info_title_changed", "licence", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "document metadata changed (/Info: /Title)"),
+    Case("xmp_title_added", "approval", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "document metadata changed (XMP)"),
+    Case("form_value_changed", "form", F, SubIndication.FORMAT_FAILURE,
+         "changes.field_values", "text field 'applicant' on page 1 filled"),
+    Case("form_value_changed", "form-p2", F, SubIndication.FORMAT_FAILURE,
+         "changes.field_values", "text field 'applicant' on page 1 filled"),
+    Case("impostor_in_reserved_field", "reserved", F, SubIndication.FORMAT_FAILURE,
+         "changes.not_permitted", "signature field 'CoSeal1' on page 2 signed"),
+    Case("impostor_second_signature", "certified", F, SubIndication.FORMAT_FAILURE,
          "changes.not_permitted", "signature field 'Seal_impostor'"),
 ]
 
@@ -135,15 +175,19 @@ CASES += [Case("hybrid_reference_update", base, F, SubIndication.FORMAT_FAILURE,
 def bases(verify_env: VerifyEnv) -> dict[str, bytes]:
     """The sealed documents attacked (each genuine one passes; asserted once)."""
     second = verify_env.new_seal(SealType.CONTRACT)
+    reserve = (ReservedField("CoSeal1", -1, CO_SEAL_BOX),)
     documents = {
         "certified": verify_env.stamp(),
         "approval": verify_env.stamp(certify=False),
         "co-sealed": verify_env.co_sealed(second),
+        "reserved": verify_env.stamp(reserve=reserve),
         "licence": verify_env.issue()[1],
         "cross-page": verify_env.stamp(approval_pdf(3), placement=CROSS_PAGE),
         "b-lta": verify_env.stamp(level="B-LTA"),
         "shadow-approval": verify_env.stamp(shadow_document(), certify=False),
         "shadow-certified": verify_env.stamp(shadow_document()),
+        "form": verify_env.stamp(form_pdf()),
+        "form-p2": verify_env.stamp(form_pdf(), reserve=reserve),
     }
     for name, pdf in documents.items():
         verdict = verify_env.verify(pdf).verdict
@@ -183,3 +227,18 @@ def test_a_corrupted_signature_value_is_not_blamed_on_the_certificate(
     assert checks["certificate"].reason.code == "certificate.not_checked"
     assert checks["revocation"].reason.code == "revocation.not_checked"
     assert "certificate.untrusted" not in codes(report)
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_no_attack_passes_on_any_sealed_document(verify_env: VerifyEnv,
+                                                 bases: dict[str, bytes], attack: str) -> None:
+    applied = 0
+    for name, pdf in bases.items():
+        try:
+            attacked = ATTACKS[attack](pdf)
+        except NotApplicableAttack:
+            continue
+        applied += 1
+        report = verify_env.verify(attacked)
+        assert not report.verdict.passed, (attack, name, _reasons(report))
+    assert applied, f"{attack} applies to no base document"

@@ -267,16 +267,6 @@ def test_the_pool_examines_a_genuine_document(verify_env: VerifyEnv, pool: Exami
 
 
 @pytest.fixture(scope="module")
-def api(verify_env: VerifyEnv) -> Iterator[Any]:
-    """The app over the module's service (server errors become 500 responses)."""
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    yield TestClient(create_app(runtime=verify_env.runtime), raise_server_exceptions=False)
-
-
-@pytest.fixture(scope="module")
 def verifier(verify_env: VerifyEnv) -> dict[str, str]:
     """The Authorization header of an API client with verify:run."""
     with verify_env.runtime.unit_of_work() as services:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..web.browser import chromium_page, green_elements
-from .attacks import impostor_second_signature, incremental_saving_new_content
+from .attacks import impostor_alone, incremental_saving_new_content
 from .conftest import VerifyEnv, make_verify_env
 
 pytestmark = pytest.mark.browser
@@ -70,7 +70,7 @@ def test_upload_green_then_red_then_identifier(verify_env: VerifyEnv, tmp_path: 
 def test_an_undecided_upload_shows_amber_with_its_reason(verify_env: VerifyEnv,
                                                          tmp_path: Path) -> None:
     unsure = tmp_path / "unsure.pdf"
-    unsure.write_bytes(impostor_second_signature(verify_env.stamp(certify=False)))
+    unsure.write_bytes(impostor_alone(verify_env.stamp(certify=False)))
     with chromium_page() as page:
         page.goto(f"{verify_env.stamping.base_url}/verify")
         page.set_input_files("#file", str(unsure))

@@ -39,9 +39,9 @@ from trust.validation import EncryptedDocumentError, Indication, SubIndication
 from ..signing.documents import approval_pdf
 from .attacks import object_redefined_with_repeated_startxref
 from .conftest import VerifyEnv, checks_of, codes, verify_env
-from .test_interfaces import api, cli, headers
+from .test_interfaces import headers
 
-__all__ = ["api", "cli", "headers", "verify_env"]
+__all__ = ["headers", "verify_env"]
 
 _DER = serialization.Encoding.DER
 

@@ -28,7 +28,15 @@ from .errors import (
     VerifierBusyError,
 )
 from .material import TrustMaterial
-from .policy import DEFAULT_LIMITS, DEFAULT_POLICY, ChangeLevel, ExaminationLimits, ValidationPolicy
+from .policy import (
+    DEFAULT_LIMITS,
+    DEFAULT_POLICY,
+    FINAL_POLICY,
+    ChangeLevel,
+    ChangeRule,
+    ExaminationLimits,
+    ValidationPolicy,
+)
 from .report import SCHEMA_VERSION, SignatureReport, Subject, VerificationReport
 from .verdict import CheckResult, CheckStatus, Indication, Reason, SubIndication, Verdict
 from .verifier import DocumentExaminer, QRClaim, QRPayloadReader, Verifier
@@ -36,8 +44,10 @@ from .verifier import DocumentExaminer, QRClaim, QRPayloadReader, Verifier
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_POLICY",
+    "FINAL_POLICY",
     "SCHEMA_VERSION",
     "ChangeLevel",
+    "ChangeRule",
     "CheckFailedError",
     "CheckResult",
     "CheckStatus",

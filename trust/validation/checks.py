@@ -5,18 +5,27 @@ A check returns the reason it passed (what was verified, for the report) or rais
 English, or :class:`~.errors.NotApplicable`. :func:`run` turns either into a
 :class:`~.verdict.CheckResult`. Checks never return False (STYLE §2).
 
-Sub-indications beyond signatures (ETSI EN 319 102-1 has none for a document changed
-after signing, a seal not in a registry or a licence's status) map to the closest one:
+Sub-indications beyond signatures (ETSI EN 319 102-1 has none for a seal not in a
+registry or a licence's status) map to the closest one:
 
-* forbidden changes after signing, a licence PDF that is not the issued file:
-  TOTAL-FAILED / HASH_FAILURE (the document shown is not the document signed/issued);
-* /ByteRange and coverage games, unreadable signatures, bytes after the signed revisions
-  that are no well-formed incremental update: TOTAL-FAILED / FORMAT_FAILURE;
+* changes after signing that the signature's rule does not permit (a content change,
+  an added field or annotation, a filled value after a final seal): TOTAL-FAILED /
+  FORMAT_FAILURE. The digest is intact, so never HASH_FAILURE: ETSI EN 319 102-1 §5.2.2
+  (format checking) fails a signature whose container does not conform with
+  FORMAT_FAILURE, and the EU DSS validator does exactly this for PDF modification
+  detection — its format-checking building block (``process.bbb.fc.checks``
+  DocMDPCheck, FieldMDPCheck, FormFillChangesCheck, AnnotationChangesCheck,
+  UndefinedChangesCheck) concludes FAILED / FORMAT_FAILURE;
+* /ByteRange and coverage games, unreadable signatures, CMS signed attributes that break
+  CAdES, bytes after the signed revisions that are no well-formed incremental update:
+  TOTAL-FAILED / FORMAT_FAILURE;
+* a licence PDF that is not the issued file: TOTAL-FAILED / HASH_FAILURE;
 * a seal suspended or revoked at the signing time, a licence revoked, suspended or
   reported lost: TOTAL-FAILED / REVOKED; a licence expired or superseded: TOTAL-FAILED /
   EXPIRED;
-* a certificate of our CA that is not a registered seal, an unknown licence identifier:
-  INDETERMINATE / SIG_CONSTRAINTS_FAILURE.
+* a certificate of our CA that is not a registered seal, an unknown licence identifier,
+  a signature violating its field's seed values (/SV): INDETERMINATE /
+  SIG_CONSTRAINTS_FAILURE.
 """
 
 from __future__ import annotations
@@ -26,13 +35,16 @@ from datetime import datetime, timedelta
 from typing import ParamSpec
 
 from ..clock import beijing_time
+from . import changepolicy, changetext
+from .changepolicy import ChangeContext
 from .directories import LicenceRecord, LicenceState, SealRecord, SealState
 from .errors import CheckFailedError, NotApplicable
-from .evidence import DocumentEvidence, ObjectChange, SignatureEvidence
-from .policy import ChangeLevel, ValidationPolicy
+from .evidence import DocumentEvidence, SignatureEvidence
+from .policy import ChangeLevel, ChangeRule, ValidationPolicy
 from .verdict import CheckResult, Reason, SubIndication
 
 __all__ = [
+    "change_warnings",
     "check_certificate",
     "check_changes",
     "check_document_readable",
@@ -44,6 +56,7 @@ __all__ = [
     "check_licence_status",
     "check_registration",
     "check_revocation",
+    "check_seed_values",
     "check_timing",
     "run",
 ]
@@ -155,6 +168,13 @@ def check_layout(evidence: DocumentEvidence) -> Reason:
 
 def check_format(evidence: SignatureEvidence) -> Reason:
     """The signature could be read: frame, CMS, supported filter."""
+    if evidence.attribute_problem is not None:
+        # ETSI EN 319 102-1 §5.2.2: not a conforming CAdES signature (see cadesattrs).
+        raise _fail(S.FORMAT_FAILURE, "signature.signed_attributes",
+                    f"签名“{evidence.field}”的签名属性不符合 CAdES："
+                    f"{evidence.attribute_problem}",
+                    f"the signed attributes of signature {evidence.field!r} break CAdES: "
+                    f"{evidence.attribute_problem}")
     if evidence.format_problem is not None:
         raise _fail(S.FORMAT_FAILURE, "signature.unreadable",
                     f"签名“{evidence.field}”的结构无效：{evidence.format_problem}",
@@ -183,64 +203,11 @@ def check_integrity(evidence: SignatureEvidence) -> Reason:
                   "the signature value is valid and the signed content is intact")
 
 
-def _describe(change: ObjectChange) -> tuple[str, str]:
-    page_zh = f"第 {change.page} 页" if change.page else ""
-    page_en = f" on page {change.page}" if change.page else ""
-    verb_zh, verb_en = ("新增", "added") if change.new else ("修改", "changed")
-    subtype = change.subtype or ""
-    names = {
-        "page": ("页面", "page"), "page-content": ("页面内容流", "page content stream"),
-        "annotation": (f"{subtype} 批注", f"{subtype} annotation"),
-        "form-field": (f"表单域“{change.name or ''}”", f"form field {change.name!r}"),
-        "signature-field": (f"签名域“{change.name or ''}”", f"signature field {change.name!r}"),
-        "signature": ("签名值", "signature value"),
-        "xobject": (f"{subtype} 对象", f"{subtype} XObject"), "font": ("字体", "font"),
-        "catalog": ("文档目录", "document catalog"), "page-tree": ("页面树", "page tree"),
-        "form": ("表单", "form"), "validation-data": ("验证数据", "validation data"),
-        "metadata": ("元数据", "metadata"), "other": ("对象", "object"),
-    }
-    zh, en = names.get(change.kind, ("对象", "object"))
-    if change.kind == "page" and change.new:
-        return (f"新增页面（第 {change.page} 页）" if change.page else "新增页面",
-                f"a page was added{page_en}")
-    if change.kind == "page":
-        return (f"{page_zh or '页面'}页面对象被修改（{change.reference}）",
-                f"page {change.page or '?'} changed ({change.reference})")
-    return (f"{page_zh}{verb_zh}{zh}（{change.reference}）",
-            f"{en}{page_en} {verb_en} ({change.reference})")
-
-
-_TELLING = ("page", "page-content", "annotation", "signature-field", "form-field", "xobject",
-            "font", "page-tree")
-
-
-def _summary(evidence: SignatureEvidence) -> tuple[str, str]:
-    """What changed, the most recent revision first and telling objects (pages, content,
-    annotations, fields, XObjects) before plumbing (catalog, metadata)."""
-    changes = evidence.changes
-    if changes is None or not changes.summary:
-        return "", ""
-    ordered = sorted(changes.summary, key=lambda change: (
-        -change.revision, change.kind not in _TELLING))
-    items = [_describe(change) for change in ordered[:8]]
-    more = len(changes.summary) - len(items)
-    zh = "；".join(zh for zh, _en in items) + (f" 等 {len(changes.summary)} 处" if more > 0
-                                                else "")
-    en = "; ".join(en for _zh, en in items) + (f" and {more} more" if more > 0 else "")
-    return f"：{zh}", f": {en}"
-
-
-def _allowed_level(evidence: SignatureEvidence, policy: ValidationPolicy) -> ChangeLevel:
-    if evidence.docmdp is not None:
-        # ISO 32000-1 §12.8.2.2: P=1 no changes (time-stamps and DSS are allowed by
-        # ISO 32000-2 §12.8.2.2.1), P=2 form filling and signing, P=3 also annotations.
-        return {1: ChangeLevel.LTA_UPDATES, 2: ChangeLevel.FORM_FILLING,
-                3: ChangeLevel.ANNOTATIONS}.get(evidence.docmdp, ChangeLevel.LTA_UPDATES)
-    return policy.max_change_uncertified
-
-
-def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reason:
-    """Coverage, and every change after signing judged against DocMDP and the policy."""
+def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy,
+                  context: ChangeContext) -> Reason:
+    """Coverage, and every change after signing judged by the signature's rule
+    (:mod:`.changepolicy`): final for this service's seals, the certification level for
+    documents sealed elsewhere. pyHanko's difference analysis is a floor."""
     _readable(evidence)
     changes = evidence.changes
     if changes is None:
@@ -251,34 +218,114 @@ def check_changes(evidence: SignatureEvidence, policy: ValidationPolicy) -> Reas
                     "签名范围没有完整覆盖签名所在的版本（签名范围被移动或签名字典被替换）",
                     "the signed range does not cover the signature's own revision (the byte "
                     "range was moved or the signature dictionary replaced)")
-    zh_list, en_list = _summary(evidence)
+    judgement = changepolicy.judge(evidence, policy, context)
+    forbidden = [item for item in judgement.refused if item.level is ChangeLevel.OTHER]
+    # pyHanko has no rule for annotations (its diff analysis calls any annotation
+    # "other"): where a P=3 certification permits the annotations found, the facts decide.
+    annotated = judgement.allowed is ChangeLevel.ANNOTATIONS and any(
+        item.level is ChangeLevel.ANNOTATIONS for item in changes.modifications)
+    if forbidden or (changes.level in (None, ChangeLevel.OTHER) and not annotated):
+        zh, en = changetext.tell(judgement.refused)
+        first = (changes.suspicious or "").strip().splitlines()
+        detail = f" (pyHanko: {first[0][:300]})" if first else ""
+        raise _fail(S.FORMAT_FAILURE, "changes.forbidden",
+                    f"签名后文件被修改，改动不属于任何签名允许的类型：{zh or '见差异分析'}",
+                    f"the document was changed after signing in a way no signature allows: "
+                    f"{en or 'see the difference analysis'}{detail}")
+    if judgement.refused:
+        zh, en = changetext.tell(judgement.refused)
+        code = "changes.field_values" if all(
+            item.kind == "field-filled" for item in judgement.refused) else \
+            "changes.not_permitted"
+        raise _fail(S.FORMAT_FAILURE, code,
+                    f"签名后文件有改动，但{_rule_zh(judgement, evidence)}：{zh}",
+                    f"the document was changed after signing, but "
+                    f"{_rule_en(judgement, evidence)}: {en}")
+    allowed = judgement.allowed
     level = changes.level if changes.level is not None else ChangeLevel.OTHER
-    if level is ChangeLevel.OTHER:
-        detail = f" ({changes.suspicious})" if changes.suspicious else ""
-        raise _fail(S.HASH_FAILURE, "changes.forbidden",
-                    f"签名后文件被修改，改动不属于允许的类型{zh_list}",
-                    f"the document was changed after signing in a way no signature allows"
-                    f"{en_list}{detail}")
-    allowed = _allowed_level(evidence, policy)
-    if level > allowed:
-        certified = evidence.docmdp is not None
-        zh_rule = f"认证签名（DocMDP P={evidence.docmdp}）只允许{allowed.zh}" if certified \
-            else f"签名后只允许{allowed.zh}"
-        en_rule = f"the certification (DocMDP P={evidence.docmdp}) permits no more than " \
-            f"{allowed.en}" if certified else f"after a seal no more than {allowed.en} is accepted"
-        raise _fail(S.HASH_FAILURE, "changes.not_permitted",
-                    f"签名后文件有{level.zh}，但{zh_rule}{zh_list}",
-                    f"the document received {level.en} after signing, but {en_rule}{en_list}")
-    if changes.changed_fields and not policy.allow_field_value_changes:
-        fields = ", ".join(changes.changed_fields)
-        raise _fail(S.HASH_FAILURE, "changes.field_values",
-                    f"签名后表单域的值被修改：{fields}",
-                    f"form field values were changed after signing: {fields}")
-    if changes.later_revisions == 0 or level is ChangeLevel.NONE:
+    if allowed is not None and level > allowed and not annotated:
+        # pyHanko saw more than the facts show: refuse on its word.
+        raise _fail(S.FORMAT_FAILURE, "changes.not_permitted",
+                    f"签名后文件有{level.zh}，但{_rule_zh(judgement, evidence)}",
+                    f"the document received {level.en} after signing, but "
+                    f"{_rule_en(judgement, evidence)}")
+    if changes.later_revisions == 0 or not changes.modifications:
         return Reason("changes.none", "签名覆盖整个文件，签名后没有任何改动",
                       "the signature covers the whole document; nothing changed after it")
-    return Reason("changes.allowed", f"签名后仅有允许的改动（{level.zh}）",
-                  f"only allowed changes were made after signing ({level.en})")
+    zh, en = changetext.tell(changes.modifications)
+    return Reason("changes.allowed", f"签名后仅有允许的改动：{zh}",
+                  f"only changes its rule permits were made after signing: {en}")
+
+
+def _rule_zh(judgement: changepolicy.ChangeJudgement, evidence: SignatureEvidence) -> str:
+    if judgement.rule is ChangeRule.FINAL:
+        return ("本平台加盖的印章（及按要求核验的文件）签章后只允许追加验证数据、文档时间戳，"
+                "以及已登记印章签署签章时预留的签名域")
+    if evidence.docmdp is not None:
+        return f"认证签名（DocMDP P={evidence.docmdp}）只允许{_level_zh(judgement)}"
+    return f"签名后只允许{_level_zh(judgement)}"
+
+
+def _rule_en(judgement: changepolicy.ChangeJudgement, evidence: SignatureEvidence) -> str:
+    if judgement.rule is ChangeRule.FINAL:
+        return ("after a seal of this service (or under the final policy) only validation "
+                "data, document time-stamps and a registered seal in a signature field "
+                "reserved when it sealed are accepted")
+    if evidence.docmdp is not None:
+        return f"the certification (DocMDP P={evidence.docmdp}) permits no more than " \
+            f"{_level_en(judgement)}"
+    return f"an approval signature permits no more than {_level_en(judgement)}"
+
+
+def _level_zh(judgement: changepolicy.ChangeJudgement) -> str:
+    return judgement.allowed.zh if judgement.allowed is not None else ""
+
+
+def _level_en(judgement: changepolicy.ChangeJudgement) -> str:
+    return judgement.allowed.en if judgement.allowed is not None else ""
+
+
+def change_warnings(evidence: SignatureEvidence, policy: ValidationPolicy,
+                    context: ChangeContext) -> tuple[Reason, ...]:
+    """What the signature's rule permitted but a relying party should know: every
+    filled value, added field and annotation, with its page (CERTIFICATION rule)."""
+    if evidence.format_problem is not None or evidence.changes is None \
+            or evidence.changes.coverage in ("UNCLEAR", "CONTIGUOUS_BLOCK_FROM_START"):
+        return ()
+    judgement = changepolicy.judge(evidence, policy, context)
+    if judgement.refused:
+        return ()
+    reasons = []
+    for item in judgement.warnings:
+        zh, en = changetext.describe(item)
+        reasons.append(Reason(f"changes.permitted.{item.kind}",
+                              f"签名“{evidence.field}”之后（第 {item.revision} 次增量更新）：{zh}",
+                              f"after signature {evidence.field!r} (update {item.revision}): "
+                              f"{en}"))
+    return tuple(reasons)
+
+
+def check_seed_values(evidence: SignatureEvidence) -> Reason:
+    """The signature meets what its field's seed values (/SV) require (ISO 32000-1
+    §12.7.4.5): a violated required entry is INDETERMINATE / SIG_CONSTRAINTS_FAILURE,
+    the ETSI sub-indication for a signature outside the constraints it must meet."""
+    _readable(evidence)
+    facts = evidence.seed_values
+    if facts is None:
+        raise NotApplicable(Reason("seed_values.none", "签名域没有种子值（/SV）要求",
+                                   "the signature field sets no seed values (/SV)"))
+    required_zh = "、".join(facts.required) or "无强制项"
+    required_en = ", ".join(facts.required) or "none required"
+    if facts.problem is not None:
+        code = "seed_values.uncheckable" if facts.uncheckable else "seed_values.violated"
+        raise _fail(S.SIG_CONSTRAINTS_FAILURE, code,
+                    f"签名不满足签名域“{evidence.field}”的种子值要求（{required_zh}）："
+                    f"{facts.problem}",
+                    f"the signature does not meet the seed values of field "
+                    f"{evidence.field!r} (required: {required_en}): {facts.problem}")
+    return Reason("seed_values.met",
+                  f"签名满足签名域的种子值要求（{required_zh}）",
+                  f"the signature meets its field's seed values (required: {required_en})")
 
 
 def _value_verifies(evidence: SignatureEvidence, what: str) -> None:

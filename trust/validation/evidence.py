@@ -20,7 +20,9 @@ __all__ = [
     "ChainFacts",
     "ChangeFacts",
     "DocumentEvidence",
+    "Modification",
     "ObjectChange",
+    "SeedValueFacts",
     "SignatureEvidence",
     "TimestampFacts",
 ]
@@ -105,6 +107,42 @@ class ObjectChange:
 
 
 @dataclass(frozen=True)
+class Modification:
+    """One thing a later revision added, changed or removed, as a reader sees it
+    (:mod:`.modifications`)."""
+
+    revision: int
+    kind: str
+    """validation-data, document-timestamp, signature (an existing empty signature field
+    signed), field-added, field-filled, field-changed, field-removed, form, widget-added,
+    annotation-added, annotation-changed, annotation-removed, page-added, page-removed,
+    page-changed, page-content, page-resource, catalog, action, metadata, object-added,
+    object-changed, object-deleted, unanalysable."""
+    level: ChangeLevel
+    """The least certification that permits it (ISO 32000-1 §12.8.2.2, Table 254):
+    LTA_UPDATES (also after P=1, ISO 32000-2), FORM_FILLING (P=2), ANNOTATIONS (P=3),
+    OTHER (no certification permits it)."""
+    page: int | None
+    name: str | None
+    """The field's qualified name, the catalog or metadata entry, the action type."""
+    field_type: str | None
+    """Tx, Btn, Ch or Sig for fields; the annotation subtype for annotations; the
+    signature dictionary's /Type (Sig, DocTimeStamp) for signatures."""
+    filled: bool | None
+    """For fields: whether the field has a value (a signature field: is signed)."""
+    visible: bool | None
+    """For widgets and annotations: whether a viewer draws anything."""
+    rect: tuple[float, float, float, float] | None
+    reserved_in: int | None
+    """For a signature put in an existing field: the first revision examined in which
+    that field was present and empty."""
+    detail: str | None
+    """The keys that changed, or what an object is."""
+    objects: tuple[str, ...]
+    """The objects concerned ("12 0 R"), bounded."""
+
+
+@dataclass(frozen=True)
 class ChangeFacts:
     """Coverage of the signature and the changes made after it."""
 
@@ -119,6 +157,20 @@ class ChangeFacts:
     """Why the difference analysis refused the changes, when it did."""
     summary: tuple[ObjectChange, ...]
     """What the later revisions added or changed, object by object (bounded)."""
+    modifications: tuple[Modification, ...] = ()
+    """What each later revision did, structure by structure, every object accounted for."""
+
+
+@dataclass(frozen=True)
+class SeedValueFacts:
+    """The signature field's seed values (/SV) and whether the signature meets them."""
+
+    required: tuple[str, ...]
+    """The entries the field requires (flagged in /Ff), e.g. "sub-filter", "key usage"."""
+    problem: str | None
+    """The first required entry the signature violates (or why none could be checked)."""
+    uncheckable: bool
+    """A required entry no verifier can check (a legal attestation, say)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +200,10 @@ class SignatureEvidence:
     licence_identifier: str | None
     """/ZZBS of the document information dictionary in the signed revision."""
     licence_metadata: tuple[tuple[str, str], ...]
+    seed_values: SeedValueFacts | None = None
+    """The field's /SV requirements; None when it has none."""
+    attribute_problem: str | None = None
+    """Why the CMS signed attributes are not a valid CAdES set (:mod:`.cadesattrs`)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ as a format problem of that signature instead of an exception.
    a. frame check: /ByteRange is ``[0 a b c]`` and the gap holds exactly this signature
       dictionary's /Contents (signature wrapping moves the ranges);
    b. coverage and difference analysis of every later revision (pyHanko), with a
-      summary of the objects each later revision added or changed;
+      summary of the objects each later revision added or changed, and what each later
+      revision did structure by structure (:mod:`.modifications`, once per document);
    c. the signature time-stamp: validated at its own time; when trusted, its time is the
       proven signing time;
    d. integrity (digest, signature value) and the signer's chain, validated at the
@@ -33,7 +34,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 from typing import Any, TypeVar
@@ -61,6 +62,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from .. import _asn1fix
 from . import _speedups
+from .cadesattrs import signed_attribute_problem
 from .changes import describe_changes
 from .errors import DocumentTooLargeError, EncryptedDocumentError, NotAPDFError
 from .evidence import (
@@ -73,7 +75,9 @@ from .evidence import (
 )
 from .layout import LayoutFacts, account, hybrid_reference
 from .material import PreparedMaterial, TrustMaterial
+from .modifications import RevisionHistory
 from .policy import ChangeLevel, ExaminationLimits
+from .seedvalues import seed_value_facts
 
 __all__ = ["Examiner", "is_pdf"]
 
@@ -99,6 +103,10 @@ def is_pdf(data: bytes) -> bool:
 
 class _Format(Exception):  # noqa: N818 - internal signal
     """A signature cannot be read; the message goes into its evidence."""
+
+
+class _AttributeProblem(_Format):
+    """The CMS signed attributes are not a valid CAdES set (:mod:`.cadesattrs`)."""
 
 
 _loops = threading.local()
@@ -259,10 +267,12 @@ class Examiner:
                            f"{self.limits.max_signatures} are examined",
                            revisions=revisions, empty=empty)
         revinfo = _DocumentRevinfo(reader) if filled else None
+        history = RevisionHistory(reader)
         signatures = []
         for name, ref in filled:
             assert revinfo is not None
-            signatures.append(self._signature(reader, data, name, ref, revinfo=revinfo, at=at))
+            signatures.append(self._signature(reader, data, name, ref, revinfo=revinfo,
+                                              history=history, at=at))
         signatures.sort(key=lambda item: (item.signed_revision is None,
                                           item.signed_revision or 0))
         # Unreadable validation data (a decompression bomb in the DSS, say) makes the
@@ -284,7 +294,8 @@ class Examiner:
     # ------------------------------------------------------------------ signature
 
     def _signature(self, reader: PdfFileReader, data: bytes, name: str, ref: Any, *,
-                   revinfo: _DocumentRevinfo, at: datetime) -> SignatureEvidence:
+                   revinfo: _DocumentRevinfo, history: RevisionHistory, at: datetime
+                   ) -> SignatureEvidence:
         kind, subfilter = "signature", None
         try:
             sig_object = ref.get_object()["/V"].get_object()
@@ -301,7 +312,10 @@ class Examiner:
             byte_range = _check_frame(data, embedded)
             return self._examine_signature(reader, embedded, kind=kind, subfilter=subfilter,
                                            byte_range=byte_range, data=data, revinfo=revinfo,
-                                           at=at)
+                                           history=history, at=at)
+        except _AttributeProblem as problem:
+            return replace(_unreadable(name, kind, subfilter, str(problem)),
+                           attribute_problem=str(problem))
         except _Format as problem:
             return _unreadable(name, kind, subfilter, str(problem))
         except RecursionError:
@@ -313,21 +327,25 @@ class Examiner:
 
     def _examine_signature(self, reader: PdfFileReader, embedded: EmbeddedPdfSignature, *,
                            kind: str, subfilter: str, byte_range: tuple[int, ...],
-                           data: bytes, revinfo: _DocumentRevinfo, at: datetime
-                           ) -> SignatureEvidence:
+                           data: bytes, revinfo: _DocumentRevinfo, history: RevisionHistory,
+                           at: datetime) -> SignatureEvidence:
         signed_revision = int(embedded.signed_revision)
-        changes = self._changes(reader, embedded, signed_revision)
+        changes = self._changes(reader, embedded, signed_revision, history)
         signed_end = byte_range[2] + byte_range[3]
         signed_sha = hashlib.sha256(data[:signed_end]).hexdigest()
         certifies = _certifies(reader, embedded)
         docmdp = embedded.docmdp_level
         identifier, metadata = _licence_metadata(reader, signed_revision)
         timestamp: TimestampFacts | None
+        seed_values = None
         if kind == "document-timestamp":
             timestamp, chain, signer, intact, valid, detail = self._document_timestamp(
                 embedded, revinfo)
             claimed = None
         else:
+            attributes = signed_attribute_problem(embedded.signed_data, subfilter=subfilter)
+            if attributes is not None:
+                raise _AttributeProblem(attributes)
             timestamp = self._timestamp(embedded.signer_info, revinfo)
             proven = timestamp.time if timestamp is not None and timestamp.trusted else None
             moment = proven or at
@@ -337,6 +355,8 @@ class Examiner:
             signer = certificate_facts(status["signing_cert"])
             chain = self._chain(status, moment, revinfo)
             claimed = embedded.self_reported_timestamp
+            seed_values = seed_value_facts(embedded, status.get("validation_path"),
+                                           proven is not None)
         return SignatureEvidence(
             field=embedded.field_name, kind=kind, subfilter=subfilter, format_problem=None,
             byte_range=byte_range, signed_revision=signed_revision,
@@ -345,10 +365,11 @@ class Examiner:
             intact=intact, valid=valid, crypto_detail=detail, signer=signer, chain=chain,
             timestamp=timestamp, claimed_time=claimed, changes=changes,
             licence_identifier=identifier, licence_metadata=metadata,
+            seed_values=seed_values,
         )
 
     def _changes(self, reader: PdfFileReader, embedded: EmbeddedPdfSignature,
-                 signed_revision: int) -> ChangeFacts:
+                 signed_revision: int, history: RevisionHistory) -> ChangeFacts:
         try:
             embedded.compute_integrity_info(  # type: ignore[no-untyped-call]
                 diff_policy=DEFAULT_DIFF_POLICY)
@@ -373,8 +394,10 @@ class Examiner:
             suspicious = str(result) if result is not None else "the coverage is unclear"
         later = max(0, reader.xrefs.total_revisions - 1 - signed_revision)
         summary = describe_changes(reader, signed_revision) if later else ()
+        modifications = history.after(signed_revision) if later else ()
         return ChangeFacts(coverage=coverage, level=level, later_revisions=later,
-                           changed_fields=changed, suspicious=suspicious, summary=summary)
+                           changed_fields=changed, suspicious=suspicious, summary=summary,
+                           modifications=modifications)
 
     # ------------------------------------------------------------------ time and trust
 

@@ -10,12 +10,14 @@ evil-annotation and shadow attacks show a reader something the signer never saw.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_POLICY",
+    "FINAL_POLICY",
     "ChangeLevel",
+    "ChangeRule",
     "ExaminationLimits",
     "ValidationPolicy",
 ]
@@ -46,15 +48,24 @@ class ChangeLevel(enum.IntEnum):
                 ChangeLevel.OTHER: "other changes"}[self]
 
 
+class ChangeRule(enum.StrEnum):
+    """What a signature permits afterwards."""
+
+    CERTIFICATION = "certification"
+    """ISO 32000-1 §12.8.2.2: the DocMDP level (P=1, 2, 3); an approval signature without
+    certification permits :attr:`ValidationPolicy.max_change_uncertified`."""
+    FINAL = "final"
+    """Only validation data, document time-stamps and a registered seal in a field
+    reserved before the signature (what this service's own seals always get)."""
+
+
 @dataclass(frozen=True)
 class ValidationPolicy:
     """What a signature must satisfy to pass."""
 
     max_change_uncertified: ChangeLevel
-    """Most a document may change after an approval (uncertified) signature."""
-    allow_field_value_changes: bool
-    """Whether non-signature form fields may change value after signing (DocMDP P=2
-    allows it; shadow "replace" attacks use it)."""
+    """Most a document sealed elsewhere may change after an approval (uncertified)
+    signature under the CERTIFICATION rule."""
     require_timestamp: bool
     """Whether a signature without a trusted signature time-stamp is INDETERMINATE
     (NO_POE) rather than checked at the validation time."""
@@ -63,15 +74,20 @@ class ValidationPolicy:
     check_licences: bool
     """Whether a licence identifier (/ZZBS) in the signed revision is checked against the
     registry: status now and at signing time, and the issued file's hash."""
+    foreign_changes: ChangeRule = ChangeRule.CERTIFICATION
+    """The rule for documents sealed elsewhere (this service's own seals are always
+    FINAL)."""
 
 
 DEFAULT_POLICY = ValidationPolicy(
     max_change_uncertified=ChangeLevel.FORM_FILLING,
-    allow_field_value_changes=False,
     require_timestamp=False,
     require_registered_seal=True,
     check_licences=True,
 )
+
+FINAL_POLICY = replace(DEFAULT_POLICY, foreign_changes=ChangeRule.FINAL)
+"""Every sealed document held to the final rule, wherever it was sealed."""
 
 
 @dataclass(frozen=True)

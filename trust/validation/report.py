@@ -34,6 +34,7 @@ class SignatureReport:
     timing: CheckResult
     registration: CheckResult
     licence_check: CheckResult
+    seed_values: CheckResult
     warnings: tuple[Reason, ...] = ()
     """What passed but a relying party should know (e.g. a field filled after a
     certification that permits it), in the order found."""
@@ -65,7 +66,8 @@ class SignatureReport:
     def checks(self) -> tuple[CheckResult, ...]:
         """Every check, in the order a person reads them."""
         return (self.format, self.integrity, self.changes, self.certificate,
-                self.revocation, self.timing, self.registration, self.licence_check)
+                self.seed_values, self.revocation, self.timing, self.registration,
+                self.licence_check)
 
     @property
     def verdict(self) -> Verdict:

@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Protocol
 
 from . import checks
+from .changepolicy import ChangeContext
 from .checks import run
-from .directories import LicenceDirectory, LicenceRecord, SealDirectory
+from .directories import LicenceDirectory, LicenceRecord, SealDirectory, SealRecord
 from .evidence import DocumentEvidence, SignatureEvidence
 from .policy import DEFAULT_POLICY, ValidationPolicy
 from .report import SignatureReport, Subject, VerificationReport
@@ -67,6 +68,11 @@ class Verifier:
         self.licences = licences
         self.policy = policy
         self.qr = qr
+
+    def with_policy(self, policy: ValidationPolicy) -> Verifier:
+        """The same verifier under another policy (e.g. :data:`~.policy.FINAL_POLICY`)."""
+        return Verifier(self.examiner, seals=self.seals, licences=self.licences,
+                        policy=policy, qr=self.qr)
 
     # ------------------------------------------------------------------ entry points
 
@@ -128,21 +134,31 @@ class Verifier:
             run("document-signed", checks.check_document_signed, evidence),
             run("file-layout", checks.check_layout, evidence),
         )
-        signatures = tuple(self._signature(item, evidence.sha256, at)
-                           for item in evidence.signatures)
+        seals = [self._seal(item, at) for item in evidence.signatures]
+        # Fields holding a registered seal: the final rule lets one fill a reserved field.
+        registered = [item.field for item, seal in zip(evidence.signatures, seals, strict=True)
+                      if seal is not None]
+        signatures = tuple(self._signature(item, seal, evidence.sha256, at, registered)
+                           for item, seal in zip(evidence.signatures, seals, strict=True))
         licence = next((item.licence for item in signatures if item.licence is not None), None)
         return VerificationReport(
             subject=Subject("pdf", evidence.sha256, evidence.size, file_name,
                             licence.identifier if licence else None),
             verified_at=at, document=document, signatures=signatures, licence=licence)
 
-    def _signature(self, evidence: SignatureEvidence, document_sha256: str, at: datetime
+    def _seal(self, evidence: SignatureEvidence, at: datetime) -> SealRecord | None:
+        moment = evidence.chain.moment if evidence.chain is not None else at
+        if evidence.kind == "signature" and evidence.signer is not None:
+            return self.seals.seal_for_certificate(evidence.signer.der, signed_at=moment)
+        return None
+
+    def _signature(self, evidence: SignatureEvidence, seal: SealRecord | None,
+                   document_sha256: str, at: datetime, registered: list[str]
                    ) -> SignatureReport:
         policy = self.policy
         moment = evidence.chain.moment if evidence.chain is not None else at
-        seal = None
-        if evidence.kind == "signature" and evidence.signer is not None:
-            seal = self.seals.seal_for_certificate(evidence.signer.der, signed_at=moment)
+        context = ChangeContext.of(evidence, registered=seal is not None,
+                                   registered_fields=registered)
         licence: LicenceRecord | None = None
         if policy.check_licences and evidence.licence_identifier and self.licences is not None:
             licence = self.licences.licence(evidence.licence_identifier, at=at,
@@ -161,10 +177,12 @@ class Verifier:
             evidence=evidence, seal=seal, licence=licence,
             format=run("format", checks.check_format, evidence),
             integrity=run("integrity", checks.check_integrity, evidence),
-            changes=run("changes", checks.check_changes, evidence, policy),
+            changes=run("changes", checks.check_changes, evidence, policy, context),
             certificate=run("certificate", checks.check_certificate, evidence),
             revocation=run("revocation", checks.check_revocation, evidence),
             timing=run("timing", checks.check_timing, evidence, policy),
             registration=run("seal", checks.check_registration, evidence, seal, policy),
             licence_check=licence_check,
+            seed_values=run("seed-values", checks.check_seed_values, evidence),
+            warnings=checks.change_warnings(evidence, policy, context),
         )

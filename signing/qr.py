@@ -8,7 +8,8 @@ Two ways to get the module matrix:
   (version, error level, mask) *with segno's own encoder functions*: the function patterns, the
   format/version information, the mask, and the codeword placement order.  Per code it only does
   byte-mode bit packing, Reed-Solomon (table driven, on Python ints) and one ``itemgetter`` scatter.
-  The output is bit-identical to segno for the same parameters (tests/signing/test_qr.py checks this).
+  The output is bit-identical to segno for the same parameters (tests/signing/test_qr.py
+  checks this).
 
 Pinning the mask skips segno's mask-penalty evaluation; every mask is valid per ISO/IEC 18004
 s7.8, the penalty only tunes scanning robustness.

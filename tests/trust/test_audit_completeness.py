@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select, text
@@ -32,7 +32,13 @@ from trust.auditformat import GENESIS_HASH, checkpoint_message, entry_hash
 from trust.auditverify import AuditVerification, verify_audit_chain
 from trust.db import session_scope, utcnow
 from trust.errors import AuditChainBrokenError, AuditCheckpointMissingError, AuditExportError
-from trust.models import AuditCheckpoint, AuditEntry, AuditOutboxRecord
+from trust.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditOutboxRecord,
+    CertificateRecord,
+    CertificateRole,
+)
 from trust.pki import TSA
 
 from ..conftest import truncate_all
@@ -201,6 +207,30 @@ def test_a_checkpoint_re_signed_with_another_service_key_is_refused(log: Runtime
 
     with pytest.raises(AuditChainBrokenError,
                        match="audit entry 10: the checkpoint is not signed by the audit key"):
+        _verify(log)
+
+
+def test_a_certificate_row_added_for_an_outside_key_cannot_vouch_for_checkpoints(
+        log: Runtime) -> None:
+    _append(log, 15)
+    outside = ec.generate_private_key(ec.SECP256R1())
+    certificate = _self_signed(outside, "Audit Log")
+    with log.unit_of_work() as services:
+        audit = services.pki.identity("audit")
+        row = services.session.get_one(AuditCheckpoint, 10)
+        serial = format(certificate.serial_number, "x")
+        # The forged row even names the real audit key's handle.
+        services.session.add(CertificateRecord(
+            serial_hex=serial, role=CertificateRole.SERVICE, issuer_id=None,
+            subject="CN=Audit Log", org_credit_code=None, key_handle=str(audit.key_handle),
+            key_sha1="0" * 40, not_before=utcnow(), not_after=utcnow() + timedelta(days=1),
+            der=certificate.public_bytes(serialization.Encoding.DER), created_at=utcnow()))
+        row.certificate_serial = serial
+        row.signature = outside.sign(checkpoint_message(row.seq, row.hash, row.at, row.every,
+                                                        row.prev), ec.ECDSA(hashes.SHA256()))
+
+    with pytest.raises(AuditChainBrokenError, match=f"audit entry 10: the checkpoint is not "
+                                                    f"signed by the audit key .*{serial}"):
         _verify(log)
 
 
@@ -375,15 +405,32 @@ def test_a_forged_export_line_is_refused_naming_the_line(log: Runtime, change: s
         _verify(log, _read(log, lines))
 
 
-def _foreign_root() -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Another Root CA")])
+def test_an_export_line_verifies_by_hand_as_the_readme_says(log: Runtime) -> None:
+    _append(log, 12)
+    document = json.loads(_export(log)[0])
+    leaf = x509.load_der_x509_certificate(base64.b64decode(document["x5c"][0]))
+    message = (f"zhengyin-audit-checkpoint-v2\n{document['seq']}\n{document['hash']}\n"
+               f"{document['at']}\n{document['every']}\n{document['prev']}").encode()
+
+    key = leaf.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(base64.b64decode(document["signature"]), message, ec.ECDSA(hashes.SHA256()))
+    assert (document["type"], document["v"], document["kid"]) == \
+        ("zhengyin.audit-checkpoint", 1, format(leaf.serial_number, "x"))
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey, name_text: str) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name_text)])
     now = utcnow()
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=9))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
+
+
+def _foreign_root() -> x509.Certificate:
+    return _self_signed(ec.generate_private_key(ec.SECP256R1()), "Another Root CA")
 
 
 def test_an_export_checked_against_another_root_is_refused(log: Runtime) -> None:

@@ -12,7 +12,7 @@ import json
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -390,7 +390,7 @@ def _forge(line: str, **changes: object) -> str:
 def test_a_forged_export_line_is_refused_naming_the_line(log: Runtime, change: str) -> None:
     _append(log, 25)
     lines = _export(log)
-    forged = {
+    forged: Callable[[str], str] = {
         "hash": lambda line: _forge(line, hash="0" * 64),
         "seq": lambda line: _forge(line, seq=json.loads(line)["seq"] + 1),
         "signature": lambda line: _forge(line, signature=base64.b64encode(

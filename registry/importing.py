@@ -220,6 +220,8 @@ class ImportService:
         other import or issuance is from now on either. Streams the file (only the
         highest value per year is kept in memory).
         """
+        if not source.names_serials:
+            return
         highest: dict[int, int] = {}
         for line in source.lines(skip=run.rows_done):
             kept = run.checker.kept_counter_value(line.data)

@@ -10,6 +10,7 @@ a crash and resume, and against another import running meanwhile. SQLite and Pos
 from __future__ import annotations
 
 import itertools
+import json
 import pickle
 import subprocess
 import sys
@@ -78,6 +79,19 @@ def test_the_minimal_repro_six_rows_two_per_chunk_imports_every_kept_identifier(
     allocated = [licence.serial for licence in licences_of(registry, summary.batch_id)
                  if licence.import_row in (1, 2, 5)]
     assert all(serial > f"{year}{3:08d}" for serial in allocated)
+
+
+def test_a_kept_identifier_spelt_with_json_escapes_is_reserved_too(
+        registry: Runtime, tmp_path: Path) -> None:
+    rows = _rows(2018, [0, 0, 1])
+    lines: list[Any] = [*rows[:2], json.dumps(rows[2], ensure_ascii=False).replace(
+        '"identifier"', '"\\u0069dentifier"')]
+    assert "identifier" not in lines[2]
+
+    summary = run_import(registry, write_rows(tmp_path / "escaped.jsonl", lines),
+                         chunk_rows=1)
+
+    _assert_every_row_kept_or_allocated_once(registry, summary, rows)
 
 
 def test_kept_serials_are_reserved_with_rows_checked_in_worker_processes(

@@ -186,7 +186,7 @@ class RowChecker:
         )
         try:
             prepared = IssuanceService.check_request(self.licence_type, self.issuer_name,
-                                                     request, today=issue_day)
+                                                     request, today=issue_day, historic=True)
         except RegistryError as exc:
             raise _RejectedError(self._problems_of(exc, request)) from None
         printed = (request.printed_number or "").strip() or None

@@ -119,6 +119,17 @@ class _Prepared:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+def _not_ended(valid_until: date | None, today: date) -> None:
+    """Refuse a validity that ends before the day of issue: a licence born expired."""
+    if valid_until is not None and valid_until < today:
+        raise InvalidSurfaceFieldsError(
+            f"valid_until: the validity ended on {valid_until.isoformat()}, before the licence "
+            f"would be issued ({today.isoformat()})",
+            errors=[{"field": "valid_until", "message": "ends before the day of issue"}],
+            hint="give a validity that lasts until today at least; a licence issued elsewhere "
+                 "in the past is imported (zhengyin licence import) with its issue date")
+
+
 class IssuanceService:
     """Issues licences inside the caller's unit of work."""
 
@@ -159,10 +170,12 @@ class IssuanceService:
 
     @classmethod
     def check_request(cls, licence_type: LicenceType, issuer_name: str, request: IssueRequest,
-                      *, today: date) -> _Prepared:
+                      *, today: date, historic: bool = False) -> _Prepared:
         """The checks of :meth:`prepare` that need no database: holder, fields, validity.
 
-        Bulk import runs them per row after looking the type and issuer up once.
+        Bulk import runs them per row after looking the type and issuer up once, with
+        ``historic``: a licence issued elsewhere long ago is recorded as it was, even if
+        its validity has ended; a licence issued here never is issued already expired.
         """
         try:
             kind = HolderKind(request.holder_kind)
@@ -184,6 +197,8 @@ class IssuanceService:
         cls.validate_fields(licence_type, request.fields)
         valid_from, valid_until = ValidityRule.of(licence_type.validity).period(
             issued_on=today, valid_from=request.valid_from, valid_until=request.valid_until)
+        if not historic:
+            _not_ended(valid_until, today)
         return _Prepared(licence_type, kind, holder.code, issuer_name, valid_from, valid_until,
                          dict(request.fields))
 
@@ -196,20 +211,24 @@ class IssuanceService:
                         key=lambda error: list(error.absolute_path))
         if not errors:
             return
-        problems = []
+        # One problem per field: jsonschema reports a ``required`` error per missing
+        # property, each carrying the whole list, so k missing fields must not become k².
+        found: dict[str, str] = {}
         for error in errors:
             base = ".".join(["fields", *(str(part) for part in error.absolute_path)])
             instance = error.instance if isinstance(error.instance, dict) else {}
             if error.validator == "required":
-                names = [name for name in error.validator_value if name not in instance]
-                problems += [{"field": f"{base}.{name}", "message": "required"} for name in names]
+                for name in error.validator_value:
+                    if name not in instance:
+                        found.setdefault(f"{base}.{name}", "required")
             elif error.validator == "additionalProperties":
                 known = set(error.schema.get("properties", {}))
-                problems += [{"field": f"{base}.{name}", "message": "not a field of this type"}
-                             for name in sorted(set(instance) - known)]
+                for name in sorted(set(instance) - known):
+                    found.setdefault(f"{base}.{name}", "not a field of this type")
             else:
-                problems.append({"field": base, "message": error.message})
-        listed = ", ".join(problem["field"] for problem in problems)
+                found.setdefault(base, error.message)
+        problems = [{"field": field, "message": message} for field, message in found.items()]
+        listed = ", ".join(found)
         raise InvalidSurfaceFieldsError(f"surface fields do not match the licence type: {listed}",
                                         errors=problems)
 
@@ -374,6 +393,7 @@ class IssuanceService:
         if action is TransitionAction.RENEWED:
             start, end = ValidityRule.of(licence_type.validity).period(
                 issued_on=today, valid_from=valid_from, valid_until=valid_until)
+            _not_ended(end, today)
         else:
             start, end = previous.valid_from, previous.valid_until
         identifier = LicenceIdentifier.parse(previous.identifier).next_version()

@@ -137,6 +137,18 @@ def test_kept_identifiers_historic_dates_and_later_serials(registry: Runtime,
     assert value > 777
 
 
+def test_an_import_of_a_historic_licence_may_have_ended(registry: Runtime,
+                                                       tmp_path: Path) -> None:
+    # Issuance refuses a licence born expired; a licence issued elsewhere long ago is
+    # recorded as it was, expired now.
+    rows = [food_row(issued_at="2010-03-01"), food_row(valid_from="2010-03-01")]
+    summary = run_import(registry, write_rows(tmp_path / "old.jsonl", rows))
+
+    assert (summary.imported, summary.failed) == (2, 0)
+    assert [licence.valid_until for licence in licences_of(registry, summary.batch_id)] == \
+        [date(2015, 2, 28), date(2015, 2, 28)]
+
+
 # --------------------------------------------------------------------------- row errors
 
 

@@ -352,6 +352,24 @@ def test_lazy_sealing_at_first_download_validates(registry: Runtime, http: Any,
     verify_audit(registry)
 
 
+def test_import_and_issuance_agree_on_a_licence_at_its_schemas_maximum_lengths(
+        registry: Runtime, http: Any, market: dict[str, str], tmp_path: Path) -> None:
+    longest = {**food_row()["fields"], "operator_name": "某" * 100, "address": "路" * 200,
+               "premises": "层" * 200, "business_items": "食" * 500,
+               "daily_supervisor": "李" * 100}
+    summary = run_import(registry, write_rows(tmp_path / "long.jsonl",
+                                              [food_row(fields=longest)]))
+    identifier = licences_of(registry, summary.batch_id)[0].identifier
+
+    downloaded = http.get(f"/licences/{identifier}/pdf", headers=market)
+    issued = http.post("/licences", json=food_request(fields=longest), headers=market)
+
+    assert (summary.imported, summary.failed) == (1, 0)
+    assert downloaded.status_code == 200, downloaded.text  # sealed at first download
+    assert downloaded.content.count(b"/Type /Page ") == 2
+    assert issued.status_code == 201, issued.text
+
+
 def test_concurrent_first_downloads_seal_once(registry: Runtime, tmp_path: Path) -> None:
     summary = run_import(registry, write_rows(tmp_path / "food.jsonl", [food_row()]))
     identifier = licences_of(registry, summary.batch_id)[0].identifier

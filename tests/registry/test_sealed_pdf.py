@@ -202,6 +202,7 @@ def test_a_licence_at_its_schemas_maximum_lengths_flows_over_a_continuation_page
     assert "Total document signed" in pdfsig_check(pdf, live.nss, live.tmp)
     second = _tool("pdftotext", "-f", "2", "-l", "2", str(path), "-").replace(" ", "")
     assert "食品经营许可证（续页）" in second and "第2页共2页" in second
+    assert "电子证照标识：1.2.156.3005.2.11100000000013338W032." in second
     whole = _tool("pdftotext", str(path), "-").replace(" ", "").replace("\n", "")
     assert whole.count("热食类食品制售") == 62  # nothing is lost between the pages
     assert whole.count("层") == 200

@@ -51,6 +51,7 @@ from .models import (
 )
 from .sealing import IssuerSeal, LicenceSealer, find_issuer_seal, licence_view
 from .serials import SerialAllocator
+from .templatefit import unprintable_fields
 
 __all__ = [
     "IssuanceService",
@@ -117,6 +118,19 @@ class _Prepared:
     valid_from: date
     valid_until: date | None
     fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _require_printable(licence_type: LicenceType, kind: HolderKind, holder_name: str,
+                       fields: dict[str, Any], printed_number: str | None) -> None:
+    """Refuse printed values the licence page cannot show, before anything is allocated."""
+    problems = unprintable_fields(
+        licence_type.template, fields=fields, printed_number=printed_number,
+        holder_name=None if kind is HolderKind.CREDIT_CODE else holder_name)
+    if problems:
+        raise InvalidSurfaceFieldsError(
+            "the licence page cannot print: " + ", ".join(item["field"] for item in problems),
+            errors=problems,
+            hint="write the character with one the font has, or install a font that has it")
 
 
 def _not_ended(valid_until: date | None, today: date) -> None:
@@ -195,6 +209,8 @@ class IssuanceService:
             raise InvalidSurfaceFieldsError(
                 "holder_name: required", errors=[{"field": "holder_name", "message": "required"}])
         cls.validate_fields(licence_type, request.fields)
+        _require_printable(licence_type, kind, request.holder_name, request.fields,
+                           request.printed_number)
         valid_from, valid_until = ValidityRule.of(licence_type.validity).period(
             issued_on=today, valid_from=request.valid_from, valid_until=request.valid_until)
         if not historic:
@@ -389,6 +405,8 @@ class IssuanceService:
         licence_type = self._catalogue.current(previous.type_code)
         new_fields = dict(previous.fields if fields is None else fields)
         self.validate_fields(licence_type, new_fields)
+        _require_printable(licence_type, HolderKind(previous.holder_kind),
+                           holder_name or previous.holder_name, new_fields, None)
         today = self._sealer.today(at)
         if action is TransitionAction.RENEWED:
             start, end = ValidityRule.of(licence_type.validity).period(

@@ -6,8 +6,10 @@ licences (:class:`registry.render.LicenceRenderer`); the fields may flow over
 continuation pages, up to :data:`registry.render.MAX_PAGES`. A printed field the schema
 does not bound (a string without ``maxLength``, ``enum`` or date ``format``; a number
 without ``minimum`` and ``maximum``; an object or array) is refused, as is a title,
-subtitle, footer or issuer name wider than the page. Issuance and import then never meet
-a schema-valid licence whose page cannot be made, and need not lay out each row to know.
+subtitle, footer or issuer name wider than the page, or text the font cannot draw.
+Issuance and import then never meet a schema-valid licence whose page cannot be made, and
+need not lay out each row to know; they only ask that each printed value's characters
+are in the font (:func:`unprintable_fields`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from signing.fontsubset import FontSource
 
 from .render import PAGE_WIDTH, LicenceLayoutError, LicenceRenderer, LicenceView
 
-__all__ = ["HOLDER_NAME_MAX", "template_problems"]
+__all__ = ["HOLDER_NAME_MAX", "template_problems", "unprintable", "unprintable_fields"]
 
 HOLDER_NAME_MAX = 200  # the longest holder name issuance and import accept
 _NUMBER_TEXT = 24  # the longest text of a float: -1.2345678901234567e-308
@@ -36,6 +38,37 @@ _MARGIN = 40.0
 def _renderer() -> LicenceRenderer:
     face = pdf_font()
     return LicenceRenderer(FontSource(face.path, face.index))
+
+
+@lru_cache(maxsize=1)
+def _printable() -> frozenset[str]:
+    return frozenset(chr(code) for code in _renderer().font.cmap)
+
+
+def unprintable(text: str) -> str:
+    """The characters of ``text`` the licence font has no glyph for (whitespace aside)."""
+    missing = set(text) - _printable()
+    return "".join(sorted(char for char in missing if not char.isspace()))
+
+
+def unprintable_fields(template: dict[str, Any], *, holder_name: str | None,
+                       fields: dict[str, Any], printed_number: str | None
+                       ) -> list[dict[str, str]]:
+    """One problem per printed value with a character the licence page cannot show.
+
+    Issuance and import both ask before a licence exists, so neither accepts a licence
+    whose PDF would fail (a rare character outside the embedded font, say).
+    """
+    values = [("holder_name", holder_name), ("printed_number", printed_number),
+              *((f"fields.{entry['key']}", fields.get(entry["key"]))
+                for entry in template.get("fields", []))]
+    problems = []
+    for name, value in values:
+        missing = unprintable(str(value)) if value is not None else ""
+        if missing:
+            problems.append({"field": name, "message": f"the licence font cannot print "
+                                                       f"{missing!r}"})
+    return problems
 
 
 # The standard library's regular-expression parser, the one that compiles patterns (it
@@ -117,6 +150,12 @@ def template_problems(*, title: str, template: dict[str, Any], schema: dict[str,
                                for name in issuer_names)):
         if text_width > usable:
             problems.append(f"{what} is wider than the licence page")
+    texts = [title, str(template.get("subtitle", "")), str(template.get("footer", "")),
+             str(template.get("number_label", "")), *issuer_names,
+             *(str(entry["label"]) for entry in template.get("fields", []))]
+    missing = unprintable("".join(texts))
+    if missing:
+        problems.append(f"the licence font cannot print {missing!r} of the template")
     properties = schema.get("properties", {})
     fields = []
     for entry in template.get("fields", []):

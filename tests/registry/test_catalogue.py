@@ -87,11 +87,13 @@ def test_export_then_import_round_trips(http: Any, registry: Runtime,
     (lambda d: d["template"].update(title="食品经营许可证" * 4), "template.title is wider"),
     (lambda d: d["issuers"].append({"code": "11110105MB0000003J", "name": "某" * 60}),
      "issuer name 某+ is wider"),
+    (lambda d: d["template"]["fields"][0].update(label="经营者𠀀"),
+     "the licence font cannot print '𠀀' of the template"),
 ], ids=["bad-authority-code", "bad-type-code", "schema-not-object", "invalid-schema",
         "template-unknown-field", "validity", "pattern", "holder-kind", "missing-template",
         "printed-field-unbounded", "printed-field-unanchored-pattern",
         "printed-fields-too-long-for-every-page", "printed-number-unbounded",
-        "title-too-wide", "issuer-name-too-wide"])
+        "title-too-wide", "issuer-name-too-wide", "unprintable-label"])
 def test_invalid_definitions_are_refused_with_a_reason(change: Any, message: str) -> None:
     definition = _food_definition()
     change(definition)

@@ -178,6 +178,9 @@ BAD_ROWS: list[tuple[str, Any, str, str]] = [
      "set by the type's rule"),
     ("wrong_holder_kind", food_row(holder_kind="citizen-id"), "holder_kind",
      "not accepted by this type"),
+    ("unprintable_character", food_row(fields={**food_row()["fields"],
+                                               "address": "北京市𠀀路1号"}),
+     "fields.address", "the licence font cannot print '𠀀'"),
 ]
 
 

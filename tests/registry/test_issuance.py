@@ -283,6 +283,18 @@ def test_an_explicit_end_date_in_the_past_is_refused(http: Any, registry: Runtim
     assert "ended on 2020-01-31" in response.json()["detail"]
 
 
+def test_a_character_the_licence_font_lacks_is_422_before_anything_is_issued(
+        http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    fields = {**food_request()["fields"], "address": "北京市𠀀路1号"}
+
+    response = http.post("/licences", json=food_request(fields=fields), headers=market)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "fields.address", "message": "the licence font cannot print '𠀀'"}]
+    assert _count(registry, Licence) == 0
+
+
 def test_explicit_validity_types_need_an_end_date(http: Any, registry: Runtime) -> None:
     org, body = EXAMPLES["建筑工程施工许可证"]
     body = {key: value for key, value in body.items() if key != "valid_until"}

@@ -45,8 +45,25 @@ def _printable() -> frozenset[str]:
     return frozenset(chr(code) for code in _renderer().font.cmap)
 
 
+@lru_cache(maxsize=1)
+def _unprintable_pattern() -> re.Pattern[str]:
+    """A character outside the font (whitespace aside): one class of code-point ranges, so
+    a row is searched at C speed."""
+    ranges, codes = [], sorted(ord(char) for char in _printable())
+    start = previous = codes[0]
+    for code in [*codes[1:], -1]:
+        if code != previous + 1:
+            ranges.append(re.escape(chr(start)) if start == previous else
+                          f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            start = code
+        previous = code
+    return re.compile("[^\\s" + "".join(ranges) + "]")
+
+
 def unprintable(text: str) -> str:
     """The characters of ``text`` the licence font has no glyph for (whitespace aside)."""
+    if _unprintable_pattern().search(text) is None:
+        return ""
     missing = set(text) - _printable()
     return "".join(sorted(char for char in missing if not char.isspace()))
 
@@ -59,9 +76,14 @@ def unprintable_fields(template: dict[str, Any], *, holder_name: str | None,
     Issuance and import both ask before a licence exists, so neither accepts a licence
     whose PDF would fail (a rare character outside the embedded font, say).
     """
+    keys = [entry["key"] for entry in template.get("fields", ())]
+    # One search over the whole row (bulk import asks thousands of times a second); only
+    # a row that fails is looked at value by value.
+    printed = [str(value) for key in keys if (value := fields.get(key)) is not None]
+    if not unprintable("".join([holder_name or "", printed_number or "", *printed])):
+        return []
     values = [("holder_name", holder_name), ("printed_number", printed_number),
-              *((f"fields.{entry['key']}", fields.get(entry["key"]))
-                for entry in template.get("fields", []))]
+              *((f"fields.{key}", fields.get(key)) for key in keys)]
     problems = []
     for name, value in values:
         missing = unprintable(str(value)) if value is not None else ""

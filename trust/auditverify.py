@@ -259,8 +259,9 @@ def verify_audit_chain(
 ) -> AuditVerification:
     """Recompute the whole chain, check checkpoints and, given an export, hold it to it.
 
-    ``public_key_for`` gives the key that signed with a certificate serial; ``every`` is
-    the configured interval (used until a checkpoint signs one). Raises
+    ``public_key_for`` gives the key that signed with a certificate serial (the key
+    store's, :class:`trust.auditkeys.AuditKeys`); ``every`` is the configured interval
+    (the newest checkpoint's signed one counts too, whichever puts the next later). Raises
     :class:`AuditChainBrokenError` naming the first broken entry, its subclass
     :class:`AuditCheckpointMissingError` for a missing checkpoint, and
     :class:`AuditExportError` for an export line that does not verify.

@@ -261,6 +261,27 @@ def test_verify_against_refuses_a_forged_export_line(
     assert errors[0].startswith("error: exported checkpoints, line 2: does not verify")
 
 
+def test_the_api_reports_checkpoints_and_names_a_missing_one_as_409(
+        runtime: Runtime, http: Any, admin: dict[str, str]) -> None:
+    from trust.audit import AuditRecord
+
+    with runtime.unit_of_work() as services:  # past the default interval of 1,000
+        services.audit.append_chained([
+            AuditRecord(actor="test", action="thing.done", object_type="thing",
+                        object_id=str(n), at=utcnow()) for n in range(1005)])
+    intact = http.post("/admin/audit/verify", headers=admin)
+    _execute(runtime, "DELETE FROM audit_checkpoints")
+    missing = http.post("/admin/audit/verify", headers=admin)
+
+    assert intact.status_code == 200, intact.text
+    body = intact.json()
+    assert (body["last_checkpoint"], body["interval"]) == (1000, 1000)
+    assert body["not_checkpointed"] == body["last_seq"] - 1000
+    assert missing.status_code == 409
+    assert missing.json()["code"] == "audit.checkpoint_missing"
+    assert missing.json()["detail"].startswith("audit checkpoint 1000 is missing")
+
+
 # ----------------------------------------------------------------------------- admin actions
 
 

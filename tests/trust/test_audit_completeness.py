@@ -28,7 +28,7 @@ from api.settings import Settings
 from trust.audit import AuditLog
 from trust.auditchain import AuditSequencer
 from trust.auditexport import ExportedCheckpoint, export_lines, read_export
-from trust.auditformat import GENESIS_HASH, checkpoint_message, entry_hash
+from trust.auditformat import checkpoint_message
 from trust.auditverify import AuditVerification, verify_audit_chain
 from trust.db import session_scope, utcnow
 from trust.errors import AuditChainBrokenError, AuditCheckpointMissingError, AuditExportError
@@ -41,7 +41,8 @@ from trust.models import (
 )
 from trust.pki import TSA
 
-from ..conftest import truncate_all
+from ..conftest import open_runtime
+from .conftest import rewrite_audit_chain_from
 
 EVERY = 10
 
@@ -49,13 +50,8 @@ EVERY = 10
 @pytest.fixture
 def log(settings: Settings) -> Iterator[Runtime]:
     """A runtime signing a checkpoint every ten entries, its PKI created (a few entries)."""
-    current = Runtime(settings.model_copy(update={"audit_checkpoint_every": EVERY}))
-    current.ensure_pki()
-    try:
+    with open_runtime(settings.model_copy(update={"audit_checkpoint_every": EVERY})) as current:
         yield current
-    finally:
-        truncate_all(current.engine)
-        current.close()
 
 
 def _append(runtime: Runtime, count: int) -> int:
@@ -105,22 +101,6 @@ def _checkpoints(runtime: Runtime) -> list[int]:
                                              .order_by(AuditCheckpoint.seq)))
 
 
-def _rewrite_from(runtime: Runtime, seq: int) -> None:
-    """Edit entry ``seq`` and recompute every hash after it, then fix the head row."""
-    with runtime.unit_of_work() as services:
-        prev = GENESIS_HASH
-        for entry in services.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
-            if entry.seq == seq:
-                entry.actor = "mallory"
-            entry.prev_hash = prev
-            entry.hash = entry_hash(seq=entry.seq, at=entry.at, actor=entry.actor,
-                                    action=entry.action, object_type=entry.object_type,
-                                    object_id=entry.object_id, details=entry.details,
-                                    prev_hash=prev)
-            prev = entry.hash
-        services.session.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
-
-
 def _cut(runtime: Runtime, *, after: int, checkpoints_from: int) -> None:
     """Delete the entries after ``after`` and the checkpoints from ``checkpoints_from`` on,
     and fix the head row so that it names the new last entry."""
@@ -147,7 +127,7 @@ def test_an_untouched_log_has_one_checkpoint_per_interval_and_verifies(log: Runt
 def test_deleting_all_checkpoints_after_rewriting_entry_10_names_every_missing_one(
         log: Runtime) -> None:
     tip = _append(log, 45)
-    _rewrite_from(log, 10)
+    rewrite_audit_chain_from(log, 10)
     _execute(log, "DELETE FROM audit_checkpoints")
 
     with pytest.raises(AuditCheckpointMissingError) as raised:
@@ -187,7 +167,7 @@ def test_cutting_the_newest_entries_inside_an_interval_leaves_a_due_checkpoint_m
 def test_rewriting_an_entry_without_re_signing_disagrees_with_the_next_checkpoint(
         log: Runtime) -> None:
     _append(log, 25)
-    _rewrite_from(log, 13)
+    rewrite_audit_chain_from(log, 13)
 
     with pytest.raises(AuditChainBrokenError,
                        match="audit entry 20: the chain up to here was rewritten"):
@@ -370,7 +350,7 @@ def test_a_checkpoint_the_export_proves_is_named_when_gone(log: Runtime) -> None
 def test_a_chain_rewritten_below_an_exported_checkpoint_is_named(log: Runtime) -> None:
     _append(log, 25)
     lines = _export(log)
-    _rewrite_from(log, 3)
+    rewrite_audit_chain_from(log, 3)
     _execute(log, "DELETE FROM audit_checkpoints")
 
     with pytest.raises(AuditChainBrokenError, match="audit entry 10: the chain up to here was "

@@ -21,8 +21,9 @@ from trust.models import AuditEntry
 from .common import console, err_console, ready_runtime
 
 app = typer.Typer(help="The audit log.", no_args_is_help=True)
-checkpoint_app = typer.Typer(help="Signed checkpoints of the audit chain.",
-                             invoke_without_command=True)
+checkpoint_app = typer.Typer(
+    help="Sign the chain tip now (without a command), or `export` the signed checkpoints.",
+    invoke_without_command=True)
 app.add_typer(checkpoint_app, name="checkpoint")
 
 

@@ -42,6 +42,7 @@ from signing.uselog import SealUseLog
 from trust.asyncdb import AsyncStatements
 from trust.audit import AuditLog, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
+from trust.auditkeys import AuditKeys
 from trust.clients import ClientService, PrincipalCache
 from trust.crl import CRLPublisher
 from trust.db import (
@@ -463,6 +464,11 @@ class Services:
     def identities(self) -> ServiceIdentities:
         """The service identities: made, re-issued with their EKUs, pinned."""
         return ServiceIdentities(self.session, self.pki)
+
+    @cached_property
+    def audit_keys(self) -> AuditKeys:
+        """The keys audit checkpoints are verified with (from the key store)."""
+        return AuditKeys(self.session, self.pki, self.runtime.keystore)
 
     @cached_property
     def clients(self) -> ClientService:

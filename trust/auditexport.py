@@ -16,8 +16,14 @@ A line (version 1)::
 :func:`trust.auditformat.checkpoint_message` of ``seq``, ``hash``, ``at``, ``every`` and
 ``prev`` (both null: a version 1 checkpoint, signed before they were). ``x5c`` is the
 signer's certificate chain without the root (RFC 7515 §4.1.6 encoding), ``kid`` the
-leaf's serial. Each line verifies alone against the root: the chain by ``cryptography``'s
-X.509 path validation at the checkpoint's time, then the signature with the leaf's key.
+leaf's serial. Each line verifies against the root: the chain by the token signers' path
+validation (:func:`trust.signerpaths.validate_signer_path`) at the checkpoint's time, for
+the audit-checkpoint purpose (its EKU, :data:`trust.purposes.AUDIT_CHECKPOINT`), then the
+signature with the leaf's key. Checkpoints signed before the audit identity carried that
+EKU name a certificate without any: such a line counts only when the same file holds a
+line whose certificate, for the same key, does carry it (the identity is re-issued for its
+key, :mod:`trust.identities`, and an export signs the tip with the current certificate), so
+no other certificate of our CA (a seal's, say) can vouch for a checkpoint.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,6 +47,8 @@ from keys import PublicKey
 from .auditformat import checkpoint_message, iso, verify_signature
 from .errors import AuditExportError
 from .models import AuditCheckpoint
+from .purposes import AUDIT_CHECKPOINT
+from .signerpaths import SignerPathError, SignerTrust, validate_signer_path
 
 __all__ = ["EXPORT_TYPE", "ExportedCheckpoint", "export_lines", "read_export"]
 
@@ -117,36 +125,41 @@ class _Chains:
     def __init__(self, roots: list[x509.Certificate]) -> None:
         if not roots:
             raise AuditExportError("no root certificate to verify the export against")
-        self._store = Store(roots)
-        self._valid: dict[tuple[bytes, ...], tuple[PublicKey, datetime, datetime]] = {}
+        self._trust = SignerTrust.roots_only(
+            [root.public_bytes(Encoding.DER) for root in roots])
+        self._valid: dict[tuple[bytes, ...], tuple[PublicKey, bytes, bool, datetime,
+                                                    datetime]] = {}
 
-    def key(self, chain: tuple[bytes, ...], at: datetime) -> PublicKey:
-        """The leaf's key, if the chain leads to a root and was valid at ``at``."""
+    def key(self, chain: tuple[bytes, ...], at: datetime) -> tuple[PublicKey, bytes, bool]:
+        """The leaf's key, its SubjectPublicKeyInfo, and whether the leaf names the
+        audit-checkpoint purpose itself (else it is a legacy certificate without any
+        EKU), if the chain leads to a root and was valid at ``at``."""
         known = self._valid.get(chain)
         if known is None:
             certificates = [x509.load_der_x509_certificate(der) for der in chain]
             leaf = certificates[0]
-            usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-            if not usage.digital_signature:
-                raise ValueError("the signing certificate may not sign")
-            # RFC 5280 path validation (CA constraints, path length, key usage of the CAs,
-            # signatures, validity) by cryptography's verifier. The audit identity has no
-            # extended key usage or subject alternative name, so the end-entity policy
-            # checks only what RFC 5280 asks of every certificate.
-            verifier = (PolicyBuilder().store(self._store).time(at)
-                        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(),
-                                            ee_policy=ExtensionPolicy.permit_all())
-                        .build_client_verifier())
-            verified = verifier.verify(leaf, certificates[1:])
-            path = verified.chain
+            try:
+                leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+                legacy = False
+            except x509.ExtensionNotFound:
+                legacy = True
+            try:
+                path = validate_signer_path(leaf, certificates[1:], self._trust,
+                                            AUDIT_CHECKPOINT, legacy=legacy, at=at,
+                                            when="at the checkpoint's time")
+            except SignerPathError as exc:
+                raise ValueError(str(exc)) from None
             not_before = max(cert.not_valid_before_utc for cert in path)
             not_after = min(cert.not_valid_after_utc for cert in path)
-            known = (cast(PublicKey, leaf.public_key()), not_before, not_after)
+            spki = leaf.public_key().public_bytes(Encoding.DER,
+                                                  PublicFormat.SubjectPublicKeyInfo)
+            known = (cast(PublicKey, leaf.public_key()), spki, not legacy, not_before,
+                     not_after)
             self._valid[chain] = known
-        key, not_before, not_after = known
+        key, spki, purposed, not_before, not_after = known
         if not not_before <= at <= not_after:
             raise ValueError("a certificate of the chain was not valid at the checkpoint's time")
-        return key
+        return key, spki, purposed
 
 
 def _count(value: Any) -> bool:
@@ -182,6 +195,8 @@ def read_export(lines: Iterable[str], roots: list[x509.Certificate]
     line: one forged line makes the whole file unusable, as evidence must be.
     """
     chains = _Chains(roots)
+    purposed_keys: set[bytes] = set()
+    legacy_lines: dict[bytes, int] = {}
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
@@ -194,7 +209,11 @@ def read_export(lines: Iterable[str], roots: list[x509.Certificate]
             if at.tzinfo is None:
                 raise ValueError("at")
             chain = tuple(base64.b64decode(item, validate=True) for item in document["x5c"])
-            key = chains.key(chain, at)
+            key, spki, purposed = chains.key(chain, at)
+            if purposed:
+                purposed_keys.add(spki)
+            else:
+                legacy_lines.setdefault(spki, number)
             serial = format(x509.load_der_x509_certificate(chain[0]).serial_number, "x")
             if document["kid"] != serial:
                 raise ValueError("kid")
@@ -211,3 +230,12 @@ def read_export(lines: Iterable[str], roots: list[x509.Certificate]
         yield ExportedCheckpoint(seq=document["seq"], hash=document["hash"], at=at,
                                  every=document["every"], prev=document["prev"],
                                  certificate_serial=serial, line=number)
+    unvouched = sorted(line for spki, line in legacy_lines.items()
+                       if spki not in purposed_keys)
+    if unvouched:
+        raise AuditExportError(
+            f"exported checkpoints, line {unvouched[0]}: signed by a certificate without the "
+            "audit-checkpoint purpose whose key no audit-identity certificate in the file "
+            "vouches for",
+            hint="export again with `zhengyin audit checkpoint export`, which signs the tip "
+                 "with the current audit identity")

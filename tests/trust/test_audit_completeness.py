@@ -13,7 +13,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 
 from api.runtime import Runtime
 from api.settings import Settings
+from keys import KeyAlgorithm, KeyHandle
 from trust.audit import AuditLog
 from trust.auditchain import AuditSequencer
 from trust.auditexport import ExportedCheckpoint, export_lines, read_export
@@ -265,6 +266,7 @@ RACING_CHAINER = """
 import pickle, sys
 from datetime import datetime, timezone
 from api.runtime import Runtime
+from keys import KeyAlgorithm, KeyHandle
 from trust.audit import AuditLog
 from trust.auditchain import AuditSequencer
 from trust.db import session_scope
@@ -432,3 +434,51 @@ def test_export_leaves_out_nothing_and_is_streamed_in_order(log: Runtime) -> Non
     assert [json.loads(line)["seq"] for line in later] == [s for s in seqs if s > 30]
     with log.unit_of_work(readonly=True) as services:
         assert services.session.scalar(select(func.count()).select_from(AuditOutboxRecord)) == 0
+
+
+def _resign(line: str, runtime: Runtime, handle: KeyHandle, chain: list[bytes]) -> str:
+    """``line`` signed again with another key of ours, its certificate chain in x5c."""
+    document = json.loads(line)
+    leaf = x509.load_der_x509_certificate(chain[0])
+    message = checkpoint_message(document["seq"], document["hash"],
+                                 datetime.fromisoformat(document["at"]), document["every"],
+                                 document["prev"])
+    document.update(signature=base64.b64encode(runtime.keystore.sign(handle, message)).decode(),
+                    kid=format(leaf.serial_number, "x"),
+                    x5c=[base64.b64encode(der).decode() for der in chain])
+    return json.dumps(document)
+
+
+def test_an_export_line_signed_by_another_service_identity_of_ours_is_refused(
+        log: Runtime) -> None:
+    _append(log, 25)
+    lines = _export(log)
+    with log.unit_of_work(readonly=True) as services:
+        tsa = services.pki.identity(TSA)
+        chain = [bytes(cert.dump()) for cert in services.pki.chain(tsa)[:-1]]
+    lines[0] = _resign(lines[0], log, tsa.key_handle, chain)
+
+    with pytest.raises(AuditExportError, match="line 1: does not verify"):
+        _read(log, lines)
+
+
+def test_an_export_line_signed_by_a_certificate_without_any_purpose_is_refused(
+        log: Runtime) -> None:
+    """A seal's certificate names no EKU, like the audit identity's before it was
+    re-issued with its purpose: only the audit key itself may use that leniency."""
+    _append(log, 25)
+    lines = _export(log)
+    with log.unit_of_work() as services:
+        handle = services.runtime.keystore.generate(KeyAlgorithm.EC_P256, "test seal key")
+        at = utcnow()
+        issued = services.pki.issue_seal_certificate(
+            handle=handle, org_name="某某局", credit_code="11100000000013338W",
+            seal_name="某某局审批专用章", seal_code=None, not_before=at - timedelta(days=1),
+            not_after=None, at=at, actor="test")
+        chain = [issued.der, *(bytes(cert.dump()) for cert in
+                               services.pki.chain(issued)[1:-1])]
+    lines[0] = _resign(lines[0], log, handle, chain)
+
+    with pytest.raises(AuditExportError, match="line 1: signed by a certificate without "
+                                               "the audit-checkpoint purpose"):
+        _read(log, lines)

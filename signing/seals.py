@@ -26,6 +26,7 @@ from trust.pki import PKI
 from .appearance import (
     OrganisationLevel,
     RoundSealSpec,
+    name_seal_text,
     render_name_seal,
     render_round_seal,
     validate_signature_image,
@@ -112,7 +113,7 @@ class SealService:
         if valid_until <= valid_from:
             raise SealError("a seal's validity must end after it starts")
 
-        image = self._image(request, seal_type, org_name, seal_code)
+        image = self._image(request, seal_type, org_name, seal_code, name)
         handle = self._keys.generate(request.algorithm, f"seal {seal_code}")
         self._audit.append(actor=actor, action="key.created", object_type="key",
                            object_id=str(handle), at=at,
@@ -189,9 +190,14 @@ class SealService:
         return f"{region}{sequence:07d}"
 
     @staticmethod
-    def _image(request: SealRequest, seal_type: SealType, org_name: str, seal_code: str) -> bytes:
+    def _image(request: SealRequest, seal_type: SealType, org_name: str, seal_code: str,
+               name: str) -> bytes:
         if request.image_png is not None:
             return validate_signature_image(request.image_png)
+        if seal_type is SealType.LEGAL_REPRESENTATIVE:
+            # The seal's own name, 李建国印, not the bare holder name (issue 14: the 印 was
+            # missing and 李 filled a column alone).
+            return render_name_seal(name_seal_text(name, request.holder_name))
         if seal_type.is_personal:
             assert request.holder_name
             return render_name_seal(request.holder_name)

@@ -262,12 +262,19 @@ def test_an_uploaded_handwriting_image_is_checked(api: Any, creds: dict[str, dic
         assert response.json()["code"] == "image.invalid"
 
 
-def test_a_personal_name_seal_is_generated(api: Any, creds: dict[str, dict[str, str]]) -> None:
+@pytest.mark.parametrize(("holder", "face"), [("李四", "李四印"), ("李建国", "李建国印"),
+                                             ("欧阳修文", "欧阳修文")])
+def test_a_legal_representatives_name_seal_shows_its_name(
+        api: Any, creds: dict[str, dict[str, str]], holder: str, face: str) -> None:
+    from signing.appearance import render_name_seal
+
     response = api.post("/seals", headers=h(creds, "admin"), json={
         "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "legal-representative",
-        "holder_name": "李四", "holder_id_number": "11010519491231002X"})
+        "holder_name": holder, "holder_id_number": "11010519491231002X"})
     assert response.status_code == 201, response.text
-    assert response.json()["name"] == "李四印"
+    assert response.json()["name"] == f"{holder}印"
+    image = api.get(response.json()["image_url"], headers=h(creds, "admin")).content
+    assert image == render_name_seal(face)  # 李建国印 in two columns; 欧阳修文印 is too long
 
 
 # ----------------------------------------------------------------------------- stamping

@@ -48,8 +48,9 @@ from pyhanko_certvalidator import ValidationContext
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore
 
-from .crosspage import add_cross_page_strips
+from .crosspage import add_cross_page_strips, page_box
 from .errors import (
+    BoxOutsidePageError,
     DocumentLockedError,
     FieldNotFoundError,
     SigningError,
@@ -184,9 +185,10 @@ class SealStamper:
             if reserved.name in names or reserved.name == field_name:
                 raise StampOptionsError(f"the field {reserved.name!r} already exists")
             names.add(reserved.name)
+            index = page_index(reserved.page, opened.page_count)
             append_signature_field(writer, SigFieldSpec(
-                reserved.name, on_page=page_index(reserved.page, opened.page_count),
-                box=_int_box(reserved.box)))
+                reserved.name, on_page=index,
+                box=_int_box(on_page(writer, index, reserved.box))))
         described = options.placement.describe()
         if options.placement.cross_page is not None:
             pages = add_cross_page_strips(writer, self.artwork, options.placement.cross_page,
@@ -248,14 +250,16 @@ class SealStamper:
         if isinstance(visible, InvisiblePlacement):
             return name, None
         if isinstance(visible, BoxPlacement):
-            return name, ResolvedBox(page_index(visible.page, opened.page_count), visible.box)
+            index = page_index(visible.page, opened.page_count)
+            return name, ResolvedBox(index, on_page(opened.writer, index, visible.box))
         assert isinstance(visible, AnchorPlacement)
         index, (x1, y1, x2, y2) = find_anchor(opened.data, visible.text, page=visible.page,
                                               page_count=opened.page_count)
         cx = (x1 + x2) / 2 + visible.offset[0]
         cy = (y1 + y2) / 2 + visible.offset[1]
         half_w, half_h = self.artwork.width_pt / 2, self.artwork.height_pt / 2
-        return name, ResolvedBox(index, (cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+        return name, ResolvedBox(index, on_page(
+            opened.writer, index, (cx - half_w, cy - half_h, cx + half_w, cy + half_h)))
 
     def _free_name(self, names: set[str]) -> str:
         base = f"Seal_{self.material.seal_code}"
@@ -327,6 +331,24 @@ class SealStamper:
 
 class _ReserveOverflowError(Exception):
     """The signature did not fit the calibrated /Contents size."""
+
+
+def on_page(writer: IncrementalPdfFileWriter, index: int,
+            box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """``box`` if it lies wholly in the page's visible area; a seal partly off the page
+    would be partly (or wholly) invisible while its signature still counts."""
+    px1, py1, px2, py2 = page_box(writer, index)
+    x1, y1, x2, y2 = box
+    slack = 0.01  # points: rounding in the caller's arithmetic, not a real overhang
+    if x1 < px1 - slack or y1 < py1 - slack or x2 > px2 + slack or y2 > py2 + slack:
+        shown = ", ".join(f"{value:g}" for value in box)
+        area = ", ".join(f"{value:g}" for value in (px1, py1, px2, py2))
+        raise BoxOutsidePageError(
+            f"the seal's box [{shown}] is not wholly on page {index + 1}, whose visible "
+            f"area is [{area}]",
+            hint="boxes are in PDF points from the page's bottom-left corner; move the box "
+                 "(or the anchor's offset) onto the page")
+    return box
 
 
 def _int_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:

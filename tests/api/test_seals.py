@@ -306,6 +306,9 @@ REFUSALS = [
     ("page-out-of-range", {"options": json.dumps(
         {"placement": {"kind": "box", "page": 9, "box": [0, 0, 100, 100]}})},
      422, "placement.page_out_of_range"),
+    ("box-partly-off-the-page", {"options": json.dumps(
+        {"placement": {"kind": "box", "page": 1, "box": [500, 100, 650, 250]}})},
+     422, "stamp.box_outside_page"),
     ("anchor-missing", {"options": json.dumps(
         {"placement": {"kind": "anchor", "text": "没有这句话"}})},
      422, "placement.anchor_not_found"),

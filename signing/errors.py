@@ -163,6 +163,8 @@ class StampNotPermittedError(SigningError):
         super().__init__(message, hint=hint)
         self.signature = signature
         self.fields = fields
+        # Extra members of the problem+json body (api/problems.py).
+        self.problem_extra = {"signature": signature, "reserved_fields": list(fields)}
 
 
 class StampOptionsError(SigningError):

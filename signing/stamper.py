@@ -12,7 +12,8 @@ options are wrong, so a refused document is never signed.
 Steps of :meth:`SealStamper.stamp`:
 
 1. open and check the PDF (:mod:`signing.pdfinput`);
-2. decide certification from the document's existing signatures (fail closed);
+2. decide certification from the document's existing signatures, and check that every
+   one of them permits this stamp's change (:mod:`signing.permission`; fail closed);
 3. resolve the placement to a page and box (anchor search with PDFium);
 4. reserve co-sealers' empty fields and paint cross-page strips in the same revision;
 5. sign incrementally with pyHanko at the requested level;
@@ -43,7 +44,6 @@ from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps.api import TimeStamper
-from pyhanko.sign.validation import read_certification_data
 from pyhanko_certvalidator import ValidationContext
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore
@@ -59,6 +59,7 @@ from .errors import (
 from .models import SignatureLevel
 from .pdfinput import OpenedPDF, open_pdf
 from .pdfsigner import KeyStoreSigner
+from .permission import IntendedChange, check_permitted
 from .placement import (
     AnchorPlacement,
     BoxPlacement,
@@ -90,13 +91,17 @@ class SealMaterial:
     certificate_der: bytes
     chain_der: tuple[bytes, ...]
     image_png: bytes
+    # Key identifiers of this service's CAs: an earlier signature they certified is one of
+    # our seals, which nothing but a reserved-field seal may follow. Empty: every earlier
+    # signature is treated so (fail closed).
+    authority_key_ids: tuple[bytes, ...] = ()
 
     @property
     def cache_key(self) -> str:
-        """Changes whenever the key, certificate or image changes."""
+        """Changes whenever the key, certificate, image or our CAs change."""
         digest = hashlib.sha256()
         for part in (self.seal_id.encode(), self.key_handle.encode(), self.certificate_der,
-                     self.image_png, *self.chain_der):
+                     self.image_png, *self.chain_der, *self.authority_key_ids):
             digest.update(hashlib.sha256(part).digest())
         return digest.hexdigest()
 
@@ -151,6 +156,7 @@ class SealStamper:
             [x509.Certificate.load(der) for der in material.chain_der],
             algorithm=material.algorithm,
         )
+        self.authority_key_ids = frozenset(material.authority_key_ids)
         self.artwork = SealArtwork(material.image_png)
         self.style = SealStampStyle(artwork=self.artwork)
         self._reserved: dict[bool, int] = {}
@@ -180,7 +186,12 @@ class SealStamper:
         writer = opened.writer
         certify, docmdp = self._certification(opened, options)                  # step 2
         names = {name for name, _value, _ref in enumerate_sig_fields(writer.prev)}
-        field_name, new_field = self._field(opened, options, names)             # step 3
+        field_name = self._field_name(opened, options, names)
+        check_permitted(writer.prev, IntendedChange(
+            field_name, fills_existing=isinstance(options.placement.visible, FieldPlacement),
+            page_content=options.placement.cross_page is not None),
+            authority_key_ids=self.authority_key_ids)
+        new_field = self._box(opened, options)                                  # step 3
         for reserved in options.reserve:                                       # step 4
             if reserved.name in names or reserved.name == field_name:
                 raise StampOptionsError(f"the field {reserved.name!r} already exists")
@@ -213,11 +224,6 @@ class SealStamper:
     def _certification(opened: OpenedPDF, options: StampOptions) -> tuple[bool, MDPPerm]:
         reader = opened.writer.prev
         signed_before = bool(reader.embedded_signatures)
-        existing = read_certification_data(reader)
-        if existing is not None and existing.permission == MDPPerm.NO_CHANGES:
-            raise DocumentLockedError(
-                "the document is certified with no changes allowed; it cannot take "
-                "another seal", hint="the certifying seal must reserve co-sealers' fields")
         if options.certify and signed_before:
             raise StampOptionsError(
                 "the document is already signed; only the first seal can certify it",
@@ -233,8 +239,8 @@ class SealStamper:
         docmdp = MDPPerm.FILL_FORMS if options.reserve else MDPPerm.NO_CHANGES
         return certify, docmdp
 
-    def _field(self, opened: OpenedPDF, options: StampOptions, names: set[str]
-               ) -> tuple[str, ResolvedBox | None]:
+    def _field_name(self, opened: OpenedPDF, options: StampOptions, names: set[str]) -> str:
+        """The signature field the seal goes into: a reserved empty one, or a new name."""
         visible = options.placement.visible
         if isinstance(visible, FieldPlacement):
             fields = {name: value for name, value, _ref in enumerate_sig_fields(
@@ -243,22 +249,27 @@ class SealStamper:
                 raise FieldNotFoundError(f"the document has no signature field {visible.name!r}")
             if fields[visible.name] is not None:
                 raise DocumentLockedError(f"the signature field {visible.name!r} is already signed")
-            return visible.name, None
+            return visible.name
         name = options.field_name or self._free_name(names)
         if name in names:
             raise StampOptionsError(f"the document already has a field {name!r}")
-        if isinstance(visible, InvisiblePlacement):
-            return name, None
+        return name
+
+    def _box(self, opened: OpenedPDF, options: StampOptions) -> ResolvedBox | None:
+        """Where a new visible field goes (None: a reserved field, or invisible)."""
+        visible = options.placement.visible
+        if isinstance(visible, (FieldPlacement, InvisiblePlacement)):
+            return None
         if isinstance(visible, BoxPlacement):
             index = page_index(visible.page, opened.page_count)
-            return name, ResolvedBox(index, on_page(opened.writer, index, visible.box))
+            return ResolvedBox(index, on_page(opened.writer, index, visible.box))
         assert isinstance(visible, AnchorPlacement)
         index, (x1, y1, x2, y2) = find_anchor(opened.data, visible.text, page=visible.page,
                                               page_count=opened.page_count)
         cx = (x1 + x2) / 2 + visible.offset[0]
         cy = (y1 + y2) / 2 + visible.offset[1]
         half_w, half_h = self.artwork.width_pt / 2, self.artwork.height_pt / 2
-        return name, ResolvedBox(index, on_page(
+        return ResolvedBox(index, on_page(
             opened.writer, index, (cx - half_w, cy - half_h, cx + half_w, cy + half_h)))
 
     def _free_name(self, names: set[str]) -> str:

@@ -50,6 +50,7 @@ for _error, _status in (
     (signing_errors.SealStateError, 409),
     (signing_errors.SealUnusableError, 409),
     (signing_errors.DocumentLockedError, 409),
+    (signing_errors.StampNotPermittedError, 409),
     (signing_errors.PDFTooLargeError, 413),
     (signing_errors.SealError, 422),
     (signing_errors.BadImageError, 422),

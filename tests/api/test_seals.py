@@ -336,6 +336,26 @@ def test_a_refused_stamp_is_a_problem_and_no_use(
     assert _uses(api, creds, seal["id"]) == before
 
 
+def test_a_second_seal_outside_the_reserved_field_is_409_naming_it(
+        api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any]) -> None:
+    first = _stamp(api, creds, seal["id"], approval_pdf(), options=json.dumps({
+        "placement": {"kind": "anchor", "text": ANCHOR},
+        "reserve": [{"name": "CoSeal1", "page": -1, "box": [60, 60, 179, 179]}]}))
+    assert first.status_code == 200, first.text
+    before = _uses(api, creds, seal["id"])
+
+    second = _stamp(api, creds, seal["id"], first.content, options=json.dumps(
+        {"placement": {"kind": "box", "page": 1, "box": [300, 300, 419, 419]}}))
+
+    assert second.status_code == 409, second.text
+    problem = second.json()
+    assert problem["code"] == "stamp.not_permitted"
+    assert problem["signature"] == first.headers["x-zhengyin-signature-field"]
+    assert problem["reserved_fields"] == ["CoSeal1"]
+    assert "CoSeal1" in problem["hint"]
+    assert _uses(api, creds, seal["id"]) == before
+
+
 def test_suspend_resume_and_revoke(api: Any, creds: dict[str, dict[str, str]]) -> None:
     admin = h(creds, "admin")
     seal = api.post("/seals", headers=admin, json={

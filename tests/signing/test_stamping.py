@@ -17,7 +17,6 @@ from signing.errors import (
     AnchorNotFoundError,
     BoxOutsidePageError,
     BrokenPDFError,
-    DocumentLockedError,
     EncryptedPDFError,
     NotPDFError,
     PageOutOfRangeError,
@@ -25,6 +24,7 @@ from signing.errors import (
     SealNotAuthorisedError,
     SealUnusableError,
     SigningError,
+    StampNotPermittedError,
     StampOptionsError,
 )
 from signing.models import Seal, SealType, SignatureLevel
@@ -329,9 +329,11 @@ def test_a_certified_document_refuses_another_seal(stamping: StampingEnv,
     first = stamp(stamping, approval_seal, approval_pdf())
     assert first.result.certified and first.result.docmdp == 1
     other = stamping.new_seal(SealType.OFFICIAL)
-    with pytest.raises(DocumentLockedError):
+    with pytest.raises(StampNotPermittedError) as raised:
         stamp(stamping, other, first.result.pdf,
               StampOptions(Placement(BoxPlacement(1, (50, 50, 150, 150)))))
+    assert raised.value.signature == first.result.field_name
+    assert "no changes allowed" in raised.value.message
 
 
 def test_co_sealed_approval_keeps_every_seal_valid(stamping: StampingEnv,

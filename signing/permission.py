@@ -37,9 +37,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm, enumerate_sig_fields
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
-from .errors import StampNotPermittedError
+from .errors import BrokenPDFError, StampNotPermittedError
 
-__all__ = ["IntendedChange", "check_permitted"]
+__all__ = ["IntendedChange", "check_permitted", "read_signatures"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,17 @@ class _Earlier:
     def final(self) -> bool:
         """Only reserved fields may be signed after it."""
         return self.ours or self.docmdp is not None or self.reserved is None
+
+
+def read_signatures(reader: PdfFileReader) -> tuple[EmbeddedPdfSignature, ...]:
+    """The document's signatures, or :class:`BrokenPDFError` if one cannot be read (an
+    emptied ``/Contents``, a missing ``/ByteRange``): nothing is stamped over those."""
+    try:
+        return tuple(reader.embedded_signatures)
+    except Exception as exc:
+        raise BrokenPDFError(
+            "the document carries a signature that cannot be read",
+            hint="verify the document; a damaged signature cannot be stamped over") from exc
 
 
 def _empty_fields(handler: Any) -> frozenset[tuple[str, int]]:
@@ -97,14 +108,13 @@ def _locks(signature: EmbeddedPdfSignature) -> tuple[FieldMDPSpec, ...]:
     locks = []
     if signature.fieldmdp is not None:
         locks.append(signature.fieldmdp)
-    lock = signature.sig_field.get("/Lock")
-    if lock is not None and "/Action" in lock:
-        locks.append(FieldMDPSpec.from_pdf_object(lock))
+    if "/Lock" in signature.sig_field:
+        locks.append(FieldMDPSpec.from_pdf_object(signature.sig_field["/Lock"]))
     return tuple(locks)
 
 
 def _earlier(reader: PdfFileReader, authority_key_ids: frozenset[bytes]) -> Iterator[_Earlier]:
-    for signature in reader.embedded_signatures:
+    for signature in read_signatures(reader):
         field = signature.field_name or "?"
         try:
             is_timestamp = signature.sig_object.get("/Type") == "/DocTimeStamp"

@@ -59,7 +59,7 @@ from .errors import (
 from .models import SignatureLevel
 from .pdfinput import OpenedPDF, open_pdf
 from .pdfsigner import KeyStoreSigner
-from .permission import IntendedChange, check_permitted
+from .permission import IntendedChange, check_permitted, read_signatures
 from .placement import (
     AnchorPlacement,
     BoxPlacement,
@@ -222,8 +222,7 @@ class SealStamper:
 
     @staticmethod
     def _certification(opened: OpenedPDF, options: StampOptions) -> tuple[bool, MDPPerm]:
-        reader = opened.writer.prev
-        signed_before = bool(reader.embedded_signatures)
+        signed_before = bool(read_signatures(opened.writer.prev))
         if options.certify and signed_before:
             raise StampOptionsError(
                 "the document is already signed; only the first seal can certify it",

@@ -94,16 +94,16 @@ def _foreign_signer() -> SimpleSigner:
 
 
 def _foreign(pdf: bytes, *, certify: bool = False, reserve: str | None = None,
-             lock_all: bool = False) -> bytes:
-    """``pdf`` signed elsewhere: approval or certified P=2, optionally reserving a field
-    or locking every field (/Lock /All)."""
+             lock: FieldMDPSpec | None = None, permission: MDPPerm = MDPPerm.FILL_FORMS
+             ) -> bytes:
+    """``pdf`` signed elsewhere: approval or certified (P=2 unless ``permission``),
+    optionally reserving a field or locking fields (the signature field's /Lock)."""
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     if reserve is not None:
         append_signature_field(writer, SigFieldSpec(reserve, on_page=0, box=FORM_BOX))
-    spec = SigFieldSpec("Foreign1", field_mdp_spec=FieldMDPSpec(FieldMDPAction.ALL)
-                        if lock_all else None)
+    spec = SigFieldSpec("Foreign1", field_mdp_spec=lock)
     metadata = PdfSignatureMetadata(field_name="Foreign1", certify=certify,
-                                    docmdp_permissions=MDPPerm.FILL_FORMS)
+                                    docmdp_permissions=permission)
     signer = PdfSigner(metadata, _foreign_signer(), new_field_spec=spec)
     return bytes(signer.sign_pdf(writer).getvalue())
 
@@ -135,8 +135,13 @@ PRIORS: dict[str, Callable[[VerifyEnv], bytes]] = {
     "foreign-approval": lambda env: _foreign(approval_pdf(2)),
     "foreign-certified-for-co-sealing":
         lambda env: _foreign(approval_pdf(2), certify=True, reserve="Form1"),
-    "foreign-approval-locking-every-field": lambda env: _foreign(approval_pdf(2),
-                                                                 lock_all=True),
+    "foreign-certified-allowing-annotations": lambda env: _foreign(
+        approval_pdf(2), certify=True, reserve="Form1", permission=MDPPerm.ANNOTATE),
+    "foreign-approval-locking-every-field": lambda env: _foreign(
+        approval_pdf(2), lock=FieldMDPSpec(FieldMDPAction.ALL)),
+    "foreign-approval-locking-Form1": lambda env: _foreign(
+        approval_pdf(2), reserve="Form1",
+        lock=FieldMDPSpec(FieldMDPAction.INCLUDE, fields=["Form1"])),
 }
 
 REQUESTS: dict[str, tuple[Placement, str]] = {
@@ -150,28 +155,39 @@ REQUESTS: dict[str, tuple[Placement, str]] = {
 }
 
 # (prior, request): None when the stamp is accepted, else the field of the signature that
-# forbids it and the reserved fields the refusal offers instead.
-CASES: dict[tuple[str, str], tuple[str, tuple[str, ...]] | None] = {
-    ("ours-certified-no-changes", "new-box"): ("first", ()),
-    ("ours-certified-no-changes", "invisible"): ("first", ()),
-    ("ours-certified-for-co-sealing", "new-box"): ("first", ("CoSeal1", "CoSeal2")),
-    ("ours-certified-for-co-sealing", "invisible"): ("first", ("CoSeal1", "CoSeal2")),
-    ("ours-certified-for-co-sealing", "cross-page"): ("first", ("CoSeal1", "CoSeal2")),
+# forbids it, the reserved fields the refusal offers instead, and why.
+NO_CHANGES = "no changes allowed"
+NEW_FIELD = "a new signature field would break it"
+PAGE_CONTENT = "changes page content"
+LOCKED = "locks the field"
+CASES: dict[tuple[str, str], tuple[str, tuple[str, ...], str] | None] = {
+    ("ours-certified-no-changes", "new-box"): ("first", (), NO_CHANGES),
+    ("ours-certified-no-changes", "invisible"): ("first", (), NO_CHANGES),
+    ("ours-certified-for-co-sealing", "new-box"): ("first", ("CoSeal1", "CoSeal2"), NEW_FIELD),
+    ("ours-certified-for-co-sealing", "invisible"): ("first", ("CoSeal1", "CoSeal2"),
+                                                     NEW_FIELD),
+    ("ours-certified-for-co-sealing", "cross-page"): ("first", ("CoSeal1", "CoSeal2"),
+                                                      PAGE_CONTENT),
     ("ours-certified-for-co-sealing", "fill-CoSeal1"): None,
     ("ours-certified-for-co-sealing-B-LTA", "fill-CoSeal1-B-LTA"): None,
-    ("ours-certified-for-co-sealing-B-LTA", "new-box"): ("first", ("CoSeal1",)),
+    ("ours-certified-for-co-sealing-B-LTA", "new-box"): ("first", ("CoSeal1",), NEW_FIELD),
     ("ours-co-sealed-once", "fill-CoSeal2"): None,
-    ("ours-co-sealed-once", "new-box"): ("first", ("CoSeal2",)),
-    ("ours-approval", "new-box"): ("first", ()),
-    ("ours-approval", "invisible"): ("first", ()),
+    ("ours-co-sealed-once", "new-box"): ("first", ("CoSeal2",), NEW_FIELD),
+    ("ours-approval", "new-box"): ("first", (), "final once applied"),
+    ("ours-approval", "invisible"): ("first", (), "final once applied"),
     ("ours-approval-over-a-form", "fill-Form1"): None,
-    ("ours-approval-over-a-form", "new-box"): ("first", ("Form1",)),
+    ("ours-approval-over-a-form", "new-box"): ("first", ("Form1",), NEW_FIELD),
     ("foreign-approval", "new-box"): None,
     ("foreign-approval", "invisible"): None,
-    ("foreign-approval", "cross-page"): ("Foreign1", ()),
+    ("foreign-approval", "cross-page"): ("Foreign1", (), PAGE_CONTENT),
     ("foreign-certified-for-co-sealing", "fill-Form1"): None,
-    ("foreign-certified-for-co-sealing", "new-box"): ("Foreign1", ("Form1",)),
-    ("foreign-approval-locking-every-field", "new-box"): ("Foreign1", ()),
+    ("foreign-certified-for-co-sealing", "new-box"): ("Foreign1", ("Form1",),
+                                                      "certifies the document"),
+    ("foreign-certified-allowing-annotations", "new-box"): ("Foreign1", ("Form1",), NEW_FIELD),
+    ("foreign-certified-allowing-annotations", "fill-Form1"): None,
+    ("foreign-approval-locking-every-field", "new-box"): ("Foreign1", (), LOCKED),
+    ("foreign-approval-locking-Form1", "fill-Form1"): ("Foreign1", (), LOCKED),
+    ("foreign-approval-locking-Form1", "new-box"): None,
 }
 
 
@@ -210,7 +226,7 @@ def test_a_stamp_is_accepted_only_when_every_earlier_signature_still_passes(
     placement, level = REQUESTS[request_kind]
 
     if expected is not None:
-        forbidding, offered = expected
+        forbidding, offered, why = expected
         with pytest.raises(StampNotPermittedError) as raised:
             verify_env.stamp(before, seal=seal, placement=placement, level=level)
         error = raised.value
@@ -218,6 +234,7 @@ def test_a_stamp_is_accepted_only_when_every_earlier_signature_still_passes(
         assert error.signature == (_first_field(before) if forbidding == "first"
                                    else forbidding)
         assert error.fields == offered
+        assert why in error.message
         assert (offered[0] in (error.hint or "")) if offered else error.hint
         assert _uses(verify_env, seal.id) == 0
         return
@@ -251,3 +268,18 @@ def test_the_refused_new_box_would_have_broken_the_certifying_seal(
     first = verify_env.verify(broken).signatures[0]
     assert first.verdict.indication is Indication.TOTAL_FAILED
     assert first.changes.status is CheckStatus.FAILED
+
+
+@pytest.mark.parametrize("damage", ["usf_contents_zeroed", "usf_contents_removed",
+                                    "usf_byterange_removed"])
+def test_a_document_whose_signature_cannot_be_read_is_not_stamped(
+        verify_env: VerifyEnv, prior_document: Callable[[str], bytes], damage: str) -> None:
+    from signing.errors import BrokenPDFError
+
+    from .attacks import ATTACKS
+
+    damaged = ATTACKS[damage](prior_document("ours-approval"))
+    seal = verify_env.new_seal()
+    with pytest.raises(BrokenPDFError, match="signature that cannot be read"):
+        verify_env.stamp(damaged, seal=seal, placement=REQUESTS["new-box"][0])
+    assert _uses(verify_env, seal.id) == 0

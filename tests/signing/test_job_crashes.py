@@ -24,13 +24,14 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from api.runtime import Runtime
 from signing.models import SealType, SealUse, StampJob, StampJobStatus
@@ -288,6 +289,64 @@ def test_a_killed_cli_stamp_writes_a_recorded_file_or_none(installation: Install
         if out.exists():  # whole (renamed from a temporary file) and recorded first
             assert hashlib.sha256(out.read_bytes()).hexdigest() in recorded
     assert (site.cwd / "out-0.pdf").exists()
+
+
+@contextmanager
+def _uses_refused_at_commit(site: Installation) -> Iterator[None]:
+    """A deferred PostgreSQL constraint trigger that fails every commit adding a seal use:
+    the insert succeeds, the commit does not (as a full disk or a lost server would)."""
+    statements = [
+        "CREATE FUNCTION zy_test_refuse_use() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$",
+        "CREATE CONSTRAINT TRIGGER zy_test_refuse_use AFTER INSERT ON seal_uses "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION zy_test_refuse_use()",
+    ]
+    with site.runtime.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with site.runtime.engine.begin() as connection:
+            connection.execute(text("DROP TRIGGER zy_test_refuse_use ON seal_uses"))
+            connection.execute(text("DROP FUNCTION zy_test_refuse_use()"))
+
+
+def test_a_stamp_whose_use_is_not_committed_is_never_returned_or_written(
+        installation: Installation) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    site = installation
+    if site.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("a commit-time failure needs a deferred constraint (PostgreSQL)")
+    (site.cwd / "in.pdf").write_bytes(approval_pdf(1))
+    api = TestClient(create_app(runtime=site.runtime), raise_server_exceptions=False)
+    with _uses_refused_at_commit(site):
+        response = api.post(
+            f"/seals/{site.seal_id}/stamp",
+            headers={"Authorization": f"Bearer {site.credential}"},
+            data={"case_number": "单-3", "purpose": "单件用印",
+                  "options": '{"placement": {"kind": "anchor", "text": "盖章处"}}'},
+            files={"file": ("a.pdf", approval_pdf(1), "application/pdf")})
+        command = subprocess.run(
+            [ZHENGYIN, "stamp", "file", site.seal_id, "in.pdf", "--case-number", "单-3",
+             "--purpose", "单件用印", "--anchor", ANCHOR, "--out", "out.pdf"],
+            env=site.env, cwd=site.cwd, capture_output=True, text=True, timeout=180,
+            check=False)
+        batch = _batch(site, "批-3", "out.zip")
+        assert batch.wait(180) == 0
+
+    assert response.status_code == 500
+    assert not response.content.startswith(b"%PDF")
+    assert command.returncode != 0, command.stderr
+    assert not (site.cwd / "out.pdf").exists()
+    assert not list(site.cwd.glob(".out.pdf.*"))
+    assert site.uses() == []
+    [job] = site.jobs()  # the batch failed as a whole, nothing written
+    assert job.status is StampJobStatus.FAILED
+    assert list(site.jobs_dir.iterdir()) == [] and not (site.cwd / "out.zip").exists()
 
 
 # ----------------------------------------------------------------------------- the service

@@ -167,6 +167,13 @@ def _assert_jobs_settled(site: Installation) -> None:
                                                         "signing.error")
 
 
+def _random() -> random.Random:
+    """Random kill points, with the seed printed (pytest shows it when a test fails)."""
+    seed = random.randrange(1 << 30)
+    print(f"kill points from random seed {seed}")
+    return random.Random(seed)
+
+
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -238,9 +245,7 @@ def _reach_in_cli(phase: str, batch: subprocess.Popen[bytes], site: Installation
 def test_a_killed_cli_batch_leaves_no_sealed_file_without_its_use(
         installation: Installation) -> None:
     site = installation
-    rng = random.Random()
-    seed = rng.randrange(1 << 30)
-    rng.seed(seed)
+    rng = _random()
     phases = ["starting", "signing", "writing", "finishing"]
     rng.shuffle(phases)
     for round_number, phase in enumerate(phases):
@@ -254,7 +259,7 @@ def test_a_killed_cli_batch_leaves_no_sealed_file_without_its_use(
         out = site.cwd / f"out-{round_number}.zip"
         if out.exists():  # never half-written
             with zipfile.ZipFile(out) as archive:
-                assert archive.testzip() is None, seed
+                assert archive.testzip() is None
 
     # The next batch ends the killed ones (their leases ran out) and runs to the end.
     time.sleep(LEASE_SECONDS + 0.5)
@@ -269,7 +274,7 @@ def test_a_killed_cli_batch_leaves_no_sealed_file_without_its_use(
 
 def test_a_killed_cli_stamp_writes_a_recorded_file_or_none(installation: Installation) -> None:
     site = installation
-    rng = random.Random()
+    rng = _random()
     (site.cwd / "in.pdf").write_bytes(approval_pdf(2))
     durations: list[float] = []
     for round_number in range(4):
@@ -434,9 +439,7 @@ def _submit(base: str, site: Installation, case_number: str) -> str:
 def test_a_killed_job_runner_or_service_leaves_no_sealed_file_without_its_use(
         installation: Installation) -> None:
     site = installation
-    rng = random.Random()
-    seed = rng.randrange(1 << 30)
-    rng.seed(seed)
+    rng = _random()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = _serve(site, port)
@@ -469,7 +472,7 @@ def test_a_killed_job_runner_or_service_leaves_no_sealed_file_without_its_use(
                 server = _serve(site, port)
             # A live worker's sweeper ends the job once its lease runs out.
             _wait(lambda: state() in (StampJobStatus.DONE, StampJobStatus.FAILED),
-                  LEASE_SECONDS * 4 + 30, f"job {job_id} to end (seed {seed})")
+                  LEASE_SECONDS * 4 + 30, f"job {job_id} to end")
             _assert_every_output_recorded(site, singles.bodies)
             _assert_jobs_settled(site)
     finally:

@@ -90,6 +90,15 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
     shown = _run(env, "seal", "show", seal_id, "--image", "seal.png", cwd=tmp_path)
     assert shown.returncode == 0 and (tmp_path / "seal.png").read_bytes()[:4] == b"\x89PNG"
 
+    # A stamper of another organisation is never authorised on this seal.
+    foreign = _run(env, "client", "add", "--name", "other-org", "--role", "stamper", "--org",
+                   "91110000600037341L", cwd=tmp_path)
+    assert foreign.returncode == 0, foreign.stderr
+    refused_grant = _run(env, "seal", "authorise", seal_id, "other-org", cwd=tmp_path)
+    assert refused_grant.returncode == 1
+    [line] = refused_grant.stderr.strip().splitlines()
+    assert line.startswith("error: client 'other-org' acts for 91110000600037341L")
+
     (tmp_path / "in.pdf").write_bytes(approval_pdf())
     stamped = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-1",
                    "--purpose", "审批", "--anchor", ANCHOR, "--out", "out.pdf", cwd=tmp_path)

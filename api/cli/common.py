@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import cache
+from pathlib import Path
 
 from rich.console import Console
 
@@ -31,3 +34,19 @@ def ready_runtime() -> Runtime:
     if current.settings.is_development:
         current.ensure_pki()
     return current
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, flushed to disk,
+    then renamed over it (a killed command never leaves half a sealed file)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent or Path("."),
+                                         prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from api.app import create_app
 from api.pages.statuses import validity_text
@@ -31,6 +32,7 @@ from registry.holders import HolderKind
 from registry.issuance import IssueRequest, IssuingParty
 from registry.licences import Reader
 from registry.lifecycle import ChangeRequest, RevocationKind
+from registry.models import Licence
 from registry.receipts import DISPLAY_TYP
 from trust.clock import beijing_date, beijing_time
 from trust.db import utcnow
@@ -86,15 +88,27 @@ def holder_token(env: VerifyEnv) -> str:
                                               at=utcnow())
 
 
-def _issue(env: VerifyEnv, valid_from: date | None = None) -> str:
+def _issue(env: VerifyEnv) -> str:
     body = food_request()
     request = IssueRequest(type_code=body["type_code"], holder_kind=body["holder_kind"],
                            holder_code=body["holder_code"], holder_name=body["holder_name"],
-                           fields=body["fields"], valid_from=valid_from)
+                           fields=body["fields"])
     with env.runtime.unit_of_work() as services:
         return services.issuance.issue(
             request, IssuingParty(org_code=MARKET, client_id=None, actor="test"),
             at=utcnow()).licence.identifier
+
+
+def _let_validity_end(env: VerifyEnv, identifier: str) -> None:
+    """Time passes: the five-year validity now started six years ago and ended a year ago.
+    (Issuance refuses a licence born expired, and a seal cannot sign in the past.)"""
+    today = beijing_date(utcnow())
+    start = today.replace(year=today.year - 6)
+    with env.runtime.unit_of_work() as services:
+        services.session.execute(
+            update(Licence).where(Licence.identifier == identifier)
+            .values(valid_from=start, valid_until=start.replace(year=start.year + 5)
+                    - timedelta(days=1)))
 
 
 def _code(http: TestClient, holder_token: str, identifier: str) -> str:
@@ -133,11 +147,10 @@ def _change(env: VerifyEnv, identifier: str, state: str) -> str | None:
 def shown(env: VerifyEnv, http: TestClient, holder_token: str) -> dict[str, Shown]:
     """One licence per state (and one valid), each with its display codes."""
     result = {}
-    today = beijing_date(utcnow())
     for state in ["valid", *STATES]:
-        # A five-year food licence that started six years ago ended a year ago.
-        start = today.replace(year=today.year - 6) if state == "expired" else None
-        identifier = _issue(env, start)
+        identifier = _issue(env)
+        if state == "expired":
+            _let_validity_end(env, identifier)
         before = _code(http, holder_token, identifier)
         successor = _change(env, identifier, state)
         with env.runtime.unit_of_work(readonly=True) as services:

@@ -91,6 +91,7 @@ _STATUS: dict[type[BaseException], int] = {
     trust_errors.ClientNotFoundError: 404,
     trust_errors.InvalidCodeError: 422,
     trust_errors.RevocationError: 409,
+    trust_errors.ConcurrentChangeError: 409,
     trust_errors.PKINotInitialisedError: 503,
     trust_errors.DatabaseSchemaError: 503,
     trust_errors.TimeStampError: 400,

@@ -10,6 +10,7 @@ __all__ = [
     "AuthenticationError",
     "CertificateNotFoundError",
     "ClientNotFoundError",
+    "ConcurrentChangeError",
     "DatabaseSchemaError",
     "InvalidCodeError",
     "InvalidCreditCodeError",
@@ -78,6 +79,16 @@ class TimeStampError(TrustError):
     """A time-stamp request is malformed or could not be answered."""
 
     code = "tsa.bad_request"
+
+
+class ConcurrentChangeError(TrustError):
+    """Another change of the same thing was recorded after this request's time.
+
+    The request decided on what it saw at its time; recording it now would write the
+    history out of order. Nothing changed: read the current state and send it again.
+    """
+
+    code = "state.changed_meanwhile"
 
 
 class ClientNotFoundError(TrustError):

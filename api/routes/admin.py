@@ -146,8 +146,14 @@ def list_certificates(
              response_model=CertificateRead)
 def revoke_certificate(serial: str, body: RevokeRequest, services: ServicesDep,
                        caller: PKIAdmin) -> CertificateRead:
-    """Revoke a certificate; CRLs and OCSP report it from now on."""
-    record = services.pki.revoke(serial, reason=body.reason, at=utcnow(), actor=caller.actor)
+    """Revoke a certificate; CRLs and OCSP report it from now on.
+
+    A seal's certificate revokes the seal with it (and revoking a seal revokes its
+    certificate): either order ends with both revoked, each recorded once. Revoking
+    again with the same reason changes nothing.
+    """
+    record = services.seals.revoke_certificate(serial, reason=body.reason, at=utcnow(),
+                                               actor=caller.actor)
     return CertificateRead.of(record)
 
 

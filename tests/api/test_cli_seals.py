@@ -163,3 +163,15 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
     blocked = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-4",
                    "--purpose", "审批", "--anchor", ANCHOR, "--out", "x.pdf", cwd=tmp_path)
     assert blocked.returncode == 1 and "suspended" in blocked.stderr
+
+    # One state machine: revoking the suspended seal's certificate revokes the seal (from
+    # its hold), and revoking the seal afterwards is done already, not refused.
+    shown = _run(env, "seal", "show", seal_id, cwd=tmp_path)
+    serial = re.search(r"certificate[│\s]+([0-9a-f]+)", shown.stdout).group(1)  # type: ignore[union-attr]
+    revoked = _run(env, "pki", "revoke", serial, "--reason", "key_compromise", cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    assert re.search(r"status[│\s]+revoked — certificate revoked: key_compromise",
+                     _run(env, "seal", "show", seal_id, cwd=tmp_path).stdout)
+    again = _run(env, "seal", "revoke", seal_id, "--reason", "遗失", "--key-compromised",
+                 cwd=tmp_path)
+    assert again.returncode == 0 and "is revoked" in again.stdout, again.stderr

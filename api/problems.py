@@ -89,6 +89,7 @@ _STATUS: dict[type[BaseException], int] = {
     trust_errors.AuthenticationError: 401,
     trust_errors.CertificateNotFoundError: 404,
     trust_errors.ClientNotFoundError: 404,
+    trust_errors.ClientStateError: 409,
     trust_errors.InvalidCodeError: 422,
     trust_errors.RevocationError: 409,
     trust_errors.ConcurrentChangeError: 409,

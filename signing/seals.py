@@ -382,8 +382,8 @@ class SealService:
         return self._pki.record(serial_hex)
 
     def authorise(self, seal_id: str, client_id: str, *, at: datetime, actor: str) -> None:
-        """Allow a client to stamp with a seal (idempotent)."""
-        seal = self.get(seal_id)
+        """Allow a client to stamp with a seal (idempotent: recorded once)."""
+        seal = self._locked(seal_id)
         client = self._session.get(ApiClient, client_id)
         if client is None or client.status is not ClientStatus.ACTIVE:
             raise SealError(f"no active client {client_id!r}")
@@ -404,8 +404,8 @@ class SealService:
                            details={"client": client_id, "client_name": client.name})
 
     def deauthorise(self, seal_id: str, client_id: str, *, at: datetime, actor: str) -> None:
-        """Withdraw a client's right to use a seal."""
-        seal = self.get(seal_id)
+        """Withdraw a client's right to use a seal (idempotent: recorded once)."""
+        seal = self._locked(seal_id)
         row = self._session.scalar(
             select(SealAuthorisation).where(SealAuthorisation.seal_id == seal.id)
             .where(SealAuthorisation.client_id == client_id)

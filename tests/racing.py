@@ -137,6 +137,38 @@ def seal_change(barrier: Barrier, installation: Installation, seal_id: str, acti
     return _outcome(change, runtime)
 
 
+def client_disable(barrier: Barrier, installation: Installation, client_id: str) -> str:
+    """Disable an API client once every sibling is ready."""
+    from trust.db import utcnow
+
+    runtime = _runtime(installation)
+    barrier.wait()
+    return _outcome(lambda services: services.clients.disable(
+        client_id, at=utcnow(), actor="race:disable"), runtime)
+
+
+def key_disable(barrier: Barrier, installation: Installation, handle: str) -> str:
+    """Disable a key once every sibling is ready."""
+    from keys import KeyHandle
+    from trust.db import utcnow
+
+    runtime = _runtime(installation)
+    barrier.wait()
+    return _outcome(lambda services: services.keys.disable(
+        KeyHandle.parse(handle), at=utcnow(), actor="race:disable"), runtime)
+
+
+def consent_withdraw(barrier: Barrier, installation: Installation, consent_id: str,
+                     holder_code: str) -> str:
+    """Withdraw a holder's consent once every sibling is ready."""
+    from trust.db import utcnow
+
+    runtime = _runtime(installation)
+    barrier.wait()
+    return _outcome(lambda services: services.consents.withdraw(
+        consent_id, holder_code, at=utcnow(), actor="race:withdraw"), runtime)
+
+
 class Race:
     """A pool of warm spawned processes, one per racer."""
 

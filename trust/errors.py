@@ -10,6 +10,7 @@ __all__ = [
     "AuthenticationError",
     "CertificateNotFoundError",
     "ClientNotFoundError",
+    "ClientStateError",
     "ConcurrentChangeError",
     "DatabaseSchemaError",
     "InvalidCodeError",
@@ -95,6 +96,12 @@ class ClientNotFoundError(TrustError):
     """No API client by that id or name."""
 
     code = "clients.not_found"
+
+
+class ClientStateError(TrustError):
+    """The client's state does not allow this (disabled; the last administrator)."""
+
+    code = "clients.illegal_transition"
 
 
 class AuthenticationError(TrustError):

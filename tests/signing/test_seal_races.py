@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from api.runtime import Runtime
 from signing.models import Seal, SealStatus
 from trust.models import AuditEntry, CertificateRecord, CertificateStatus, RevocationReason
 
@@ -35,10 +36,9 @@ def certificate_state(status: SealStatus) -> tuple[CertificateStatus, Revocation
     }[status]
 
 
-def judge_seal(stamping: StampingEnv, seal_id: str, actions: list[str], outcomes: list[str]
+def judge_seal(runtime: Runtime, seal_id: str, actions: list[str], outcomes: list[str]
                ) -> list[str]:
     """Every way this seal's race broke the rules (empty when it did not)."""
-    runtime = stamping.runtime
     problems = [f"{action}: {outcome}" for action, outcome in zip(actions, outcomes, strict=True)
                 if outcome != "ok" and outcome not in LOSER_CODES]
     runtime.audit_sequencer.drain()
@@ -76,7 +76,7 @@ def test_conflicting_seal_changes_have_one_serial_outcome(stamping: StampingEnv)
     with racing(stamping.runtime.settings, len(actions)) as race:
         for seal_id in seals:
             outcomes = race.run(seal_change, [(seal_id, action) for action in actions])
-            found = judge_seal(stamping, seal_id, actions, outcomes)
+            found = judge_seal(stamping.runtime, seal_id, actions, outcomes)
             if found:
                 problems[seal_id] = (outcomes, found)
     assert problems == {}
@@ -89,5 +89,6 @@ def test_concurrent_suspensions_have_exactly_one_winner(stamping: StampingEnv) -
     with racing(stamping.runtime.settings, len(actions)) as race:
         for seal_id in seals:
             outcomes = race.run(seal_change, [(seal_id, action) for action in actions])
-            results.append((sorted(outcomes), judge_seal(stamping, seal_id, actions, outcomes)))
+            results.append((sorted(outcomes),
+                            judge_seal(stamping.runtime, seal_id, actions, outcomes)))
     assert results == [(["ok", *["seal.illegal_transition"] * 3], [])] * len(seals)

@@ -169,6 +169,30 @@ def consent_withdraw(barrier: Barrier, installation: Installation, consent_id: s
         consent_id, holder_code, at=utcnow(), actor="race:withdraw"), runtime)
 
 
+def agent_revoke(barrier: Barrier, installation: Installation, grant_id: str,
+                 principal_code: str) -> str:
+    """End an agent grant once every sibling is ready."""
+    from trust.db import utcnow
+
+    runtime = _runtime(installation)
+    barrier.wait()
+    return _outcome(lambda services: services.consents.revoke_agent(
+        grant_id, principal_code, at=utcnow(), actor="race:revoke"), runtime)
+
+
+def recorded(runtime: Runtime, action: str, object_id: str) -> int:
+    """How many audit entries record ``action`` on ``object_id`` (the outbox chained first)."""
+    from sqlalchemy import func, select
+
+    from trust.models import AuditEntry
+
+    runtime.audit_sequencer.drain()
+    with runtime.unit_of_work(readonly=True) as services:
+        return int(services.session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+            .where(AuditEntry.object_id == object_id)) or 0)
+
+
 class Race:
     """A pool of warm spawned processes, one per racer."""
 

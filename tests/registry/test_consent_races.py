@@ -1,21 +1,23 @@
-"""A holder's consent withdrawn from several processes at once is withdrawn once."""
+"""A holder's consent withdrawn, or an agent grant ended, from several processes at once
+is withdrawn or ended once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import func, select
 
 from api.runtime import Runtime
 from registry.catalogue import example_service_items
 from registry.holders import HolderKind, normalise_holder
 from trust.db import utcnow
-from trust.models import AuditEntry
 
-from ..racing import consent_withdraw, racing
+from ..racing import agent_revoke, consent_withdraw, racing, recorded
 
 pytestmark = pytest.mark.slow
 
 COMPANY = "91110000600037341L"
+STAFF = "11010519491231002X"
 
 
 def test_concurrent_withdrawals_of_a_consent_record_one(registry: Runtime) -> None:
@@ -29,11 +31,19 @@ def test_concurrent_withdrawals_of_a_consent_record_one(registry: Runtime) -> No
     with racing(registry.settings, 4) as race:
         outcomes = [race.run(consent_withdraw, [(consent, COMPANY)] * 4)
                     for consent in consents]
-    registry.audit_sequencer.drain()
-    with registry.unit_of_work(readonly=True) as services:
-        recorded = [services.session.scalar(
-            select(func.count()).select_from(AuditEntry)
-            .where(AuditEntry.action == "consent.withdrawn")
-            .where(AuditEntry.object_id == consent)) for consent in consents]
     assert outcomes == [["ok"] * 4] * len(consents)
-    assert recorded == [1] * len(consents)
+    assert [recorded(registry, "consent.withdrawn", consent) for consent in consents] == \
+        [1, 1, 1]
+
+
+def test_concurrent_ends_of_an_agent_grant_record_one(registry: Runtime) -> None:
+    principal = normalise_holder(HolderKind.CREDIT_CODE, COMPANY)
+    with registry.unit_of_work() as services:
+        grants = [services.consents.grant_agent(principal, agent_code=STAFF,
+                                                expires_at=utcnow() + timedelta(days=30),
+                                                at=utcnow(), actor="test").id
+                  for _ in range(3)]
+    with racing(registry.settings, 4) as race:
+        outcomes = [race.run(agent_revoke, [(grant, COMPANY)] * 4) for grant in grants]
+    assert outcomes == [["ok"] * 4] * len(grants)
+    assert [recorded(registry, "agent.revoked", grant) for grant in grants] == [1, 1, 1]

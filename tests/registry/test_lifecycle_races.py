@@ -15,8 +15,10 @@ from sqlalchemy import select
 from api.runtime import Runtime
 from registry.issuance import IssueRequest, IssuingParty
 from registry.licences import Reader
+from registry.lifecycle import RevocationKind
 from registry.models import Licence, LicenceEvent, LicenceStatus, TransitionAction
 from trust.db import utcnow
+from trust.errors import ConcurrentChangeError
 
 from ..racing import licence_change, racing
 from .conftest import FOOD_TYPE, MARKET, food_request
@@ -135,3 +137,21 @@ def test_concurrent_renewals_and_changes_make_one_new_version(registry: Runtime)
             assert len(versions) == 1
             assert first.superseded_by_id == versions[0].id
             assert first.status is LicenceStatus.SUPERSEDED
+
+
+def test_a_change_older_than_the_licences_last_change_is_a_conflict(registry: Runtime) -> None:
+    # What a request that waited for another one's lock finds: the licence changed after
+    # the request's own time. Recording it would put the history out of order.
+    [identifier] = _issue(registry, 1)
+    before = utcnow()
+    with registry.unit_of_work() as services:
+        licence = services.licences.get(identifier, Reader(everything=True))
+        services.lifecycle.report_lost(licence, reason="遗失", effective_at=None, at=utcnow(),
+                                       actor="test")
+    with registry.unit_of_work() as services, \
+            pytest.raises(ConcurrentChangeError, match=r"after this request"):
+        licence = services.licences.get(identifier, Reader(everything=True))
+        services.lifecycle.revoke(licence, kind=RevocationKind.REVOKED, reason_code="R-1",
+                                  reason="严重违法", legal_basis="《食品安全法》",
+                                  effective_at=None, at=before, actor="test")
+    assert _history(registry, identifier)[0] is LicenceStatus.LOST

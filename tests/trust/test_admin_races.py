@@ -18,16 +18,8 @@ from trust.db import utcnow
 from trust.errors import ClientStateError
 from trust.models import ApiClient, AuditEntry, ClientRole, ClientStatus
 
-from ..racing import client_disable, key_disable, racing
+from ..racing import client_disable, key_disable, racing, recorded
 from ..support import bearer
-
-
-def _audited(runtime: Runtime, action: str, object_id: str) -> int:
-    runtime.audit_sequencer.drain()
-    with runtime.unit_of_work(readonly=True) as services:
-        return int(services.session.scalar(
-            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
-            .where(AuditEntry.object_id == object_id)) or 0)
 
 
 def _add_admin(runtime: Runtime, name: str) -> str:
@@ -66,7 +58,7 @@ def test_disabling_a_disabled_client_records_it_once(
     for _ in range(2):
         response = http.post(f"/admin/clients/{victim}/disable", headers=admin)
         assert (response.status_code, response.json()["status"]) == (200, "disabled")
-    assert _audited(runtime, "client.disabled", victim) == 1
+    assert recorded(runtime, "client.disabled", victim) == 1
     rotated = http.post(f"/admin/clients/{victim}/rotate", headers=admin)
     assert (rotated.status_code, rotated.json()["code"]) == (409, "clients.illegal_transition")
 
@@ -81,7 +73,7 @@ def test_disabling_a_disabled_key_records_it_once(
     for _ in range(2):
         response = http.post(f"/admin/keys/{handle}/disable", headers=admin)
         assert (response.status_code, response.json()["disabled"]) == (200, True)
-    assert _audited(runtime, "key.disabled", handle) == 1
+    assert recorded(runtime, "key.disabled", handle) == 1
 
 
 @pytest.mark.slow
@@ -112,6 +104,6 @@ def test_concurrent_disables_of_one_key_record_it_once(runtime: Runtime) -> None
     with racing(runtime.settings, 4) as race:
         outcomes = [race.run(key_disable, [(handle,)] * 4) for handle in handles]
     assert outcomes == [["ok"] * 4] * len(handles)
-    assert [_audited(runtime, "key.disabled", handle) for handle in handles] == [1, 1, 1]
+    assert [recorded(runtime, "key.disabled", handle) for handle in handles] == [1, 1, 1]
     assert all(runtime.keystore.info(info.handle).disabled
                for info in runtime.keystore.list() if str(info.handle) in handles)

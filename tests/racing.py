@@ -121,63 +121,16 @@ def licence_change(barrier: Barrier, installation: Installation, identifier: str
     return _outcome(change, runtime)
 
 
-def seal_change(barrier: Barrier, installation: Installation, seal_id: str, action: str
-                ) -> str:
-    """Suspend, resume or revoke a seal once every sibling is ready."""
-    from trust.db import utcnow
-
-    runtime = _runtime(installation)
-
-    def change(services: Services) -> None:
-        method = {"suspend": services.seals.suspend, "resume": services.seals.resume,
-                  "revoke": services.seals.revoke}[action]
-        method(seal_id, reason=REASON, at=utcnow(), actor=f"race:{action}")
-
-    barrier.wait()
-    return _outcome(change, runtime)
-
-
-def client_disable(barrier: Barrier, installation: Installation, client_id: str) -> str:
-    """Disable an API client once every sibling is ready."""
+def service_call(barrier: Barrier, installation: Installation, service: str, method: str,
+                 *args: Any, **options: Any) -> str:
+    """``services.<service>.<method>(*args, **options, at=now, actor=…)`` once every
+    sibling is ready: a seal's suspend, a client's disable, a consent's withdraw, …"""
     from trust.db import utcnow
 
     runtime = _runtime(installation)
     barrier.wait()
-    return _outcome(lambda services: services.clients.disable(
-        client_id, at=utcnow(), actor="race:disable"), runtime)
-
-
-def key_disable(barrier: Barrier, installation: Installation, handle: str) -> str:
-    """Disable a key once every sibling is ready."""
-    from keys import KeyHandle
-    from trust.db import utcnow
-
-    runtime = _runtime(installation)
-    barrier.wait()
-    return _outcome(lambda services: services.keys.disable(
-        KeyHandle.parse(handle), at=utcnow(), actor="race:disable"), runtime)
-
-
-def consent_withdraw(barrier: Barrier, installation: Installation, consent_id: str,
-                     holder_code: str) -> str:
-    """Withdraw a holder's consent once every sibling is ready."""
-    from trust.db import utcnow
-
-    runtime = _runtime(installation)
-    barrier.wait()
-    return _outcome(lambda services: services.consents.withdraw(
-        consent_id, holder_code, at=utcnow(), actor="race:withdraw"), runtime)
-
-
-def agent_revoke(barrier: Barrier, installation: Installation, grant_id: str,
-                 principal_code: str) -> str:
-    """End an agent grant once every sibling is ready."""
-    from trust.db import utcnow
-
-    runtime = _runtime(installation)
-    barrier.wait()
-    return _outcome(lambda services: services.consents.revoke_agent(
-        grant_id, principal_code, at=utcnow(), actor="race:revoke"), runtime)
+    return _outcome(lambda services: getattr(getattr(services, service), method)(
+        *args, **options, at=utcnow(), actor=f"race:{method}"), runtime)
 
 
 def recorded(runtime: Runtime, action: str, object_id: str) -> int:
@@ -215,11 +168,12 @@ class Race:
                                    [self.installation] * self.racers))
         assert len(set(pids)) == self.racers
 
-    def run(self, worker: Callable[..., str], calls: Sequence[tuple[Any, ...]]) -> list[str]:
-        """Run ``worker(barrier, installation, *call)`` for every call at once."""
+    def run(self, worker: Callable[..., str], calls: Sequence[tuple[Any, ...]],
+            **options: Any) -> list[str]:
+        """Run ``worker(barrier, installation, *call, **options)`` for every call at once."""
         assert len(calls) == self.racers
         barrier = self._barrier()
-        futures = [self._pool.submit(worker, barrier, self.installation, *call)
+        futures = [self._pool.submit(worker, barrier, self.installation, *call, **options)
                    for call in calls]
         return [future.result(timeout=300) for future in futures]
 

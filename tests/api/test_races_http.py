@@ -11,34 +11,26 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from api.runtime import Runtime
-from registry.catalogue import TypeDefinition, example_definitions
-from signing.models import SealType
-from signing.seals import SealRequest
 from trust.db import utcnow
 from trust.models import ClientRole
 
 from ..conftest import truncate_all
-from ..registry.conftest import MARKET, food_request, seal_png
+from ..registry.conftest import MARKET, food_request, install_examples, seal_png
 from ..registry.test_lifecycle_races import ACTION_OF, LOSER_CODES
 from ..signing.test_seal_races import judge_seal
-from ..support import ORG_CODE, ORG_NAME, make_settings
+from ..support import ORG_CODE, ORG_NAME, make_settings, serving
 
 pytestmark = pytest.mark.slow
 
-ZHENGYIN = str(Path(sys.executable).with_name("zhengyin"))
 BODIES: dict[str, dict[str, Any]] = {
     "suspend": {"reason": "并发测试"}, "report-lost": {"reason": "并发测试"},
     "revoke": {"kind": "revoked", "reason_code": "R-1", "reason": "并发测试",
@@ -78,38 +70,17 @@ def service(database_url: str, kek_text: str, tmp_path_factory: pytest.TempPathF
     data = tmp_path_factory.mktemp("served") / "data"
     runtime = Runtime(make_settings(data, database_url, kek_text))
     runtime.ensure_pki()
-    with runtime.unit_of_work() as services:
-        for document in example_definitions():
-            services.catalogue.define(TypeDefinition.from_json(document), at=utcnow(),
-                                      actor="test")
-        services.seals.create(SealRequest(org_name="北京市朝阳区市场监督管理局",
-                                          credit_code=MARKET, seal_type=SealType.APPROVAL,
-                                          image_png=seal_png()), at=utcnow(), actor="test")
+    install_examples(runtime)
     issuer = _credential(runtime, "race-issuer", ClientRole.ISSUER, MARKET)
     admin = _credential(runtime, "race-admin", ClientRole.ADMIN, None)
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("ZHENGYIN_")}
     env.update(ZHENGYIN_DATA_DIR=str(data), ZHENGYIN_DATABASE_URL=database_url,
                ZHENGYIN_KEK=kek_text, ZHENGYIN_LOG_JSON="false", ZHENGYIN_WORKERS="1")
-    server = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port), "--workers", "2"],
-                              env=env, cwd=data, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.2)
-        yield Service(runtime, base, issuer, admin)
+        with serving(env, port, data, "--workers", "2"):
+            yield Service(runtime, f"http://127.0.0.1:{port}", issuer, admin)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
         truncate_all(runtime.engine)
         runtime.close()
 

@@ -12,7 +12,7 @@ from registry.catalogue import example_service_items
 from registry.holders import HolderKind, normalise_holder
 from trust.db import utcnow
 
-from ..racing import agent_revoke, consent_withdraw, racing, recorded
+from ..racing import racing, recorded, service_call
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_concurrent_withdrawals_of_a_consent_record_one(registry: Runtime) -> No
                                             case_number=None, expires_at=None, at=utcnow(),
                                             actor="test").id for _ in range(3)]
     with racing(registry.settings, 4) as race:
-        outcomes = [race.run(consent_withdraw, [(consent, COMPANY)] * 4)
+        outcomes = [race.run(service_call, [("consents", "withdraw", consent, COMPANY)] * 4)
                     for consent in consents]
     assert outcomes == [["ok"] * 4] * len(consents)
     assert [recorded(registry, "consent.withdrawn", consent) for consent in consents] == \
@@ -44,6 +44,7 @@ def test_concurrent_ends_of_an_agent_grant_record_one(registry: Runtime) -> None
                                                 at=utcnow(), actor="test").id
                   for _ in range(3)]
     with racing(registry.settings, 4) as race:
-        outcomes = [race.run(agent_revoke, [(grant, COMPANY)] * 4) for grant in grants]
+        outcomes = [race.run(service_call, [("consents", "revoke_agent", grant, COMPANY)] * 4)
+                    for grant in grants]
     assert outcomes == [["ok"] * 4] * len(grants)
     assert [recorded(registry, "agent.revoked", grant) for grant in grants] == [1, 1, 1]

@@ -18,7 +18,7 @@ from trust.db import utcnow
 from trust.errors import ConcurrentChangeError
 from trust.models import AuditEntry, CertificateRecord, CertificateStatus, RevocationReason
 
-from ..racing import racing, seal_change
+from ..racing import REASON, racing, service_call
 from .fixtures import StampingEnv
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,8 @@ def test_conflicting_seal_changes_have_one_serial_outcome(stamping: StampingEnv)
     problems = {}
     with racing(stamping.runtime.settings, len(actions)) as race:
         for seal_id in seals:
-            outcomes = race.run(seal_change, [(seal_id, action) for action in actions])
+            outcomes = race.run(service_call, [("seals", action, seal_id) for action in actions],
+                                reason=REASON)
             found = judge_seal(stamping.runtime, seal_id, actions, outcomes)
             if found:
                 problems[seal_id] = (outcomes, found)
@@ -90,7 +91,8 @@ def test_concurrent_suspensions_have_exactly_one_winner(stamping: StampingEnv) -
     results = []
     with racing(stamping.runtime.settings, len(actions)) as race:
         for seal_id in seals:
-            outcomes = race.run(seal_change, [(seal_id, action) for action in actions])
+            outcomes = race.run(service_call, [("seals", action, seal_id) for action in actions],
+                                reason=REASON)
             results.append((sorted(outcomes),
                             judge_seal(stamping.runtime, seal_id, actions, outcomes)))
     assert results == [(["ok", *["seal.illegal_transition"] * 3], [])] * len(seals)

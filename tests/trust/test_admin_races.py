@@ -18,7 +18,7 @@ from trust.db import utcnow
 from trust.errors import ClientStateError
 from trust.models import ApiClient, AuditEntry, ClientRole, ClientStatus
 
-from ..racing import client_disable, key_disable, racing, recorded
+from ..racing import racing, recorded, service_call
 from ..support import bearer
 
 
@@ -83,7 +83,8 @@ def test_two_administrators_disabling_each_other_at_once_leave_one(runtime: Runt
     with racing(runtime.settings, 2) as race:
         for number in range(1, rounds + 1):
             newcomer = _add_admin(runtime, f"admin-{number}")
-            outcomes = race.run(client_disable, [(survivor,), (newcomer,)])
+            outcomes = race.run(service_call, [("clients", "disable", survivor),
+                                               ("clients", "disable", newcomer)])
             assert sorted(outcomes) == ["clients.illegal_transition", "ok"]
             [survivor] = _active_admins(runtime)
     with runtime.unit_of_work(readonly=True) as services:
@@ -100,10 +101,10 @@ def test_concurrent_disables_of_one_key_record_it_once(runtime: Runtime) -> None
         for number in range(3):
             info = services.keys.generate(KeyAlgorithm.EC_P256, f"race-{number}", at=utcnow(),
                                           actor="test")
-            handles.append(str(info.handle))
+            handles.append(info.handle)
     with racing(runtime.settings, 4) as race:
-        outcomes = [race.run(key_disable, [(handle,)] * 4) for handle in handles]
+        outcomes = [race.run(service_call, [("keys", "disable", handle)] * 4)
+                    for handle in handles]
     assert outcomes == [["ok"] * 4] * len(handles)
-    assert [recorded(runtime, "key.disabled", handle) for handle in handles] == [1, 1, 1]
-    assert all(runtime.keystore.info(info.handle).disabled
-               for info in runtime.keystore.list() if str(info.handle) in handles)
+    assert [recorded(runtime, "key.disabled", str(handle)) for handle in handles] == [1, 1, 1]
+    assert all(runtime.keystore.info(handle).disabled for handle in handles)

@@ -191,21 +191,25 @@ class LifecycleService:
                      "before the change it follows",
             )
 
-    def _lock(self, licence: Licence, action: TransitionAction, at: datetime) -> Transition:
-        """Lock the licence's row, refresh ``licence`` from it, and check the transition
-        on that current state (trust.locks: one winner per conflict)."""
-        if lock_row(self._session, Licence, licence.id) is None:
+    def _lock(self, licence: Licence, action: TransitionAction, at: datetime
+              ) -> tuple[Licence, Transition]:
+        """The licence's row, locked and current, and the transition checked on it
+        (trust.locks: one winner per conflict). It is this session's object for the row,
+        refreshed: the caller's own if it belongs to this session, never a stale copy
+        loaded elsewhere."""
+        current = lock_row(self._session, Licence, licence.id)
+        if current is None:
             raise LicenceNotFoundError(f"no licence {licence.identifier}")
-        transition = self._check(licence, action, at)
-        refuse_if_changed_after(licence.status_changed_at, at,
-                                f"licence {licence.identifier}")
-        return transition
+        transition = self._check(current, action, at)
+        refuse_if_changed_after(current.status_changed_at, at,
+                                f"licence {current.identifier}")
+        return current, transition
 
     def _apply(self, licence: Licence, action: TransitionAction, *, reason_code: str | None,
                reason: str | None, legal_basis: str | None, effective_at: datetime | None,
                at: datetime, actor: str, details: dict[str, Any] | None = None,
-               locked: Transition | None = None) -> LicenceEvent:
-        transition = locked or self._lock(licence, action, at)
+               locked: tuple[Licence, Transition] | None = None) -> LicenceEvent:
+        licence, transition = locked or self._lock(licence, action, at)
         previous = self._current(licence, action, at)
         effective = effective_at or at
         if effective.tzinfo is None:
@@ -281,7 +285,7 @@ class LifecycleService:
 
     def _new_version(self, licence: Licence, request: ChangeRequest, action: TransitionAction,
                      *, reason: str, party: IssuingParty, at: datetime) -> Licence:
-        transition = self._lock(licence, action, at)
+        licence, transition = self._lock(licence, action, at)
         successor = self._issuance.reissue(
             licence, fields=request.fields, holder_name=request.holder_name,
             valid_from=request.valid_from, valid_until=request.valid_until, action=action,
@@ -290,7 +294,7 @@ class LifecycleService:
         licence.superseded_by_id = successor.id
         self._apply(licence, action, reason_code=None, reason=reason, legal_basis=None,
                     effective_at=at, at=at, actor=party.actor,
-                    details={"successor": successor.identifier}, locked=transition)
+                    details={"successor": successor.identifier}, locked=(licence, transition))
         return successor
 
     def expire_due(self, *, at: datetime, actor: str = "system:expiry", limit: int = 1000
@@ -310,7 +314,7 @@ class LifecycleService:
                         reason="validity period ended", legal_basis=None,
                         effective_at=max(min(end, at), self._earliest_effective(licence)),
                         at=at, actor=actor,
-                        locked=self._check(licence, TransitionAction.EXPIRED, at))
+                        locked=(licence, self._check(licence, TransitionAction.EXPIRED, at)))
         return len(due)
 
     def history(self, licence: Licence) -> list[LicenceEvent]:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from api.runtime import Runtime
+from registry.errors import IllegalTransitionError
 from registry.issuance import IssueRequest, IssuingParty
 from registry.licences import Reader
 from registry.lifecycle import RevocationKind
@@ -155,3 +156,21 @@ def test_a_change_older_than_the_licences_last_change_is_a_conflict(registry: Ru
                                   reason="严重违法", legal_basis="《食品安全法》",
                                   effective_at=None, at=before, actor="test")
     assert _history(registry, identifier)[0] is LicenceStatus.LOST
+
+
+def test_a_change_is_decided_on_the_current_row_not_a_stale_object(registry: Runtime) -> None:
+    [identifier] = _issue(registry, 1)
+    with registry.unit_of_work(readonly=True) as services:
+        stale = services.licences.get(identifier, Reader(everything=True))  # valid, kept
+    with registry.unit_of_work() as services:
+        licence = services.licences.get(identifier, Reader(everything=True))
+        services.lifecycle.suspend(licence, reason="暂扣", legal_basis=None, effective_at=None,
+                                   at=utcnow(), actor="test")
+    assert stale.status is LicenceStatus.VALID
+    with registry.unit_of_work() as services, \
+            pytest.raises(IllegalTransitionError, match=r"is suspended; it cannot be"):
+        services.lifecycle.report_lost(stale, reason="遗失", effective_at=None, at=utcnow(),
+                                       actor="test")
+    status, events = _history(registry, identifier)
+    assert (status, [event.action for event in events]) == \
+        (LicenceStatus.SUSPENDED, [TransitionAction.ISSUED, TransitionAction.SUSPENDED])

@@ -54,6 +54,7 @@ from trust.db import (
 )
 from trust.identities import ServiceIdentities
 from trust.jws import SignerTrust
+from trust.keyadmin import KeyAdministration
 from trust.ocsp import OCSPResponder
 from trust.pki import AUDIT, PKI, TSA, PKIConfig
 from trust.purposes import REGISTRY_IDENTITY
@@ -495,6 +496,11 @@ class Services:
         """API clients."""
         return ClientService(self.session, self.audit,
                              on_change=self.runtime.principals.forget)
+
+    @cached_property
+    def keys(self) -> KeyAdministration:
+        """Key-store changes (generate, disable), audited."""
+        return KeyAdministration(self.session, self.runtime.keystore, self.audit)
 
     @cached_property
     def seals(self) -> SealService:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from trust.audit import AuditLog
 from trust.codes import validate_credit_code
 from trust.errors import InvalidCreditCodeError
+from trust.locks import lock_name
 
 from .errors import InvalidSurfaceFieldsError, LicenceTypeNotFoundError, RegistryError
 from .holders import HolderKind
@@ -348,7 +349,12 @@ class Catalogue:
         self._versions = versions if versions is not None else TypeVersions()
 
     def define(self, definition: TypeDefinition, *, at: datetime, actor: str) -> LicenceType:
-        """Create the type, or add a version when its content changed; set its issuers."""
+        """Create the type, or add a version when its content changed; set its issuers.
+
+        Definitions of one type take turns (trust.locks): two at once would both add the
+        same version, and the second would fail on it.
+        """
+        lock_name(self._session, f"licence-type:{definition.code}")
         current = self._current_or_none(definition.code)
         if current is None or TypeDefinition.of_row(current, []).content() != definition.content():
             version = 1 if current is None else current.version + 1

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditLog
+from trust.locks import lock_row
 from trust.models import ApiClient, ClientRole, ClientStatus
 
 from .errors import ConsentError, RegistryError
@@ -122,10 +123,10 @@ class ConsentService:
     def withdraw(self, consent_id: str, holder_code: str, *, at: datetime, actor: str
                  ) -> Consent:
         """Withdraw one of the holder's consents (another holder's is 'not found')."""
-        consent = self._session.get(Consent, consent_id)
+        consent = lock_row(self._session, Consent, consent_id)
         if consent is None or consent.holder_code != holder_code:
             raise RegistryError(f"no consent {consent_id!r}")
-        if consent.withdrawn_at is None:
+        if consent.withdrawn_at is None:  # withdrawn once, recorded once
             consent.withdrawn_at = at
             self._session.flush()
             self._audit.append(actor=actor, action="consent.withdrawn", object_type="consent",
@@ -187,11 +188,12 @@ class ConsentService:
     def revoke_agent(self, grant_id: str, principal_code: str, *, at: datetime, actor: str
                      ) -> None:
         """End an agent grant."""
-        grant = self._session.get(AgentGrant, grant_id)
+        grant = lock_row(self._session, AgentGrant, grant_id)
         if grant is None or grant.principal_code != principal_code:
             raise RegistryError(f"no agent grant {grant_id!r}")
-        if grant.revoked_at is None:
+        if grant.revoked_at is None:  # ended once, recorded once
             grant.revoked_at = at
+            self._session.flush()
             self._audit.append(actor=actor, action="agent.revoked", object_type="agent_grant",
                                object_id=grant.id, at=at, details={"agent": grant.agent_code})
 

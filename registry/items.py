@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from trust.audit import AuditLog
+from trust.locks import lock_name
 
 from .catalogue import Catalogue
 from .errors import RegistryError
@@ -104,6 +105,7 @@ class ServiceItems:
             raise ServiceItemError(f"a service item needs {exc.args[0]!r}") from None
         if not _CODE.match(code) or not name:
             raise ServiceItemError(f"item code {code!r} must be 4-64 of 0-9 A-Z a-z _ -")
+        lock_name(self._session, f"service-item:{code}")  # definitions take turns
         materials = parse_materials(document.get("materials"))
         for material in materials:
             for type_code, fields in material.fields_by_type.items():

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from signing.certified import CHINA_TZ
 from trust.audit import AuditLog
+from trust.locks import lock_row, lock_rows, refuse_if_changed_after
 
-from .errors import IllegalTransitionError, RegistryError
+from .errors import IllegalTransitionError, LicenceNotFoundError, RegistryError
 from .issuance import IssuanceService, IssuingParty
 from .models import Licence, LicenceEvent, LicenceStatus, TransitionAction
 from .sealing import LicenceSealer
@@ -129,7 +130,12 @@ EFFECTIVE_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class LifecycleService:
-    """Status changes inside the caller's unit of work."""
+    """Status changes inside the caller's unit of work.
+
+    Each change locks the licence's row and decides on the state it finds there
+    (trust.locks), so of conflicting changes from any number of processes exactly one
+    wins and the others are 409.
+    """
 
     def __init__(self, session: Session, audit: AuditLog, issuance: IssuanceService) -> None:
         self._session = session
@@ -185,10 +191,25 @@ class LifecycleService:
                      "before the change it follows",
             )
 
+    def _lock(self, licence: Licence, action: TransitionAction, at: datetime
+              ) -> tuple[Licence, Transition]:
+        """The licence's row, locked and current, and the transition checked on it
+        (trust.locks: one winner per conflict). It is this session's object for the row,
+        refreshed: the caller's own if it belongs to this session, never a stale copy
+        loaded elsewhere."""
+        current = lock_row(self._session, Licence, licence.id)
+        if current is None:
+            raise LicenceNotFoundError(f"no licence {licence.identifier}")
+        transition = self._check(current, action, at)
+        refuse_if_changed_after(current.status_changed_at, at,
+                                f"licence {current.identifier}")
+        return current, transition
+
     def _apply(self, licence: Licence, action: TransitionAction, *, reason_code: str | None,
                reason: str | None, legal_basis: str | None, effective_at: datetime | None,
-               at: datetime, actor: str, details: dict[str, Any] | None = None) -> LicenceEvent:
-        transition = self._check(licence, action, at)
+               at: datetime, actor: str, details: dict[str, Any] | None = None,
+               locked: tuple[Licence, Transition] | None = None) -> LicenceEvent:
+        licence, transition = locked or self._lock(licence, action, at)
         previous = self._current(licence, action, at)
         effective = effective_at or at
         if effective.tzinfo is None:
@@ -264,7 +285,7 @@ class LifecycleService:
 
     def _new_version(self, licence: Licence, request: ChangeRequest, action: TransitionAction,
                      *, reason: str, party: IssuingParty, at: datetime) -> Licence:
-        self._check(licence, action, at)
+        licence, transition = self._lock(licence, action, at)
         successor = self._issuance.reissue(
             licence, fields=request.fields, holder_name=request.holder_name,
             valid_from=request.valid_from, valid_until=request.valid_until, action=action,
@@ -273,17 +294,18 @@ class LifecycleService:
         licence.superseded_by_id = successor.id
         self._apply(licence, action, reason_code=None, reason=reason, legal_basis=None,
                     effective_at=at, at=at, actor=party.actor,
-                    details={"successor": successor.identifier})
+                    details={"successor": successor.identifier}, locked=(licence, transition))
         return successor
 
     def expire_due(self, *, at: datetime, actor: str = "system:expiry", limit: int = 1000
                    ) -> int:
         """Write the expiry of licences past their end date into their history."""
         today = LicenceSealer.today(at)
-        due = list(self._session.scalars(
-            select(Licence).where(Licence.valid_until < today)
-            .where(Licence.status.in_(list(_LIVE))).order_by(Licence.id).limit(limit)
-        ))
+        # Locked as selected: a licence revoked meanwhile is no longer due.
+        due = lock_rows(self._session,
+                        select(Licence).where(Licence.valid_until < today)
+                        .where(Licence.status.in_(list(_LIVE))).order_by(Licence.id)
+                        .limit(limit))
         for licence in due:
             assert licence.valid_until is not None
             # Valid through its last day, Beijing time.
@@ -291,7 +313,8 @@ class LifecycleService:
             self._apply(licence, TransitionAction.EXPIRED, reason_code=None,
                         reason="validity period ended", legal_basis=None,
                         effective_at=max(min(end, at), self._earliest_effective(licence)),
-                        at=at, actor=actor)
+                        at=at, actor=actor,
+                        locked=(licence, self._check(licence, TransitionAction.EXPIRED, at)))
         return len(due)
 
     def history(self, licence: Licence) -> list[LicenceEvent]:

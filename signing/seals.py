@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from keys import KeyAlgorithm, KeyStore
 from trust.audit import AuditLog
 from trust.codes import validate_credit_code
-from trust.models import ApiClient, CertificateRecord, ClientStatus, RevocationReason
+from trust.locks import lock_row, refuse_if_changed_after
+from trust.models import (
+    ApiClient,
+    CertificateRecord,
+    CertificateStatus,
+    ClientStatus,
+    RevocationReason,
+)
 from trust.pki import PKI
 
 from .appearance import (
@@ -268,13 +275,23 @@ class SealService:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def _transition(self, seal_id: str, allowed_from: set[SealStatus], to: SealStatus, *,
-                    reason: str, at: datetime, actor: str, action: str) -> Seal:
-        seal = self.get(seal_id)
+    def _locked(self, seal_id: str) -> Seal:
+        """The seal as it is now, its row locked until the unit of work ends."""
+        seal = lock_row(self._session, Seal, seal_id)
+        if seal is None:
+            raise SealNotFoundError(f"no seal {seal_id!r}")
+        return seal
+
+    def _transition(self, seal: Seal, allowed_from: set[SealStatus], to: SealStatus, *,
+                    reason: str, at: datetime, actor: str, action: str,
+                    details: dict[str, object] | None = None) -> Seal:
+        """Move a locked seal to ``to``; its state history (the audit log) is what
+        verification replays, so a change is never recorded before the last one."""
         if seal.status not in allowed_from:
             raise SealStateError(
                 f"seal {seal.seal_code} is {seal.status.value}; cannot {action.split('.')[1]} it"
             )
+        refuse_if_changed_after(seal.status_changed_at, at, f"seal {seal.seal_code}")
         previous = seal.status
         seal.status = to
         seal.status_reason = reason
@@ -282,38 +299,91 @@ class SealService:
         self._session.flush()
         self._audit.append(actor=actor, action=action, object_type="seal", object_id=seal.id,
                            at=at, details={"from": previous.value, "to": to.value,
-                                           "reason": reason})
+                                           "reason": reason, **(details or {})})
         return seal
 
+    def _serial(self, seal: Seal) -> str:
+        record = self._session.get(CertificateRecord, seal.certificate_id)
+        assert record is not None
+        return record.serial_hex
+
     def suspend(self, seal_id: str, *, reason: str, at: datetime, actor: str) -> Seal:
-        """Stop a seal from stamping for now."""
-        return self._transition(seal_id, {SealStatus.ACTIVE}, SealStatus.SUSPENDED,
-                                reason=reason, at=at, actor=actor, action="seal.suspended")
+        """Stop a seal from stamping for now; its certificate goes on hold (RFC 5280
+        certificateHold), so CRL and OCSP clients see the suspension too."""
+        seal = self._transition(self._locked(seal_id), {SealStatus.ACTIVE},
+                                SealStatus.SUSPENDED, reason=reason, at=at, actor=actor,
+                                action="seal.suspended")
+        self._pki.hold(self._serial(seal), at=at, actor=actor)
+        return seal
 
     def resume(self, seal_id: str, *, reason: str, at: datetime, actor: str) -> Seal:
-        """Let a suspended seal stamp again."""
-        return self._transition(seal_id, {SealStatus.SUSPENDED}, SealStatus.ACTIVE,
-                                reason=reason, at=at, actor=actor, action="seal.resumed")
+        """Let a suspended seal stamp again; its certificate comes off hold."""
+        seal = self._transition(self._locked(seal_id), {SealStatus.SUSPENDED},
+                                SealStatus.ACTIVE, reason=reason, at=at, actor=actor,
+                                action="seal.resumed")
+        self._pki.release_hold(self._serial(seal), at=at, actor=actor)
+        return seal
 
     def revoke(self, seal_id: str, *, reason: str, at: datetime, actor: str,
                key_compromised: bool = False) -> Seal:
-        """Retire a seal for good and revoke its certificate."""
-        seal = self._transition(seal_id, {SealStatus.ACTIVE, SealStatus.SUSPENDED},
-                                SealStatus.REVOKED, reason=reason, at=at, actor=actor,
-                                action="seal.revoked")
-        record = self._session.get(CertificateRecord, seal.certificate_id)
+        """Retire a seal for good and revoke its certificate.
+
+        Idempotent: a seal already revoked (also by revoking its certificate) is
+        returned as it is and nothing is recorded twice; only a key compromise claimed
+        for a certificate revoked for another reason is refused (409).
+        """
+        seal = self._locked(seal_id)
+        if seal.status is SealStatus.REVOKED and not key_compromised:
+            return seal
+        # A certificate revoked already (before seals and certificates shared one state
+        # machine, an administrator could revoke it alone) keeps its reason, unless a key
+        # compromise is claimed.
+        return self._revoke(
+            seal, reason=reason, at=at, actor=actor,
+            certificate_reason=RevocationReason.KEY_COMPROMISE if key_compromised
+            else RevocationReason.CESSATION_OF_OPERATION, stated=key_compromised)
+
+    def _revoke(self, seal: Seal, *, reason: str, at: datetime, actor: str,
+                certificate_reason: RevocationReason, stated: bool) -> Seal:
+        """Revoke a locked seal and its certificate. ``stated``: the caller named the
+        certificate's reason, which must then match one it was revoked with already."""
+        record = lock_row(self._session, CertificateRecord, seal.certificate_id)
         assert record is not None
-        self._pki.revoke(
-            record.serial_hex,
-            reason=RevocationReason.KEY_COMPROMISE if key_compromised
-            else RevocationReason.CESSATION_OF_OPERATION,
-            at=at, actor=actor,
-        )
+        revoked_for_good = record.status is CertificateStatus.REVOKED \
+            and record.revocation_reason is not RevocationReason.CERTIFICATE_HOLD
+        keeps = revoked_for_good and not stated
+        if seal.status is not SealStatus.REVOKED:
+            final = (record.revocation_reason if keeps else None) or certificate_reason
+            self._transition(seal, {SealStatus.ACTIVE, SealStatus.SUSPENDED},
+                             SealStatus.REVOKED, reason=reason, at=at, actor=actor,
+                             action="seal.revoked",
+                             details={"certificate_reason": final.value})
+        if not keeps:
+            # Idempotent for the reason it was revoked with; another reason is refused.
+            self._pki.revoke(record.serial_hex, reason=certificate_reason, at=at, actor=actor)
         return seal
 
+    def revoke_certificate(self, serial_hex: str, *, reason: RevocationReason, at: datetime,
+                           actor: str) -> CertificateRecord:
+        """Revoke a certificate; a seal's certificate revokes its seal with it.
+
+        One state machine for seals and their certificates: whichever is revoked first,
+        both end revoked with the certificate's reason, each recorded once.
+        """
+        record = self._pki.record(serial_hex)
+        seal_id = self._session.scalar(select(Seal.id).where(Seal.certificate_id == record.id))
+        if seal_id is None:
+            return self._pki.revoke(serial_hex, reason=reason, at=at, actor=actor)
+        # The seal's row first, then the certificate's: the order every seal change takes.
+        seal = self._locked(seal_id)
+        self._revoke(seal, reason=f"certificate revoked: {RevocationReason(reason).value}",
+                     at=at, actor=actor, certificate_reason=RevocationReason(reason),
+                     stated=True)
+        return self._pki.record(serial_hex)
+
     def authorise(self, seal_id: str, client_id: str, *, at: datetime, actor: str) -> None:
-        """Allow a client to stamp with a seal (idempotent)."""
-        seal = self.get(seal_id)
+        """Allow a client to stamp with a seal (idempotent: recorded once)."""
+        seal = self._locked(seal_id)
         client = self._session.get(ApiClient, client_id)
         if client is None or client.status is not ClientStatus.ACTIVE:
             raise SealError(f"no active client {client_id!r}")
@@ -334,8 +404,8 @@ class SealService:
                            details={"client": client_id, "client_name": client.name})
 
     def deauthorise(self, seal_id: str, client_id: str, *, at: datetime, actor: str) -> None:
-        """Withdraw a client's right to use a seal."""
-        seal = self.get(seal_id)
+        """Withdraw a client's right to use a seal (idempotent: recorded once)."""
+        seal = self._locked(seal_id)
         row = self._session.scalar(
             select(SealAuthorisation).where(SealAuthorisation.seal_id == seal.id)
             .where(SealAuthorisation.client_id == client_id)

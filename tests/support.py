@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +56,30 @@ def make_settings(data_dir: Path, database_url: str, kek: str, **overrides: Any)
 def bearer(credential: str) -> dict[str, str]:
     """An Authorization header."""
     return {"Authorization": f"Bearer {credential}"}
+
+
+@contextmanager
+def serving(env: dict[str, str], port: int, cwd: Path, *options: str
+            ) -> Iterator[subprocess.Popen[str]]:
+    """``zhengyin serve`` on ``port`` with ``options``, once it answers ready."""
+    import httpx
+
+    zhengyin = str(Path(sys.executable).with_name("zhengyin"))
+    server = subprocess.Popen([zhengyin, "serve", "--port", str(port), *options], env=env,
+                              cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from .audit import AuditLog
 from .errors import TrustError
+from .locks import lock_name, lock_rows
 from .models import TrustAnchor, TrustAnchorStatus
 
 __all__ = ["TrustAnchorError", "TrustAnchorService", "parse_certificate"]
@@ -56,6 +57,7 @@ class TrustAnchorService:
                                    hint="add the authority's root, not a signer's certificate")
         der = bytes(certificate.dump())
         digest = hashlib.sha256(der).hexdigest()
+        lock_name(self._session, f"trust-anchor:{digest}")  # added or re-added once
         anchor = self._session.scalar(select(TrustAnchor).where(TrustAnchor.sha256 == digest))
         if anchor is None:
             anchor = TrustAnchor(
@@ -87,10 +89,11 @@ class TrustAnchorService:
 
     def remove(self, sha256: str, *, at: datetime, actor: str) -> TrustAnchor:
         """Stop trusting an anchor (kept, marked removed)."""
-        anchor = self._session.scalar(
-            select(TrustAnchor).where(TrustAnchor.sha256 == sha256.strip().lower()))
-        if anchor is None:
+        found = lock_rows(self._session, select(TrustAnchor)
+                          .where(TrustAnchor.sha256 == sha256.strip().lower()))
+        if not found:
             raise TrustAnchorError(f"no trust anchor with SHA-256 {sha256}")
+        anchor = found[0]
         if anchor.status is TrustAnchorStatus.ACTIVE:
             anchor.status, anchor.removed_at, anchor.removed_by = \
                 TrustAnchorStatus.REMOVED, at, actor

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from .audit import AuditLog
 from .codes import validate_credit_code
-from .errors import AuthenticationError, ClientNotFoundError, TrustError
+from .errors import AuthenticationError, ClientNotFoundError, ClientStateError, TrustError
+from .locks import lock_row, lock_rows
 from .models import ApiClient, ClientRole, ClientStatus
 
 __all__ = [
@@ -181,9 +182,31 @@ class ClientService:
         """All clients, oldest first."""
         return list(self._session.scalars(select(ApiClient).order_by(ApiClient.created_at)))
 
+    def _locked(self, client_id: str) -> ApiClient:
+        client = lock_row(self._session, ApiClient, client_id)
+        if client is None:
+            raise ClientNotFoundError(f"no client {client_id!r}")
+        return client
+
     def disable(self, client_id: str, *, at: datetime, actor: str) -> ApiClient:
-        """Stop a client from authenticating; its history stays."""
-        client = self.get(client_id)
+        """Stop a client from authenticating; its history stays. Idempotent.
+
+        The last active administrator cannot be disabled: nobody could manage clients,
+        keys or the PKI afterwards.
+        """
+        if self.get(client_id).role is ClientRole.ADMIN:
+            # Every active administrator is locked, in one order (two administrators
+            # disabling each other must not deadlock), before the count is taken.
+            admins = lock_rows(self._session, select(ApiClient)
+                               .where(ApiClient.role == ClientRole.ADMIN)
+                               .where(ApiClient.status == ClientStatus.ACTIVE)
+                               .order_by(ApiClient.id))
+            if [admin.id for admin in admins] == [client_id]:
+                raise ClientStateError(
+                    "the last active administrator cannot be disabled",
+                    hint="add another administrator first: zhengyin client add --role admin",
+                )
+        client = self._locked(client_id)
         if client.status is not ClientStatus.DISABLED:
             client.status = ClientStatus.DISABLED
             client.disabled_at = at
@@ -194,9 +217,10 @@ class ClientService:
 
     def rotate(self, client_id: str, *, at: datetime, actor: str) -> IssuedCredential:
         """Replace a client's secret; the old one stops working at once."""
-        client = self.get(client_id)
+        client = self._locked(client_id)
         if client.status is ClientStatus.DISABLED:
-            raise TrustError(f"client {client.name!r} is disabled; add a new client instead")
+            raise ClientStateError(f"client {client.name!r} is disabled",
+                                   hint="add a new client instead")
         secret = _new_secret()
         client.secret_sha256 = _digest(secret)
         client.rotated_at = at

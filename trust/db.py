@@ -439,9 +439,12 @@ def lock_for_transaction(session: Session, name: str) -> None:
 
     PostgreSQL: a transaction-level advisory lock, so that processes creating the same
     thing on first use (a service identity, say) take turns and the second one finds what
-    the first committed. SQLite serialises every writing transaction already.
+    the first committed. SQLite serialises every writing transaction already: the
+    transaction is begun here (``BEGIN IMMEDIATE`` takes the write lock), so what the
+    caller does next, inside the database or outside it, happens under the lock.
     """
     if session.get_bind().dialect.name != "postgresql":
+        session.connection()
         return
     key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

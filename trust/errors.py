@@ -10,6 +10,8 @@ __all__ = [
     "AuthenticationError",
     "CertificateNotFoundError",
     "ClientNotFoundError",
+    "ClientStateError",
+    "ConcurrentChangeError",
     "DatabaseSchemaError",
     "InvalidCodeError",
     "InvalidCreditCodeError",
@@ -80,10 +82,26 @@ class TimeStampError(TrustError):
     code = "tsa.bad_request"
 
 
+class ConcurrentChangeError(TrustError):
+    """Another change of the same thing was recorded after this request's time.
+
+    The request decided on what it saw at its time; recording it now would write the
+    history out of order. Nothing changed: read the current state and send it again.
+    """
+
+    code = "state.changed_meanwhile"
+
+
 class ClientNotFoundError(TrustError):
     """No API client by that id or name."""
 
     code = "clients.not_found"
+
+
+class ClientStateError(TrustError):
+    """The client's state does not allow this (disabled; the last administrator)."""
+
+    code = "clients.illegal_transition"
 
 
 class AuthenticationError(TrustError):

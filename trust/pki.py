@@ -35,6 +35,7 @@ from .errors import (
     RevocationError,
     TrustError,
 )
+from .locks import lock_row
 from .models import (
     CertificateRecord,
     CertificateRole,
@@ -538,32 +539,85 @@ class PKI:
     def revoke(
         self, serial_hex: str, *, reason: RevocationReason, at: datetime, actor: str
     ) -> CertificateRecord:
-        """Revoke a certificate; the next CRL and every OCSP answer report it."""
-        record = self.record(serial_hex)
+        """Revoke a certificate; the next CRL and every OCSP answer report it.
+
+        Idempotent for the reason it was revoked with; another reason is refused. A
+        certificate on hold is revoked for good from the start of its hold: it has not
+        been usable since (RFC 5280 §5.3.1 certificateHold).
+        """
+        reason = RevocationReason(reason)
+        if reason is RevocationReason.CERTIFICATE_HOLD:
+            raise RevocationError(
+                "a hold is not a revocation reason here",
+                hint="suspend the seal: its certificate goes on hold until it is resumed",
+            )
+        record = self._locked(serial_hex)
         if record.role in (CertificateRole.ROOT_CA,):
             raise RevocationError("the root CA cannot be revoked; retire the whole PKI instead")
-        if record.status is CertificateStatus.REVOKED:
+        held = record.revocation_reason is RevocationReason.CERTIFICATE_HOLD
+        if record.status is CertificateStatus.REVOKED and not held:
+            if record.revocation_reason is reason:
+                return record
             raise RevocationError(
                 f"certificate {record.serial_hex} was already revoked at "
-                f"{record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
+                f"{record.revoked_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"({record.revocation_reason.value if record.revocation_reason else 'unspecified'})"
             )
         record.status = CertificateStatus.REVOKED
-        # Whole seconds: CRL and OCSP encode the time without fractions (RFC 5280
-        # §4.1.2.5), and both must report the same instant.
+        if not held:
+            # Whole seconds: CRL and OCSP encode the time without fractions (RFC 5280
+            # §4.1.2.5), and both must report the same instant.
+            record.revoked_at = at.replace(microsecond=0)
+        record.revocation_reason = reason
+        self._changed(record, "certificate.revoked", at, actor,
+                      {"reason": reason.value, "subject": record.subject,
+                       **({"from_hold": True} if held else {})})
+        return record
+
+    def hold(self, serial_hex: str, *, at: datetime, actor: str) -> CertificateRecord:
+        """Put a certificate on hold (its seal is suspended): CRLs list it with reason
+        certificateHold and OCSP answers revoked with that reason, from ``at``."""
+        record = self._locked(serial_hex)
+        if record.revocation_reason is RevocationReason.CERTIFICATE_HOLD:
+            return record
+        if record.status is CertificateStatus.REVOKED:
+            raise RevocationError(f"certificate {record.serial_hex} is revoked for good")
+        record.status = CertificateStatus.REVOKED
         record.revoked_at = at.replace(microsecond=0)
-        record.revocation_reason = RevocationReason(reason)
+        record.revocation_reason = RevocationReason.CERTIFICATE_HOLD
+        self._changed(record, "certificate.held", at, actor, {"subject": record.subject})
+        return record
+
+    def release_hold(self, serial_hex: str, *, at: datetime, actor: str) -> CertificateRecord:
+        """Take a certificate off hold (its seal is resumed): it leaves the next CRL,
+        as a full CRL simply omits it (removeFromCRL is for delta CRLs, RFC 5280 §5.3.1)."""
+        record = self._locked(serial_hex)
+        if record.status is CertificateStatus.VALID:
+            return record
+        if record.revocation_reason is not RevocationReason.CERTIFICATE_HOLD:
+            raise RevocationError(f"certificate {record.serial_hex} is revoked for good")
+        record.status = CertificateStatus.VALID
+        record.revoked_at = None
+        record.revocation_reason = None
+        self._changed(record, "certificate.released", at, actor, {"subject": record.subject})
+        return record
+
+    def _locked(self, serial_hex: str) -> CertificateRecord:
+        record = lock_row(self._session, CertificateRecord, self.record(serial_hex).id)
+        assert record is not None
+        return record
+
+    def _changed(self, record: CertificateRecord, action: str, at: datetime, actor: str,
+                 details: dict[str, Any]) -> None:
+        """A revocation state changed: the CRL is re-signed at its next request."""
         if record.issuer_id is not None:
             state = self._session.get(CRLState, record.issuer_id)
             if state is not None:
                 state.stale = True
         self._session.flush()
         if self._audit is not None:
-            self._audit.append(
-                actor=actor, action="certificate.revoked", object_type="certificate",
-                object_id=record.serial_hex, at=at,
-                details={"reason": record.revocation_reason.value, "subject": record.subject},
-            )
-        return record
+            self._audit.append(actor=actor, action=action, object_type="certificate",
+                               object_id=record.serial_hex, at=at, details=details)
 
     # ---------------------------------------------------------------- internals
 

@@ -35,10 +35,7 @@ def generate(
     """Generate a key."""
     runtime = ready_runtime()
     with runtime.unit_of_work() as services:
-        handle = runtime.keystore.generate(algorithm, label)
-        services.audit.append(actor=CLI_ACTOR, action="key.created", object_type="key",
-                              object_id=str(handle), at=utcnow(),
-                              details={"label": label, "algorithm": algorithm.value})
+        handle = services.keys.generate(algorithm, label, at=utcnow(), actor=CLI_ACTOR).handle
     if not algorithm.pdf_verifiable:
         console.print("[yellow]note: poppler's pdfsig cannot verify Ed25519 signatures[/yellow]")
     console.print(str(handle))
@@ -50,7 +47,5 @@ def disable(handle: Annotated[str, typer.Argument(help="backend:key-id")]) -> No
     runtime = ready_runtime()
     key = KeyHandle.parse(handle)
     with runtime.unit_of_work() as services:
-        runtime.keystore.disable(key)
-        services.audit.append(actor=CLI_ACTOR, action="key.disabled", object_type="key",
-                              object_id=str(key), at=utcnow())
+        services.keys.disable(key, at=utcnow(), actor=CLI_ACTOR)
     console.print(f"disabled {key}")

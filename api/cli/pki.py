@@ -89,10 +89,11 @@ def revoke(
     serial: Annotated[str, typer.Argument(help="certificate serial (hex)")],
     reason: Annotated[RevocationReason, typer.Option()] = RevocationReason.UNSPECIFIED,
 ) -> None:
-    """Revoke a certificate."""
+    """Revoke a certificate (a seal's certificate revokes the seal with it)."""
     runtime = ready_runtime()
     with runtime.unit_of_work() as services:
-        record = services.pki.revoke(serial, reason=reason, at=utcnow(), actor=CLI_ACTOR)
+        record = services.seals.revoke_certificate(serial, reason=reason, at=utcnow(),
+                                                   actor=CLI_ACTOR)
     console.print(f"revoked {record.serial_hex} ({reason.value})")
 
 

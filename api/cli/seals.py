@@ -103,7 +103,8 @@ def show(
             ("status", seal.status.value + (f" — {seal.status_reason}"
                                             if seal.status_reason else "")),
             ("valid", f"{seal.valid_from:%Y-%m-%d} to {seal.valid_until:%Y-%m-%d}"),
-            ("key", seal.key_handle), ("image sha256", seal.image_sha256),
+            ("key", seal.key_handle), ("certificate", seal.certificate.serial_hex),
+            ("image sha256", seal.image_sha256),
             ("clients", ", ".join(clients) or "-"),
         ):
             table.add_row(label, value)

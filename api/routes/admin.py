@@ -78,38 +78,28 @@ def list_keys(runtime: RuntimeDep, _caller: KeysAdmin) -> list[KeyRead]:
 
 
 @router.post("/keys", operation_id="create_key", status_code=201, response_model=KeyRead)
-def create_key(body: KeyCreate, runtime: RuntimeDep, services: ServicesDep,
-               caller: KeysAdmin) -> KeyRead:
+def create_key(body: KeyCreate, services: ServicesDep, caller: KeysAdmin) -> KeyRead:
     """Generate a key in the key store."""
-    handle = runtime.keystore.generate(body.algorithm, body.label)
-    services.audit.append(actor=caller.actor, action="key.created", object_type="key",
-                          object_id=str(handle), at=utcnow(),
-                          details={"label": body.label, "algorithm": body.algorithm.value})
-    return KeyRead.of(runtime.keystore.info(handle))
+    return KeyRead.of(services.keys.generate(body.algorithm, body.label, at=utcnow(),
+                                             actor=caller.actor))
 
 
 @router.post("/keys/{handle}/disable", operation_id="disable_key", response_model=KeyRead)
-def disable_key(handle: str, runtime: RuntimeDep, services: ServicesDep,
-                caller: KeysAdmin) -> KeyRead:
-    """Forbid further signatures with a key."""
-    key = KeyHandle.parse(handle)
-    runtime.keystore.disable(key)
-    services.audit.append(actor=caller.actor, action="key.disabled", object_type="key",
-                          object_id=str(key), at=utcnow())
-    return KeyRead.of(runtime.keystore.info(key))
+def disable_key(handle: str, services: ServicesDep, caller: KeysAdmin) -> KeyRead:
+    """Forbid further signatures with a key (a disabled key stays disabled: 200, no
+    second audit entry)."""
+    return KeyRead.of(services.keys.disable(KeyHandle.parse(handle), at=utcnow(),
+                                            actor=caller.actor))
 
 
 @router.post("/certificates", operation_id="issue_certificate", status_code=201,
              response_model=CertificateRead)
-def issue_certificate(body: CertificateIssue, runtime: RuntimeDep, services: ServicesDep,
-                      caller: PKIAdmin) -> CertificateRead:
+def issue_certificate(body: CertificateIssue, services: ServicesDep, caller: PKIAdmin
+                      ) -> CertificateRead:
     """Generate a key and issue a seal or person certificate for it."""
     at = utcnow()
     label = body.seal_name if body.kind == "seal" else f"person {body.name}"
-    handle = runtime.keystore.generate(body.algorithm, label)
-    services.audit.append(actor=caller.actor, action="key.created", object_type="key",
-                          object_id=str(handle), at=at,
-                          details={"label": label, "algorithm": body.algorithm.value})
+    handle = services.keys.generate(body.algorithm, label, at=at, actor=caller.actor).handle
     not_after = body.not_after.astimezone(UTC) if body.not_after else None
     if isinstance(body, PersonCertificateIssue):
         issued = services.pki.issue_person_certificate(
@@ -146,8 +136,14 @@ def list_certificates(
              response_model=CertificateRead)
 def revoke_certificate(serial: str, body: RevokeRequest, services: ServicesDep,
                        caller: PKIAdmin) -> CertificateRead:
-    """Revoke a certificate; CRLs and OCSP report it from now on."""
-    record = services.pki.revoke(serial, reason=body.reason, at=utcnow(), actor=caller.actor)
+    """Revoke a certificate; CRLs and OCSP report it from now on.
+
+    A seal's certificate revokes the seal with it (and revoking a seal revokes its
+    certificate): either order ends with both revoked, each recorded once. Revoking
+    again with the same reason changes nothing.
+    """
+    record = services.seals.revoke_certificate(serial, reason=body.reason, at=utcnow(),
+                                               actor=caller.actor)
     return CertificateRead.of(record)
 
 

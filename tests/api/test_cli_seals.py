@@ -8,18 +8,14 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from asn1crypto import pem
 
 from ..signing.checks import assert_pyhanko_passes, nss_database, openssl_ts_verify, pdfsig_check
 from ..signing.documents import ANCHOR, approval_pdf
-from ..support import ORG_CODE, ORG_NAME
+from ..support import ORG_CODE, ORG_NAME, serving
 
 ZHENGYIN = str(Path(sys.executable).with_name("zhengyin"))
 
@@ -33,28 +29,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _serving(env: dict[str, str], port: int, cwd: Path) -> Iterator[None]:
-    """``zhengyin serve`` on ``port``: pdfsig asks the OCSP responder our certificates name."""
-    server = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port)], env=env, cwd=cwd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _certificate(env: dict[str, str], purpose: str, cwd: Path) -> bytes:
@@ -147,7 +121,7 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
 
     # Every output validates: the single stamp and each file of the batch.
     nss = nss_database(tmp_path / "nss", root_der)
-    with _serving(env, port, tmp_path):
+    with serving(env, port, tmp_path):
         _assert_validates((tmp_path / "out.pdf").read_bytes(), root_der, issuing_der, nss,
                           tmp_path)
         for pdf in sealed.values():
@@ -163,3 +137,15 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
     blocked = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-4",
                    "--purpose", "审批", "--anchor", ANCHOR, "--out", "x.pdf", cwd=tmp_path)
     assert blocked.returncode == 1 and "suspended" in blocked.stderr
+
+    # One state machine: revoking the suspended seal's certificate revokes the seal (from
+    # its hold), and revoking the seal afterwards is done already, not refused.
+    shown = _run(env, "seal", "show", seal_id, cwd=tmp_path)
+    serial = re.search(r"certificate[│\s]+([0-9a-f]+)", shown.stdout).group(1)  # type: ignore[union-attr]
+    revoked = _run(env, "pki", "revoke", serial, "--reason", "key_compromise", cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    assert re.search(r"status[│\s]+revoked — certificate revoked: key_compromise",
+                     _run(env, "seal", "show", seal_id, cwd=tmp_path).stdout)
+    again = _run(env, "seal", "revoke", seal_id, "--reason", "遗失", "--key-compromised",
+                 cwd=tmp_path)
+    assert again.returncode == 0 and "is revoked" in again.stdout, again.stderr

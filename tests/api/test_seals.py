@@ -20,7 +20,7 @@ from asn1crypto import crl, ocsp, x509
 from PIL import Image
 
 from trust.db import utcnow
-from trust.models import ClientRole
+from trust.models import ClientRole, RevocationReason
 
 from ..signing.checks import assert_pyhanko_passes, pdfsig_check
 from ..signing.documents import ANCHOR, approval_pdf, encrypted_pdf, not_a_pdf
@@ -420,3 +420,139 @@ def test_a_batch_job_runs_in_the_pool(api: Any, creds: dict[str, dict[str, str]]
         assert sorted(archive.namelist()) == ["a.pdf", "b.pdf", "c.pdf"]
         for name in archive.namelist():
             check_everywhere(stamping, archive.read(name))
+
+
+# ----------------------------------------------------------------------------- one state machine
+
+
+def _audit_actions(api: Any, creds: dict[str, dict[str, str]], object_type: str,
+                   object_id: str) -> list[str]:
+    response = api.get("/admin/audit/entries", headers=h(creds, "admin"),
+                       params={"object_type": object_type, "object_id": object_id,
+                               "limit": 1000})
+    assert response.status_code == 200, response.text
+    return [entry["action"] for entry in response.json()["entries"]]
+
+
+def _new_seal(api: Any, creds: dict[str, dict[str, str]]) -> dict[str, Any]:
+    admin = h(creds, "admin")
+    seal: dict[str, Any] = api.post("/seals", headers=admin, json={
+        "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "finance"}).json()
+    api.post(f"/seals/{seal['id']}/clients", headers=admin,
+             json={"client_id": creds["stamper"]["id"]})
+    return seal
+
+
+def _histories(api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any]
+               ) -> tuple[list[str], list[str]]:
+    return (_audit_actions(api, creds, "seal", seal["id"]),
+            _audit_actions(api, creds, "certificate", seal["certificate_serial"]))
+
+
+def test_revoking_a_seals_certificate_revokes_the_seal(
+        api: Any, creds: dict[str, dict[str, str]]) -> None:
+    admin, seal = h(creds, "admin"), _new_seal(api, creds)
+    serial = seal["certificate_serial"]
+
+    revoked = api.post(f"/admin/certificates/{serial}/revoke", headers=admin,
+                       json={"reason": "key_compromise"})
+    assert revoked.status_code == 200, revoked.text
+    shown = api.get(f"/seals/{seal['id']}", headers=admin).json()
+    assert (shown["status"], shown["status_reason"]) == \
+        ("revoked", "certificate revoked: key_compromise")
+    refused = _stamp(api, creds, seal["id"], approval_pdf())
+    assert (refused.status_code, refused.json()["code"]) == (409, "seal.unusable")
+    assert _ocsp_status(api, serial) == ("revoked", "key_compromise")
+    histories = _histories(api, creds, seal)
+    assert histories[0][-1] == "seal.revoked"
+    assert histories[1][-1] == "certificate.revoked"
+
+    # The other order now: revoking the seal, or the certificate again, changes nothing.
+    again = api.post(f"/seals/{seal['id']}/revoke", headers=admin,
+                     json={"reason": "印章遗失", "key_compromised": True})
+    assert (again.status_code, again.json()["status"]) == (200, "revoked")
+    assert api.post(f"/seals/{seal['id']}/revoke", headers=admin,
+                    json={"reason": "撤销"}).status_code == 200
+    assert api.post(f"/admin/certificates/{serial}/revoke", headers=admin,
+                    json={"reason": "key_compromise"}).status_code == 200
+    assert _histories(api, creds, seal) == histories
+
+
+def test_revoking_a_seal_then_its_certificate_records_each_once(
+        api: Any, creds: dict[str, dict[str, str]]) -> None:
+    admin, seal = h(creds, "admin"), _new_seal(api, creds)
+    serial = seal["certificate_serial"]
+    assert api.post(f"/seals/{seal['id']}/revoke", headers=admin,
+                    json={"reason": "机构撤销"}).status_code == 200
+    histories = _histories(api, creds, seal)
+
+    again = api.post(f"/admin/certificates/{serial}/revoke", headers=admin,
+                     json={"reason": "cessation_of_operation"})
+    assert again.status_code == 200, again.text
+    assert again.json()["revocation_reason"] == "cessation_of_operation"
+    assert _histories(api, creds, seal) == histories
+    assert histories[0].count("seal.revoked") == histories[1].count("certificate.revoked") == 1
+    # Another reason for a certificate revoked already is a conflict, not a silent change.
+    other = api.post(f"/admin/certificates/{serial}/revoke", headers=admin,
+                     json={"reason": "key_compromise"})
+    assert (other.status_code, other.json()["code"]) == (409, "pki.revocation_refused")
+
+
+def test_a_suspended_seals_certificate_is_on_hold_until_it_resumes(
+        api: Any, creds: dict[str, dict[str, str]]) -> None:
+    admin, seal = h(creds, "admin"), _new_seal(api, creds)
+    serial = seal["certificate_serial"]
+    assert api.post(f"/seals/{seal['id']}/suspend", headers=admin,
+                    json={"reason": "审查"}).status_code == 200
+    assert _ocsp_status(api, serial) == ("revoked", "certificate_hold")
+    assert int(serial, 16) in _crl_serials(api)
+
+    assert api.post(f"/seals/{seal['id']}/resume", headers=admin,
+                    json={"reason": "通过"}).status_code == 200
+    assert _ocsp_status(api, serial) == ("good", None)
+    assert int(serial, 16) not in _crl_serials(api)
+    assert _histories(api, creds, seal)[1][-2:] == ["certificate.held", "certificate.released"]
+
+
+def test_revoking_a_suspended_seals_certificate_revokes_it_from_the_hold(
+        api: Any, creds: dict[str, dict[str, str]]) -> None:
+    admin, seal = h(creds, "admin"), _new_seal(api, creds)
+    serial = seal["certificate_serial"]
+    api.post(f"/seals/{seal['id']}/suspend", headers=admin, json={"reason": "审查"})
+    held = api.get("/admin/certificates", headers=admin, params={"role": "seal",
+                                                                  "limit": 500}).json()
+    held_at = next(row["revoked_at"] for row in held if row["serial"] == serial)
+
+    revoked = api.post(f"/admin/certificates/{serial}/revoke", headers=admin,
+                       json={"reason": "key_compromise"})
+    assert revoked.status_code == 200, revoked.text
+    # Unusable since the hold began: the revocation keeps the hold's date.
+    assert (revoked.json()["revocation_reason"], revoked.json()["revoked_at"]) == \
+        ("key_compromise", held_at)
+    assert api.get(f"/seals/{seal['id']}", headers=admin).json()["status"] == "revoked"
+    assert _ocsp_status(api, serial) == ("revoked", "key_compromise")
+    assert api.post(f"/seals/{seal['id']}/resume", headers=admin,
+                    json={"reason": "x"}).status_code == 409
+
+
+def test_a_hold_is_not_a_reason_an_administrator_revokes_with(
+        api: Any, creds: dict[str, dict[str, str]]) -> None:
+    seal = _new_seal(api, creds)
+    refused = api.post(f"/admin/certificates/{seal['certificate_serial']}/revoke",
+                       headers=h(creds, "admin"), json={"reason": "certificate_hold"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "pki.revocation_refused")
+    assert api.get(f"/seals/{seal['id']}", headers=h(creds, "admin")).json()["status"] == \
+        "active"
+
+
+def test_a_seal_whose_certificate_was_revoked_alone_can_still_be_revoked(
+        api: Any, creds: dict[str, dict[str, str]], stamping: StampingEnv) -> None:
+    # Before one state machine, revoking the certificate left the seal active, and
+    # revoking the seal then failed on the revoked certificate, forever.
+    admin, seal = h(creds, "admin"), _new_seal(api, creds)
+    with stamping.runtime.unit_of_work() as services:
+        services.pki.revoke(seal["certificate_serial"], reason=RevocationReason.SUPERSEDED,
+                            at=utcnow(), actor="test")
+    revoked = api.post(f"/seals/{seal['id']}/revoke", headers=admin, json={"reason": "补记"})
+    assert (revoked.status_code, revoked.json()["status"]) == (200, "revoked")
+    assert _ocsp_status(api, seal["certificate_serial"]) == ("revoked", "superseded")

@@ -61,6 +61,12 @@ def food_request(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def registry(runtime: Runtime) -> Runtime:
     """The runtime with the example types and an approval seal for each example issuer."""
+    install_examples(runtime)
+    return runtime
+
+
+def install_examples(runtime: Runtime) -> None:
+    """The example licence types and an approval seal for each example issuer."""
     at = utcnow()
     with runtime.unit_of_work() as services:
         for document in example_definitions():
@@ -73,7 +79,6 @@ def registry(runtime: Runtime) -> Runtime:
         ):
             services.seals.create(SealRequest(org_name=name, credit_code=code, seal_type=kind,
                                               image_png=seal_png()), at=at, actor="test")
-    return runtime
 
 
 def issuer_headers(runtime: Runtime, org: str, name: str | None = None) -> dict[str, str]:

@@ -36,7 +36,10 @@ def write_crl(runtime: Runtime, path: Path, purpose: str = "issuing",
 def revoke(runtime: Runtime, serial_hex: str, reason: RevocationReason,
            at: datetime | None = None) -> None:
     with runtime.unit_of_work() as services:
-        services.pki.revoke(serial_hex, reason=reason, at=at or utcnow(), actor="test")
+        if reason is RevocationReason.CERTIFICATE_HOLD:  # a suspended seal's certificate
+            services.pki.hold(serial_hex, at=at or utcnow(), actor="test")
+        else:
+            services.pki.revoke(serial_hex, reason=reason, at=at or utcnow(), actor="test")
 
 
 def crl_fields(openssl: OpenSSL, crl: Path, ca_file: str = "chain.pem") -> dict[str, str]:

@@ -399,17 +399,23 @@ def check_revocation(evidence: SignatureEvidence) -> Reason:
     whose_en = "a CA certificate of the chain" if chain.ca_revoked \
         else "the signing certificate"
     if chain.revoked_at is not None:
+        # RFC 5280 certificateHold: our certificates are on hold while their seal is
+        # suspended.
+        held = chain.revocation_reason == "certificate_hold"
+        revoked_zh = "暂停使用（印章停用）" if held else "吊销"
+        revoked_en = "put on hold (its seal suspended)" if held else "revoked"
         if proven:
             raise _fail(S.REVOKED, "revocation.revoked",
-                        f"{whose_zh}已于 {_when(chain.revoked_at)} 吊销，早于时间戳证明的签名时间 "
-                        f"{_when(chain.moment)}",
-                        f"{whose_en} was revoked on {_when(chain.revoked_at)}, before the "
+                        f"{whose_zh}已于 {_when(chain.revoked_at)} {revoked_zh}，"
+                        f"早于时间戳证明的签名时间 {_when(chain.moment)}",
+                        f"{whose_en} was {revoked_en} on {_when(chain.revoked_at)}, before the "
                         f"signing time proven by the time-stamp ({_when(chain.moment)})")
         raise _fail(S.REVOKED_CA_NO_POE if chain.ca_revoked else S.REVOKED_NO_POE,
                     "revocation.revoked_no_poe",
-                    f"{whose_zh}已于 {_when(chain.revoked_at)} 吊销，且没有时间戳证明签名早于吊销",
-                    f"{whose_en} was revoked on {_when(chain.revoked_at)} and no time-stamp "
-                    "proves the signature came before")
+                    f"{whose_zh}已于 {_when(chain.revoked_at)} {revoked_zh}，且没有时间戳证明签名"
+                    f"早于{'暂停' if held else '吊销'}",
+                    f"{whose_en} was {revoked_en} on {_when(chain.revoked_at)} and no "
+                    "time-stamp proves the signature came before")
     _value_verifies(evidence, "revocation")
     if chain.problem == "TRY_LATER":
         raise _fail(S.TRY_LATER, "revocation.unknown", "无法获得证书的吊销状态信息",
@@ -424,7 +430,13 @@ def check_revocation(evidence: SignatureEvidence) -> Reason:
     key = chain.revocation_source or ""
     later = ""
     later_en = ""
-    if chain.revoked_later_at is not None:
+    if chain.revoked_later_at is not None and chain.revoked_later_reason == "certificate_hold":
+        later = (f"；证书自 {_when(chain.revoked_later_at)} 起暂停使用（印章停用），晚于签名时间，"
+                 "签名仍然有效")
+        later_en = (f"; the certificate was put on hold (its seal suspended) on "
+                    f"{_when(chain.revoked_later_at)}, after the signing time, so the "
+                    "signature stays valid")
+    elif chain.revoked_later_at is not None:
         later = f"；证书已于 {_when(chain.revoked_later_at)} 吊销，晚于签名时间，签名仍然有效"
         later_en = (f"; the certificate was revoked on {_when(chain.revoked_later_at)}, "
                     "after the signing time, so the signature stays valid")

@@ -72,6 +72,8 @@ class ChainFacts:
     issued_here: bool
     """Whether one of this service's CAs signed the certificate (checked with the CA's
     key, not by name: a foreign CA may carry the name of ours)."""
+    revoked_later_reason: str | None = None
+    """That revocation's reason (``certificate_hold``: its seal is suspended now)."""
 
 
 @dataclass(frozen=True)

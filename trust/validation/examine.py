@@ -175,14 +175,14 @@ class _DocumentRevinfo:
             self.certs, self.crls, self.ocsps = [], [], []
             self.problem = f"the validation data cannot be read ({_describe(exc)})"
 
-    @property
-    def present(self) -> bool:
-        return bool(self.crls or self.ocsps)
-
     def crls_for(self, prepared: PreparedMaterial) -> list[crl.CertificateList]:
-        """The DSS CRLs, without any that reuse the signature value of another CRL with
-        other content: certvalidator recognises a known CRL issuer by signature value,
-        and we tell it the issuers of the CRLs we verified."""
+        """The DSS CRLs of other CAs than ours, without any that reuse the signature
+        value of another CRL with other content (certvalidator recognises a known CRL
+        issuer by signature value, and we tell it the issuers of our CRLs).
+
+        Our current CRLs are the authority on our certificates, and an older one can
+        list a hold since lifted (a seal suspended, then resumed): anyone could add it
+        to a document sealed after the resumption and fail it. So ours are left out."""
         if not self.crls:
             return []
         by_signature: dict[bytes, bytes] = {
@@ -190,10 +190,21 @@ class _DocumentRevinfo:
             for item, _issuer in prepared.crl_issuers}
         kept = []
         for item in self.crls:
+            if prepared.is_our_authority(item.issuer):
+                continue
             signature, encoded = bytes(item["signature"].native), bytes(item.dump())
             if by_signature.setdefault(signature, encoded) == encoded:
                 kept.append(item)
         return kept
+
+    def ocsps_for(self, prepared: PreparedMaterial) -> list[ocsp.OCSPResponse]:
+        """The DSS OCSP responses about other CAs' certificates (see :meth:`crls_for`:
+        an old answer of our responder can report a lifted hold)."""
+        return [item for item in self.ocsps if not prepared.answers_for_ours(item)]
+
+    def used(self, prepared: PreparedMaterial) -> bool:
+        """Whether validation takes any revocation data from the DSS."""
+        return bool(self.crls_for(prepared) or self.ocsps_for(prepared))
 
 
 class Examiner:
@@ -409,13 +420,16 @@ class Examiner:
             trust_roots=prepared.trust_roots,
             other_certs=[*prepared.intermediates, *revinfo.certs, *extra_certs],
             crls=[*document_crls, *prepared.crls],
-            ocsps=list(revinfo.ocsps),
+            ocsps=revinfo.ocsps_for(prepared),
             moment=moment,
             allow_fetching=False,
             revocation_mode="require",
-            # Revocation data newer than the moment is evidence for the moment: we never
-            # un-revoke (no certificate holds), so "not on today's CRL" means "not revoked
-            # at the signing time", and a revocation after it does not count.
+            # Revocation data newer than the moment is evidence for the moment: "not on
+            # today's CRL" means "not revoked at the signing time", and a revocation after
+            # it does not count. The one exception, a hold since lifted (a seal that was
+            # suspended, then resumed), leaves the CRL: whether the seal was suspended at
+            # the signing time is the seal registry's state history to say
+            # (checks.check_registration), which fails such a signature whatever the CRL.
             retroactive_revinfo=True,
         )
         # Our CRLs' issuers were verified once per process (PreparedMaterial): tell
@@ -423,11 +437,6 @@ class Examiner:
         for certificate_list, issuer in prepared.crl_issuers:
             context.revinfo_manager.record_crl_issuer(  # type: ignore[no-untyped-call]
                 certificate_list, issuer)
-        for certificate_list in document_crls:
-            known = prepared.verified_issuer(certificate_list)
-            if known is not None:
-                context.revinfo_manager.record_crl_issuer(  # type: ignore[no-untyped-call]
-                    certificate_list, known)
         return context
 
     def _timestamp(self, signer_info: cms.SignerInfo, revinfo: _DocumentRevinfo
@@ -555,7 +564,7 @@ class Examiner:
                 if details.revocation_reason is not None else None
             ca_revoked = bool(details.ca_revoked)
         # Our own CRLs are authoritative for what we issued, whatever a DSS says.
-        revoked_later = None
+        revoked_later = revoked_later_reason = None
         for item in certs if path is not None else [certificate]:
             if not prepared.issued_by_us(item):
                 continue
@@ -568,11 +577,11 @@ class Examiner:
             # unknown and the signature gets the benefit of the doubt.
             if entry.revoked_at >= moment:
                 if is_leaf:
-                    revoked_later = entry.revoked_at
+                    revoked_later, revoked_later_reason = entry.revoked_at, entry.reason
                 continue
             if revoked_at is None or entry.revoked_at < revoked_at:
                 revoked_at, reason, ca_revoked = entry.revoked_at, entry.reason, not is_leaf
-        source = [name for name, used in (("dss", revinfo.present),
+        source = [name for name, used in (("dss", revinfo.used(prepared)),
                                           ("service", prepared.issued_by_us(certificate)))
                   if used]
         trusted = path is not None and problem is None and revoked_at is None \
@@ -594,6 +603,7 @@ class Examiner:
             revoked_at=revoked_at, revocation_reason=reason, ca_revoked=ca_revoked,
             revocation_source="+".join(source) or None, revoked_later_at=revoked_later,
             issued_here=prepared.signed_by_us(certificate),
+            revoked_later_reason=revoked_later_reason,
         )
 
     def _document_timestamp(self, embedded: EmbeddedPdfSignature, revinfo: _DocumentRevinfo

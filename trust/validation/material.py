@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import crl, x509
+from asn1crypto import crl, ocsp, x509
 from sqlalchemy.orm import Session
 
 from ..crl import CRLPublisher
@@ -85,7 +85,6 @@ class PreparedMaterial:
         default_factory=list)
     """Each of our CRLs with its verified issuer (seeded into validation contexts)."""
     _revoked: dict[tuple[bytes, int], Revocation] = field(default_factory=dict)
-    _dss_issuers: dict[bytes, x509.Certificate | None] = field(default_factory=dict)
     _our_issuers: frozenset[bytes] = frozenset()
     _signed_by_us: dict[bytes, bool] = field(default_factory=dict)
 
@@ -119,21 +118,25 @@ class PreparedMaterial:
         prepared._our_issuers = frozenset(issuers)
         return prepared
 
-    def verified_issuer(self, certificate_list: crl.CertificateList) -> x509.Certificate | None:
-        """The CA of ours that signed ``certificate_list`` (a CRL from a document's DSS),
-        verified once per process and remembered by the CRL's SHA-256; None if none did."""
-        key = hashlib.sha256(certificate_list.dump()).digest()
-        if key in self._dss_issuers:
-            return self._dss_issuers[key]
+    def is_our_authority(self, name: x509.Name) -> bool:
+        """Whether ``name`` is one of our CAs' (the issuer of a CRL, say)."""
+        return name.dump() in self._our_issuers
+
+    def answers_for_ours(self, response: ocsp.OCSPResponse) -> bool:
+        """Whether an OCSP response answers for a certificate one of our CAs issued
+        (RFC 6960 §4.1.1: CertID names the issuer by a hash of its name)."""
         try:
-            issuer: x509.Certificate | None = _verified_issuer(
-                certificate_list, [*self.own_roots, *self.intermediates])
-        except TrustError:
-            issuer = None
-        if len(self._dss_issuers) > 4096:
-            self._dss_issuers.clear()
-        self._dss_issuers[key] = issuer
-        return issuer
+            answers = response.basic_ocsp_response["tbs_response_data"]["responses"]
+            for answer in answers:
+                cert_id = answer["cert_id"]
+                algorithm = cert_id["hash_algorithm"]["algorithm"].native
+                wanted = bytes(cert_id["issuer_name_hash"].native)
+                if any(hashlib.new(algorithm, name).digest() == wanted
+                       for name in self._our_issuers):
+                    return True
+        except (ValueError, KeyError, TypeError):
+            return False  # unreadable: certvalidator finds nothing in it either
+        return False
 
     @property
     def trust_roots(self) -> list[x509.Certificate]:

@@ -68,7 +68,9 @@ class IssuerSeal:
         return cls(seal.id, seal.seal_code, seal.certificate.serial_hex)
 
 
-# The organisation's seals usable at :at, newest first, with their certificates' serials.
+# The organisation's seals usable at :at, newest first, with their certificates' serials;
+# held (FOR KEY SHARE, trust.locks.hold_rows) until the issuance commits, so that a
+# suspension or revocation waits for the licences being sealed and takes effect after them.
 _USABLE_SEALS = (
     select(_SEALS.c.id, _SEALS.c.seal_code, _SEALS.c.seal_type, _CERTIFICATES.c.serial_hex)
     .join(_CERTIFICATES, _CERTIFICATES.c.id == _SEALS.c.certificate_id)
@@ -76,6 +78,7 @@ _USABLE_SEALS = (
     .where(_SEALS.c.status == bindparam("active"))
     .where(_SEALS.c.valid_from <= bindparam("at")).where(_SEALS.c.valid_until > bindparam("at"))
     .order_by(_SEALS.c.created_at.desc())
+    .with_for_update(key_share=True, of=_SEALS)
 )
 
 
@@ -83,8 +86,9 @@ def find_issuer_seal(session: Session, issuer_code: str, seal_types: list[str],
                      at: datetime) -> IssuerSeal:
     """The issuer's seal of the first allowed type that is active and valid at ``at``.
 
-    Only a usable seal is found, so the caller need not check it again. One Core query:
-    no seal row (its image is hundreds of KB) and no certificate DER is loaded.
+    Only a usable seal is found, so the caller need not check it again; it stays usable
+    until the caller's unit of work ends. One Core query: no seal row (its image is hundreds
+    of KB) and no certificate DER is loaded.
     """
     candidates = session.execute(_USABLE_SEALS, {"issuer_code": issuer_code, "at": at,
                                                  "active": SealStatus.ACTIVE}).all()

@@ -199,11 +199,21 @@ class StampJobService:
         job = self.get(job_id, client_id=None, lock=True)
         if job.status is not StampJobStatus.RUNNING or job.runner != runner:
             raise _LeaseLostError(job_id)
+        unusable: SigningError | None = None
+        if any(outcome.result is not None for outcome in outcomes):
+            try:  # held until the uses commit: a suspension waits for them, or they see it
+                self._stamping.seals.hold_for_use(job.seal_id)
+            except SigningError as exc:
+                unusable = exc
         rows = []
         entries = []
         for outcome in outcomes:
             row: dict[str, Any] = {"index": outcome.index, "name": outcome.name}
-            if outcome.result is None:
+            if outcome.result is not None and unusable is not None:
+                job.failed += 1
+                row.update(ok=False, error={"code": unusable.code, "message": unusable.message,
+                                            "hint": unusable.hint})
+            elif outcome.result is None:
                 job.failed += 1
                 row.update(ok=False, error={"code": outcome.error_code,
                                             "message": outcome.error_message,
@@ -400,10 +410,11 @@ def _stamp_all(started: StartedJob, documents: Sequence[tuple[str, bytes]],
                     raise _LeaseLostError(started.job_id)
                 # Step 1 of the module docstring: commit the uses, then write the files.
                 with jobs() as service:
-                    service.record(started.job_id, pending, runner=started.runner,
-                                   actor=actor, at=clock())
+                    rows = service.record(started.job_id, pending, runner=started.runner,
+                                          actor=actor, at=clock())
+                recorded = {row["index"] for row in rows if row["ok"]}
                 for item in pending:
-                    if item.result is not None:
+                    if item.result is not None and item.index in recorded:
                         archive.writestr(_unique(item.name, used_names), item.result.pdf)
                 pending = []
                 last_flush = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 from keys import KeyAlgorithm, KeyStore
 from trust.audit import AuditLog
 from trust.codes import validate_credit_code
-from trust.locks import lock_row, refuse_if_changed_after
+from trust.db import utcnow
+from trust.locks import hold_rows, lock_row, refuse_if_changed_after
 from trust.models import (
     ApiClient,
     CertificateRecord,
@@ -89,11 +91,15 @@ def _usable_seal_ids(client_id: str) -> Select[str]:
 class SealService:
     """Seal registry operations inside the caller's unit of work."""
 
-    def __init__(self, session: Session, keystore: KeyStore, pki: PKI, audit: AuditLog) -> None:
+    def __init__(self, session: Session, keystore: KeyStore, pki: PKI, audit: AuditLog, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        """``clock``: when a state change takes effect once it holds the seal's lock (see
+        :meth:`_transition`)."""
         self._session = session
         self._keys = keystore
         self._pki = pki
         self._audit = audit
+        self._clock = clock
 
     # ---------------------------------------------------------------- create
 
@@ -285,8 +291,9 @@ class SealService:
     def _transition(self, seal: Seal, allowed_from: set[SealStatus], to: SealStatus, *,
                     reason: str, at: datetime, actor: str, action: str,
                     details: dict[str, object] | None = None) -> Seal:
-        """Move a locked seal to ``to``; its state history (the audit log) is what
-        verification replays, so a change is never recorded before the last one."""
+        """Move a locked seal to ``to`` at ``at`` (from :meth:`_decided_at`); its state
+        history (the audit log) is what verification replays, so a change is never
+        recorded before the last one."""
         if seal.status not in allowed_from:
             raise SealStateError(
                 f"seal {seal.seal_code} is {seal.status.value}; cannot {action.split('.')[1]} it"
@@ -302,6 +309,14 @@ class SealService:
                                            "reason": reason, **(details or {})})
         return seal
 
+    def _decided_at(self, at: datetime) -> datetime:
+        """When a change of a locked seal takes effect: when it is decided, no earlier than
+        ``at``. A suspension or revocation waits for the uses in flight
+        (:meth:`hold_for_use`), whose time-stamps then come before it; recorded at the
+        request's own earlier time, it would make documents stamped while it waited verify
+        as "sealed while suspended" after the service had released them."""
+        return max(at, self._clock())
+
     def _serial(self, seal: Seal) -> str:
         record = self._session.get(CertificateRecord, seal.certificate_id)
         assert record is not None
@@ -310,7 +325,9 @@ class SealService:
     def suspend(self, seal_id: str, *, reason: str, at: datetime, actor: str) -> Seal:
         """Stop a seal from stamping for now; its certificate goes on hold (RFC 5280
         certificateHold), so CRL and OCSP clients see the suspension too."""
-        seal = self._transition(self._locked(seal_id), {SealStatus.ACTIVE},
+        locked = self._locked(seal_id)
+        at = self._decided_at(at)
+        seal = self._transition(locked, {SealStatus.ACTIVE},
                                 SealStatus.SUSPENDED, reason=reason, at=at, actor=actor,
                                 action="seal.suspended")
         self._pki.hold(self._serial(seal), at=at, actor=actor)
@@ -318,7 +335,9 @@ class SealService:
 
     def resume(self, seal_id: str, *, reason: str, at: datetime, actor: str) -> Seal:
         """Let a suspended seal stamp again; its certificate comes off hold."""
-        seal = self._transition(self._locked(seal_id), {SealStatus.SUSPENDED},
+        locked = self._locked(seal_id)
+        at = self._decided_at(at)
+        seal = self._transition(locked, {SealStatus.SUSPENDED},
                                 SealStatus.ACTIVE, reason=reason, at=at, actor=actor,
                                 action="seal.resumed")
         self._pki.release_hold(self._serial(seal), at=at, actor=actor)
@@ -333,6 +352,7 @@ class SealService:
         for a certificate revoked for another reason is refused (409).
         """
         seal = self._locked(seal_id)
+        at = self._decided_at(at)
         if seal.status is SealStatus.REVOKED and not key_compromised:
             return seal
         # A certificate revoked already (before seals and certificates shared one state
@@ -376,6 +396,7 @@ class SealService:
             return self._pki.revoke(serial_hex, reason=reason, at=at, actor=actor)
         # The seal's row first, then the certificate's: the order every seal change takes.
         seal = self._locked(seal_id)
+        at = self._decided_at(at)
         self._revoke(seal, reason=f"certificate revoked: {RevocationReason(reason).value}",
                      at=at, actor=actor, certificate_reason=RevocationReason(reason),
                      stated=True)
@@ -418,6 +439,25 @@ class SealService:
                            object_id=seal.id, at=at, details={"client": client_id})
 
     # ---------------------------------------------------------------- use
+
+    def hold_for_use(self, seal_id: str) -> None:
+        """The seal, still active, held until the unit of work ends (trust.locks.hold_rows).
+
+        Called before a use is recorded (a stamp, a job's documents): a suspension or
+        revocation then waits for the use to commit and takes effect after it, and a use
+        that comes after the change sees it here and is refused — its document is never
+        released.
+        """
+        rows = hold_rows(self._session, select(Seal.status, Seal.seal_code)
+                         .where(Seal.id == seal_id))  # not the row: its image is large
+        if not rows:
+            raise SealNotFoundError(f"no seal {seal_id!r}")
+        status, seal_code = rows[0]
+        if SealStatus(status) is not SealStatus.ACTIVE:
+            raise SealUnusableError(
+                f"seal {seal_code} was {SealStatus(status).value} while the document was being "
+                "stamped; the stamped document was discarded",
+                hint="ask the seal's administrator; stamp again once it is active")
 
     def require_usable(self, seal_id: str, *, client_id: str | None, at: datetime) -> Seal:
         """The seal, if ``client_id`` may stamp with it at ``at``; raises otherwise.

@@ -168,6 +168,9 @@ class StampService:
         )
         input_sha = hashlib.sha256(pdf).hexdigest()
         output_sha = hashlib.sha256(result.pdf).hexdigest()
+        # Recorded (and released) only if the seal is still active, held so that a
+        # suspension waits for this use and takes effect after its time-stamp.
+        self.seals.hold_for_use(seal.id)
         use = self.uses.record(
             seal_id=seal.id, client_id=client_id, actor=actor, at=at,
             case_number=case_number, purpose=purpose, document_name=request.document_name,

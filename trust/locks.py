@@ -22,18 +22,20 @@ the history out of order (a seal's state history, a licence's events).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Row, Select, inspect, select
 from sqlalchemy.orm import Session
 
 from .db import ReadOnlyScopeError, lock_for_transaction, may_write
 from .errors import ConcurrentChangeError
 
-__all__ = ["lock_name", "lock_row", "lock_rows", "refuse_if_changed_after"]
+__all__ = ["hold_rows", "lock_name", "lock_row", "lock_rows", "refuse_if_changed_after"]
 
 _T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 
 def _writing(session: Session) -> None:
@@ -50,6 +52,17 @@ def lock_rows(session: Session, statement: Select[_T]) -> list[_T]:
     _writing(session)
     locked = statement.with_for_update().execution_options(populate_existing=True)
     return list(session.scalars(locked))
+
+
+def hold_rows(session: Session, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
+    """The rows ``statement`` selects, held against a state change until the unit of work
+    ends: for a *use* of something (stamping with a seal) that must finish under the state
+    it started in. Uses do not wait for one another (``FOR KEY SHARE``); a state change
+    (``FOR UPDATE``, :func:`lock_row`) waits for the uses in flight, and they for it. On
+    SQLite the writing unit's database lock does the same.
+    """
+    _writing(session)
+    return session.execute(statement.with_for_update(key_share=True)).all()
 
 
 def lock_row(session: Session, entity: type[_T], key: Any) -> _T | None:

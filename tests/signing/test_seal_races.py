@@ -15,7 +15,6 @@ from sqlalchemy import select
 from api.runtime import Runtime
 from signing.models import Seal, SealStatus
 from trust.db import utcnow
-from trust.errors import ConcurrentChangeError
 from trust.models import AuditEntry, CertificateRecord, CertificateStatus, RevocationReason
 
 from ..racing import REASON, racing, service_call
@@ -98,15 +97,19 @@ def test_concurrent_suspensions_have_exactly_one_winner(stamping: StampingEnv) -
     assert results == [(["ok", *["seal.illegal_transition"] * 3], [])] * len(seals)
 
 
-def test_a_change_older_than_the_seals_last_change_is_a_conflict(stamping: StampingEnv) -> None:
-    # The seal's state history is what verification replays: a change recorded before
-    # the one it follows would make the seal look suspended or revoked when it was not.
+def test_a_change_asked_for_before_the_seals_last_change_is_recorded_after_it(
+        stamping: StampingEnv) -> None:
+    # The seal's state history is what verification replays: a change takes effect when
+    # it is decided under the seal's lock, never before the change it waited for.
     seal = stamping.new_seal()
     before = utcnow()
     with stamping.runtime.unit_of_work() as services:
-        services.seals.suspend(seal.id, reason="核查", at=utcnow(), actor="test")
-    with stamping.runtime.unit_of_work() as services, \
-            pytest.raises(ConcurrentChangeError, match=r"after this request"):
+        suspended_at = services.seals.suspend(seal.id, reason="核查", at=utcnow(),
+                                              actor="test").status_changed_at
+    with stamping.runtime.unit_of_work() as services:
         services.seals.revoke(seal.id, reason="撤销", at=before, actor="test")
     with stamping.runtime.unit_of_work(readonly=True) as services:
-        assert services.seals.get(seal.id).status is SealStatus.SUSPENDED
+        revoked = services.seals.get(seal.id)
+        assert revoked.status is SealStatus.REVOKED
+        assert suspended_at is not None and revoked.status_changed_at is not None
+        assert revoked.status_changed_at > suspended_at

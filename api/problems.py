@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from keys import errors as key_errors
 from registry import errors as registry_errors
 from registry import sealing as registry_sealing
+from registry import usecopies as registry_usecopies
 from trust import errors as trust_errors
 
 from .settings import SettingsError
@@ -111,6 +112,8 @@ _STATUS: dict[type[BaseException], int] = {
     registry_errors.ConsentError: 403,
     registry_errors.FileStoreError: 503,
     registry_sealing.NoIssuerSealError: 409,
+    registry_usecopies.UseCopyNotFoundError: 404,
+    registry_usecopies.LicenceNoLongerValidError: 409,
     registry_errors.RegistryError: 400,
 }
 _HANDLED: list[type[BaseException]] = [

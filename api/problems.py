@@ -110,6 +110,8 @@ _STATUS: dict[type[BaseException], int] = {
     registry_errors.ImportBatchNotFoundError: 404,
     registry_errors.ImportSourceError: 422,
     registry_errors.ConsentError: 403,
+    registry_errors.AgentGrantError: 422,
+    registry_errors.NotAnAgentError: 403,
     registry_errors.FileStoreError: 503,
     registry_sealing.NoIssuerSealError: 409,
     registry_usecopies.UseCopyNotFoundError: 404,

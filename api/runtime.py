@@ -517,7 +517,8 @@ class Services:
         settings = self.runtime.settings
         return ConsentService(self.session, self.audit, self.service_items,
                               max_consent_days=settings.consent_max_days,
-                              use_code_minutes=settings.use_code_minutes)
+                              use_code_minutes=settings.use_code_minutes,
+                              max_agent_days=settings.agent_grant_max_days)
 
     @cached_property
     def checks(self) -> CheckService:

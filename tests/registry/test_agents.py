@@ -4,6 +4,7 @@ person and bounded in time. Through the HTTP API, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,7 +44,7 @@ def _staff(world: World) -> dict[str, str]:
     return bearer(world.token(STAFF))
 
 
-_READS = {
+_READS: dict[str, Callable[[str], str]] = {
     "licences": lambda identifier: "/holder/licences",
     "licence": lambda identifier: f"/holder/licences/{identifier}",
     "pdf": lambda identifier: f"/holder/licences/{identifier}/pdf",

@@ -203,8 +203,9 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
 def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "auth.invalid_credential"}
+    code = getattr(exc, "code", None) or codes.get(exc.status_code, "http.error")
     return problem_response(
-        request, status=exc.status_code, code=codes.get(exc.status_code, "http.error"),
+        request, status=exc.status_code, code=code,
         detail=str(exc.detail), headers=getattr(exc, "headers", None),
     )
 

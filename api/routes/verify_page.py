@@ -33,6 +33,7 @@ from trust.validation import (
 )
 
 from ..deps import ReadServicesDep, ServicesDep
+from ..forms import StrictFormRoute
 from ..keptreports import find_report, keep_report
 from ..pages import render
 from ..pages.statuses import Tone, status_view
@@ -41,7 +42,7 @@ from ..runtime import Services
 from ..schemas.verify import VerificationReportRead
 from .verify import read_upload
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], route_class=StrictFormRoute)
 
 _BANNER = {
     Indication.TOTAL_PASSED: ("passed", "✔ 核验通过",

@@ -124,11 +124,18 @@ def test_every_agent_access_is_audited_and_a_holders_own_reads_are_not(world: Wo
     consent = world.http.post("/holder/consents", params={"for": COMPANY},
                               json={"item_code": "11110105-FOOD-0001"}, headers=staff)
     assert consent.status_code == 201
+    listed = world.http.get("/holder/consents", params={"for": COMPANY}, headers=staff)
+    assert [row["id"] for row in listed.json()] == [consent.json()["id"]]
+    withdrawn = world.http.post(f"/holder/consents/{consent.json()['id']}/withdraw",
+                                params={"for": COMPANY}, headers=staff)
+    assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"]
     for route in ("licences", "uses"):
         world.http.get(_READS[route](identifier), headers=world.company)
+    world.http.get("/holder/consents", headers=world.company)
     entries = _agent_entries(world)
     assert [entry.details["access"] for entry in entries] == [
-        "licences.list", "licence.read", "licence.pdf", "uses.list", "consent.grant"]
+        "licences.list", "licence.read", "licence.pdf", "uses.list", "consent.grant",
+        "consents.list", "consent.withdraw"]
     for entry in entries:
         assert entry.object_id == grant_id
         assert entry.details["principal"] == COMPANY

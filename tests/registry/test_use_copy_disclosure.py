@@ -295,6 +295,8 @@ def test_verifying_a_use_copy_reports_its_licence_and_a_later_revocation(
     assert report["licence"]["identifier"] == copied.identifier
     assert report["licence"]["use_copy"] is True
     assert "licence.use_copy" in _codes(report)
+    page = client.post("/verify", files={"file": ("copy.pdf", copied.pdf, "application/pdf")})
+    assert page.status_code == 200 and 'id="use-copy"' in page.text
     revoked = client.post(f"/licences/{copied.identifier}/revoke", headers=copied.issuer, json={
         "kind": "revoked", "reason_code": "R-1", "reason": "吊销", "legal_basis": "某法第一条"})
     assert revoked.status_code == 200, revoked.text

@@ -1,4 +1,5 @@
-"""Structured JSON logs with ID numbers masked in every record."""
+"""Structured JSON logs with ID numbers masked in every record, and no row values that a
+database error quotes (trust.privacy.scrub_database_values)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,35 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from trust.privacy import mask_text
+from trust.privacy import mask_text, scrub_database_values
 
 __all__ = ["configure_logging"]
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def _safe(text: str) -> str:
+    return mask_text(scrub_database_values(text))
+
+
 class MaskingFilter(logging.Filter):
-    """Masks citizen ID numbers in the formatted message and in extra fields."""
+    """Masks citizen ID numbers and database row values in the formatted message and in
+    extra fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_text(record.getMessage())
+        record.msg = _safe(record.getMessage())
         record.args = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, mask_text(value))
+                setattr(record, key, _safe(value))
         return True
+
+
+class PlainFormatter(logging.Formatter):
+    """``LEVEL logger: message``, the traceback masked as the message is."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return _safe(super().formatException(ei))
 
 
 class JSONFormatter(logging.Formatter):
@@ -41,7 +54,7 @@ class JSONFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = mask_text(self.formatException(record.exc_info))
+            entry["exception"] = _safe(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -50,7 +63,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(MaskingFilter())
     handler.setFormatter(
-        JSONFormatter() if json_output else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        JSONFormatter() if json_output else PlainFormatter("%(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

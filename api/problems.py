@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from keys import errors as key_errors
 from registry import errors as registry_errors
 from registry import sealing as registry_sealing
+from registry import usecopies as registry_usecopies
 from trust import errors as trust_errors
 
 from .settings import SettingsError
@@ -111,8 +112,12 @@ _STATUS: dict[type[BaseException], int] = {
     registry_errors.ImportBatchNotFoundError: 404,
     registry_errors.ImportSourceError: 422,
     registry_errors.ConsentError: 403,
+    registry_errors.AgentGrantError: 422,
+    registry_errors.NotAnAgentError: 403,
     registry_errors.FileStoreError: 503,
     registry_sealing.NoIssuerSealError: 409,
+    registry_usecopies.UseCopyNotFoundError: 404,
+    registry_usecopies.LicenceNoLongerValidError: 409,
     registry_errors.RegistryError: 400,
 }
 _HANDLED: list[type[BaseException]] = [
@@ -200,8 +205,9 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
 def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "auth.invalid_credential"}
+    code = getattr(exc, "code", None) or codes.get(exc.status_code, "http.error")
     return problem_response(
-        request, status=exc.status_code, code=codes.get(exc.status_code, "http.error"),
+        request, status=exc.status_code, code=code,
         detail=str(exc.detail), headers=getattr(exc, "headers", None),
     )
 

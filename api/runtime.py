@@ -30,6 +30,7 @@ from registry.lifecycle import LifecycleService
 from registry.receipts import ServiceSigner
 from registry.sealing import LicenceSealer
 from registry.serials import SerialAllocator
+from registry.usecopies import Platform, UseCopyService
 from signing.seals import SealService
 from signing.stamping import StamperCache, StampService
 from signing.timestamps import (
@@ -548,13 +549,28 @@ class Services:
         settings = self.runtime.settings
         return ConsentService(self.session, self.audit, self.service_items,
                               max_consent_days=settings.consent_max_days,
-                              use_code_minutes=settings.use_code_minutes)
+                              use_code_minutes=settings.use_code_minutes,
+                              max_agent_days=settings.agent_grant_max_days)
 
     @cached_property
     def checks(self) -> CheckService:
         """Certificate-free checks."""
         return CheckService(self.session, self.audit, self.consents,
                             self.runtime.registry_signer(self))
+
+    @cached_property
+    def use_copies(self) -> UseCopyService:
+        """Use-copies (加注件) of licences checks disclosed."""
+        runtime = self.runtime
+        settings = runtime.settings
+        return UseCopyService(
+            self.session, issuance=self.issuance, files=runtime.file_store,
+            renderer=runtime.sealer.renderer, seals=self.seals, stamping=self.stamping,
+            audit=self.audit,
+            platform=Platform(name=settings.platform_name,
+                              credit_code=settings.platform_credit_code,
+                              create_seal=settings.is_development,
+                              base_url=settings.public_base_url))
 
     @cached_property
     def stamping(self) -> StampService:

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     consent_max_days: int = Field(default=90, ge=1, le=3650,
                                   description="longest a holder's consent may last")
     use_code_minutes: int = Field(default=10, ge=1, le=1440)
+    agent_grant_max_days: int = Field(default=365, ge=1, le=3650,
+                                      description="longest an agent grant may last")
     display_qr_minutes: int = Field(default=5, ge=1, le=60)
     check_rate_per_minute: int = Field(default=6000, ge=1,
                                        description="checks per intake client per minute")

@@ -4,8 +4,8 @@ The logic lives in ``trust.validation``; this module only gives it what a runnin
 service has: the current trust material (re-collected when a certificate is revoked or an
 anchor changes, and at least every few minutes, so a revocation is seen at once), warm
 in-process examiners, the platform seal that certifies PDF reports, the signed trust
-list (cached briefly), a short-lived cache of reports shown on the public page (so the
-page can offer them as PDF or JSON), and the reader of scanned QR payloads.
+list (cached briefly), and the reader of scanned QR payloads. (Reports shown on the
+public page are kept in the database: api/keptreports.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -46,8 +45,6 @@ __all__ = ["LicenceQRReader", "VerificationCaches"]
 
 _MATERIAL_MAX_AGE = 300.0
 _TRUST_LIST_MAX_AGE = 300.0
-_REPORT_TTL = 900.0
-_REPORTS_KEPT = 2000
 TRUST_LIST_PURPOSE = TRUSTLIST_IDENTITY
 
 
@@ -61,7 +58,6 @@ class VerificationCaches:
         self._material_key: Any = None
         self._material_at = 0.0
         self._examiners: dict[str, Examiner] = {}
-        self._reports: OrderedDict[str, tuple[float, VerificationReport]] = OrderedDict()
         self._trust_list: tuple[float, Any, str] | None = None
         self._report_signers: dict[str, Any] = {}
         per_minute = runtime.settings.public_verify_per_minute
@@ -114,26 +110,6 @@ class VerificationCaches:
             return examiner
 
     # ------------------------------------------------------------------ reports
-
-    def keep_report(self, report: VerificationReport) -> str:
-        """Remember a report shown on the public page; its token names the downloads."""
-        token = secrets.token_urlsafe(18)
-        now = time.monotonic()
-        with self._lock:
-            self._reports[token] = (now, report)
-            while len(self._reports) > _REPORTS_KEPT:
-                self._reports.popitem(last=False)
-        return token
-
-    def report(self, token: str) -> VerificationReport | None:
-        """A report kept by :meth:`keep_report`, while it is fresh."""
-        now = time.monotonic()
-        with self._lock:
-            entry = self._reports.get(token)
-            if entry is None or now - entry[0] > _REPORT_TTL:
-                self._reports.pop(token, None)
-                return None
-            return entry[1]
 
     def report_pdf(self, services: Services, report: VerificationReport, *,
                    at: datetime) -> bytes:

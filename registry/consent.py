@@ -4,8 +4,9 @@
   item, optionally for one case, until it expires (capped) or is withdrawn.
 * A use code is short and typeable, valid for minutes, once, for one item; only its
   hash is stored.
-* An agent (a company's staff member) may be granted the right to create consents and
-  codes for the holder.
+* An agent (a company's staff member) may be granted the right to read the holder's
+  licences and uses and to create consents and codes for it, for at most
+  ``max_agent_days``; every access an agent makes in the holder's name is audited.
 
 Authorisation of a check fails with one error and one message whatever went wrong, so a
 caller cannot learn whether a holder, a consent or a licence exists.
@@ -26,8 +27,8 @@ from trust.audit import AuditLog
 from trust.locks import lock_row
 from trust.models import ApiClient, ClientRole, ClientStatus
 
-from .errors import ConsentError, RegistryError
-from .holders import Holder
+from .errors import AgentGrantError, ConsentError, NotAnAgentError, RegistryError
+from .holders import Holder, HolderKind
 from .items import ITEM_BY_CODE, ItemView, ServiceItems
 from .models import AgentGrant, Consent, UseCode
 
@@ -82,12 +83,14 @@ class ConsentService:
     """Consents, use codes and agent grants, inside the caller's unit of work."""
 
     def __init__(self, session: Session, audit: AuditLog, items: ServiceItems, *,
-                 max_consent_days: int = 90, use_code_minutes: int = 10) -> None:
+                 max_consent_days: int = 90, use_code_minutes: int = 10,
+                 max_agent_days: int = 365) -> None:
         self._session = session
         self._audit = audit
         self._items = items
         self._max_days = max_consent_days
         self._code_minutes = use_code_minutes
+        self._max_agent_days = max_agent_days
 
     # ------------------------------------------------------------------ consents
 
@@ -170,9 +173,17 @@ class ConsentService:
 
     def grant_agent(self, principal: Holder, *, agent_code: str, expires_at: datetime,
                     at: datetime, actor: str) -> AgentGrant:
-        """Let ``agent_code`` create consents and codes for ``principal``."""
+        """Let ``agent_code`` act for ``principal`` until ``expires_at``: another person,
+        for at most the configured number of days."""
+        if agent_code == principal.code:
+            raise AgentGrantError("a holder cannot make itself its own agent",
+                                  hint="name another person's ID number as agent_code")
         if expires_at <= at:
-            raise RegistryError("an agent grant must expire in the future")
+            raise AgentGrantError("an agent grant must expire in the future")
+        if expires_at - at > timedelta(days=self._max_agent_days):
+            raise AgentGrantError(
+                f"an agent grant lasts at most {self._max_agent_days} days",
+                hint="grant it again when it ends (ZHENGYIN_AGENT_GRANT_MAX_DAYS)")
         grant = AgentGrant(id=uuid.uuid4().hex, principal_code=principal.code,
                            principal_kind=principal.kind.value, agent_code=agent_code,
                            granted_at=at, expires_at=expires_at, revoked_at=None,
@@ -215,6 +226,22 @@ class ConsentService:
         """Whether ``agent_code`` holds an active grant from ``principal_code``."""
         return any(grant.principal_code == principal_code
                    for grant in self.principals_of(agent_code, at=at))
+
+    def act_for(self, agent_code: str, principal_code: str, *, access: str, at: datetime,
+                actor: str) -> Holder:
+        """The principal ``agent_code`` acts for under a valid, unexpired grant, the
+        access (``access``: what it does, e.g. ``licences.list``) audited in the caller's
+        unit of work; NotAnAgentError (the same for every reason) otherwise."""
+        wanted = principal_code.strip().upper()
+        for grant in self.principals_of(agent_code, at=at):
+            if grant.principal_code == wanted:
+                self._audit.append(actor=actor, action="agent.acted", object_type="agent_grant",
+                                   object_id=grant.id, at=at,
+                                   details={"principal": grant.principal_code,
+                                            "agent": agent_code, "access": access})
+                return Holder(HolderKind(grant.principal_kind), grant.principal_code)
+        raise NotAnAgentError("you are not an agent of that holder",
+                              hint="the holder grants agency with POST /holder/agents")
 
     # ------------------------------------------------------------------ authorisation
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AgentGrantError",
     "ConsentError",
     "FileStoreError",
     "IdempotencyConflictError",
@@ -18,6 +19,7 @@ __all__ = [
     "LicenceNotFoundError",
     "LicenceTypeNotFoundError",
     "NotAllowedToIssueError",
+    "NotAnAgentError",
     "RegistryError",
 ]
 
@@ -87,6 +89,18 @@ class ConsentError(RegistryError):
     """No valid consent or use code covers this request (deliberately unspecific)."""
 
     code = "consent.missing"
+
+
+class AgentGrantError(RegistryError):
+    """An agent grant that may not be made: to oneself, already ended, or too long."""
+
+    code = "agent.invalid_grant"
+
+
+class NotAnAgentError(RegistryError):
+    """The caller holds no valid, unexpired agent grant from the holder it names."""
+
+    code = "agent.not_authorised"
 
 
 class FileStoreError(RegistryError):

@@ -98,7 +98,11 @@ class ServiceItems:
         self._audit = audit
 
     def define(self, document: dict[str, Any], *, at: datetime, actor: str) -> ServiceItem:
-        """Create or replace an item; every type and field it names must exist."""
+        """Create or replace an item; every type and field it names must exist.
+
+        ``use_copy_original`` (default false): its use-copies attach the original sealed
+        licence, which shows every surface field, not only the item's.
+        """
         try:
             code, name = str(document["code"]), str(document["name"]).strip()
         except KeyError as exc:
@@ -107,6 +111,9 @@ class ServiceItems:
             raise ServiceItemError(f"item code {code!r} must be 4-64 of 0-9 A-Z a-z _ -")
         lock_name(self._session, f"service-item:{code}")  # definitions take turns
         materials = parse_materials(document.get("materials"))
+        attach_original = document.get("use_copy_original", False)
+        if not isinstance(attach_original, bool):
+            raise ServiceItemError("use_copy_original must be true or false (default false)")
         for material in materials:
             for type_code, fields in material.fields_by_type.items():
                 licence_type = self._catalogue.current(type_code)
@@ -122,14 +129,16 @@ class ServiceItems:
                              for t, f in m.fields_by_type.items()]} for m in materials]
         if row is None:
             row = ServiceItem(code=code, name=name, materials=stored, updated_at=at,
-                              updated_by=actor)
+                              updated_by=actor, use_copy_original=attach_original)
             self._session.add(row)
         else:
             row.name, row.materials, row.updated_at, row.updated_by = name, stored, at, actor
+            row.use_copy_original = attach_original
         self._session.flush()
         self._audit.append(actor=actor, action="service_item.defined",
                            object_type="service_item", object_id=code, at=at,
-                           details={"name": name, "materials": [m.id for m in materials]})
+                           details={"name": name, "materials": [m.id for m in materials],
+                                    "use_copy_original": attach_original})
         return row
 
     def get(self, code: str) -> ServiceItem:

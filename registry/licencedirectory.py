@@ -1,13 +1,16 @@
 """The licence registry as verification sees it (implements trust.validation.LicenceDirectory).
 
 Only what anyone may learn about a licence: type, issuer, validity, status now and at the
-signing time, and the hash of the PDF issued for the version; never the holder.
+signing time, and the hash of the PDF issued for the version; never the holder. A
+use-copy (加注件) the registry made is found by the digest of its signed revision.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trust.validation.directories import LicenceRecord, LicenceState
@@ -17,7 +20,7 @@ from .errors import LicenceNotFoundError
 from .filestore import FileStore
 from .licences import LicenceQuery, Reader
 from .lifecycle import effective_status, status_on
-from .models import Licence
+from .models import Licence, LicenceUseCopy
 from .sealing import LicenceSealer
 
 __all__ = ["RegistryLicenceDirectory"]
@@ -41,8 +44,21 @@ class RegistryLicenceDirectory:
                 ) -> LicenceRecord | None:
         """The licence with this identifier, its state now and at ``signed_at``."""
         licence = self._find(identifier)
+        return self._record(licence, at, signed_at) if licence is not None else None
+
+    def use_copy_of(self, signed_sha256: str, *, at: datetime, signed_at: datetime
+                    ) -> LicenceRecord | None:
+        """The licence a recorded use-copy with this signed-revision digest was made of
+        (registry/usecopies.py), its state now and when the copy was sealed."""
+        licence = self._session.scalar(
+            select(Licence).join(LicenceUseCopy, LicenceUseCopy.licence_id == Licence.id)
+            .where(LicenceUseCopy.signed_sha256 == signed_sha256))
         if licence is None:
             return None
+        return replace(self._record(licence, at, signed_at), use_copy=True)
+
+    def _record(self, licence: Licence, at: datetime, signed_at: datetime | None
+                ) -> LicenceRecord:
         successor = self._session.get(Licence, licence.superseded_by_id) \
             if licence.superseded_by_id else None
         at_signing = None

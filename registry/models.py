@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from trust.db import Base, JSONDocument, UTCDateTime, str_enum
 from trust.models import BigId
@@ -35,6 +36,7 @@ __all__ = [
     "LicenceType",
     "LicenceTypeIssuer",
     "LicenceUse",
+    "LicenceUseCopy",
     "SerialCounter",
     "ServiceItem",
     "TransitionAction",
@@ -255,6 +257,9 @@ class ServiceItem(Base):
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    # Whether a use-copy (加注件) made for this item attaches the original sealed PDF,
+    # which shows every surface field: only where the item may receive them all.
+    use_copy_original: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(160))
 
@@ -358,3 +363,25 @@ class LicenceUse(Base):
         Index("ix_licence_uses_issuer_id", "issuer_code", "id"),
         Index("ix_licence_uses_licence_at", "licence_id", "at"),
     )
+
+
+class LicenceUseCopy(Base):
+    """A use-copy (加注件) the registry made and sealed for one use of a licence.
+
+    ``signed_sha256`` is the SHA-256 of the copy's signed revision (the bytes its platform
+    seal covers): verification finds the licence a use-copy was made of by it, and so
+    reports that licence's status now (trust.validation.LicenceDirectory.use_copy_of).
+    """
+
+    __tablename__ = "licence_use_copies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    use_id: Mapped[int] = mapped_column(ForeignKey("licence_uses.id"), index=True)
+    licence_id: Mapped[int] = mapped_column(ForeignKey("licences.id"))
+    identifier: Mapped[str] = mapped_column(String(100))
+    signed_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    fields: Mapped[list[str]] = mapped_column(JSONDocument)
+    """The surface fields the copy shows (the use's); every other one is redacted."""
+    original_attached: Mapped[bool] = mapped_column()
+    client_id: Mapped[str] = mapped_column(String(32))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime)

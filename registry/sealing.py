@@ -8,7 +8,7 @@ certificates, pre-encoded ASN.1). A seal's entry is rebuilt when its certificate
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -30,7 +30,7 @@ from .errors import RegistryError
 from .models import Licence, LicenceType
 from .render import LicenceRenderer, LicenceView
 
-__all__ = ["IssuerSeal", "LicenceSealer", "NoIssuerSealError", "find_issuer_seal",
+__all__ = ["REDACTED", "IssuerSeal", "LicenceSealer", "NoIssuerSealError", "find_issuer_seal",
            "licence_view"]
 
 _SEALS = cast(Table, Seal.__table__)
@@ -109,18 +109,32 @@ def _display(value: Any, schema: dict[str, Any]) -> str:
     return str(value)
 
 
-def licence_view(licence: Licence, licence_type: LicenceType, *, verify_url: str) -> LicenceView:
-    """What the licence page shows, from the licence row and its type version."""
+REDACTED = "（已隐去：本事项无权获取）"
+"""What a use-copy prints instead of a value its use may not receive."""
+
+
+def licence_view(licence: Licence, licence_type: LicenceType, *, verify_url: str,
+                 disclosed: Collection[str] | None = None) -> LicenceView:
+    """What the licence page shows, from the licence row and its type version.
+
+    ``disclosed``: the surface fields a use-copy may show (a use's); every other value,
+    and a person holder's name (checks never disclose it), becomes :data:`REDACTED`, so
+    it is not in the page at all. None: the licence itself, everything shown.
+    """
     template = licence_type.template
     properties = licence_type.fields_schema.get("properties", {})
     fields = [
-        (entry["label"], _display(licence.fields[entry["key"]], properties.get(entry["key"], {})))
+        (entry["label"],
+         _display(licence.fields[entry["key"]], properties.get(entry["key"], {}))
+         if disclosed is None or entry["key"] in disclosed else REDACTED)
         for entry in template["fields"]
         if licence.fields.get(entry["key"]) not in (None, "")
     ]
     holder_label = "统一社会信用代码" if licence.holder_kind == "credit-code" else "持证人"
     holder = licence.holder_name if licence.holder_kind != "credit-code" \
         else f"{licence.holder_code}"
+    if disclosed is not None and licence.holder_kind != "credit-code":
+        holder = REDACTED  # the checker sent the holder's code; the name is not disclosed
     return LicenceView(
         title=template["title"],
         subtitle=template.get("subtitle", ""),

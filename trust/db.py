@@ -118,13 +118,16 @@ def make_engine(url: str, *, pool_size: int = 10, for_worker: bool = False) -> E
     """Create an engine with the settings each backend needs to be safe under concurrency.
 
     SQLite: WAL, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` for writing
-    transactions, so two writers queue instead of failing on a lock upgrade.
+    transactions, so two writers queue instead of failing on a lock upgrade. Both: a
+    statement's parameters (names, ID numbers) never appear in an error's text, and so
+    never in a log (``hide_parameters``).
     """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
+            hide_parameters=True,
             connect_args={"timeout": 30, "check_same_thread": False},
             poolclass=NullPool if for_worker else None,
         )
@@ -133,6 +136,7 @@ def make_engine(url: str, *, pool_size: int = 10, for_worker: bool = False) -> E
     engine = create_engine(
         url,
         json_serializer=_json_dumps,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         poolclass=NullPool if for_worker else None,

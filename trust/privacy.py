@@ -10,10 +10,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mask_id_number", "mask_text", "redact"]
+__all__ = ["mask_id_number", "mask_text", "redact", "scrub_database_values"]
 
 # 17 digits + digit/X, not glued to other alphanumerics (credit codes have letters).
 _CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+# What database errors quote of the data: PostgreSQL's DETAIL line (a unique key's values,
+# a whole failing row, a missing foreign key's value) and SQLAlchemy's statement
+# parameters (engines hide them: trust.db.make_engine; this catches any other source).
+_DATABASE_VALUES = re.compile(r"(DETAIL:|\[parameters:)[^\n]*")
 _SECRET_KEYS = ("secret", "password", "passwd", "pin", "private", "token", "kek", "credential")
 _SECRET_KEY = re.compile("|".join(_SECRET_KEYS))
 
@@ -31,6 +35,12 @@ def mask_id_number(number: str) -> str:
 def mask_text(text: str) -> str:
     """Mask every citizen-ID-shaped number inside free text (log messages)."""
     return _CITIZEN_ID.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
+
+
+def scrub_database_values(text: str) -> str:
+    """``text`` without the row values a database error quotes (personal data): the
+    lines stay, saying that something was hidden."""
+    return _DATABASE_VALUES.sub(lambda m: m.group(1) + " [values hidden]", text)
 
 
 def redact(value: Any) -> Any:

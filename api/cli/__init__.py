@@ -16,7 +16,7 @@ from registry.errors import RegistryError
 from signing.errors import SigningError
 from trust.errors import TrustError
 from trust.jws import JWSError
-from trust.privacy import mask_text
+from trust.privacy import mask_text, scrub_database_values
 
 from ..settings import SettingsError
 from . import audit, checks, clients, imports, keys, pki, registry, seals, service, verify
@@ -68,6 +68,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("ZHENGYIN_DEBUG") == "1":
             raise
-        print(f"internal error: {type(exc).__name__}: {mask_text(str(exc))[:300]} "
+        text = mask_text(scrub_database_values(str(exc)))
+        print(f"internal error: {type(exc).__name__}: {text[:300]} "
               "(set ZHENGYIN_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(2)

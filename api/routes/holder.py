@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -17,10 +19,9 @@ from registry.receipts import DISPLAY_TYP, display_payload
 from registry.sealing import LicenceSealer
 from trust.db import utcnow
 
-from ..deps import HolderDep, ReadServicesDep, ServicesDep
+from ..deps import HolderDep, ReadServicesDep, RuntimeDep, ServicesDep
 from ..holders import HolderIdentity
-from ..problems import ForbiddenError
-from ..runtime import Services
+from ..runtime import Runtime, Services
 from ..schemas.checks import (
     AgentGrantCreate,
     AgentGrantRead,
@@ -37,61 +38,82 @@ from .licences import licence_read, pdf_response
 router = APIRouter(prefix="/holder", tags=["holder"])
 
 
+ForHolder = Annotated[str | None, Query(
+    alias="for", max_length=32,
+    description="act for this principal: the caller must hold a valid, unexpired agent "
+                "grant from it (403 otherwise); every such access is audited")]
+
+
+def acting_as(services: Services, holder: HolderIdentity, for_holder: str | None,
+              at: datetime, *, access: str) -> Holder:
+    """The holder acted for: oneself, or a principal that granted this holder agency
+    (checked and audited by the registry; 403 ``agent.not_authorised`` otherwise)."""
+    if not _for_other(holder, for_holder):
+        return Holder(holder.holder_kind, holder.holder_code)
+    assert for_holder is not None
+    return services.consents.act_for(holder.holder_code, for_holder, access=access, at=at,
+                                     actor=holder.actor)
+
+
+def _for_other(holder: HolderIdentity, for_holder: str | None) -> bool:
+    return bool(for_holder and for_holder.strip().upper() != holder.holder_code)
+
+
+@contextmanager
+def reading_as(runtime: Runtime, holder: HolderIdentity, for_holder: str | None, *,
+               access: str) -> Iterator[tuple[Services, Holder]]:
+    """A unit of work for a holder's read and the holder it reads for: read-only for
+    oneself; for a principal it writes the audit entry of the agent's access."""
+    agent = _for_other(holder, for_holder)
+    with runtime.unit_of_work(readonly=not agent) as services:
+        yield services, acting_as(services, holder, for_holder, utcnow(), access=access)
+
+
 @router.get("/licences", operation_id="holder_list_licences", response_model=list[LicenceRead])
-def holder_list_licences(holder: HolderDep, services: ReadServicesDep) -> list[LicenceRead]:
-    """Every licence version the holder holds (a holder has few; no paging needed)."""
-    at = utcnow()
-    rows = services.licences.page(Reader(holder_code=holder.holder_code), limit=500)
-    return [licence_read(services, row, at) for row in rows]
+def holder_list_licences(holder: HolderDep, runtime: RuntimeDep,
+                         for_holder: ForHolder = None) -> list[LicenceRead]:
+    """Every licence version the holder (or its principal) holds; a holder has few."""
+    with reading_as(runtime, holder, for_holder, access="licences.list") as (services, subject):
+        at = utcnow()
+        rows = services.licences.page(Reader(holder_code=subject.code), limit=500)
+        return [licence_read(services, row, at) for row in rows]
 
 
 @router.get("/licences/{identifier}", operation_id="holder_get_licence",
             response_model=LicenceRead)
-def holder_get_licence(identifier: str, holder: HolderDep, services: ReadServicesDep
-                       ) -> LicenceRead:
-    """One of the holder's licences; another holder's is 'not found'."""
-    licence = services.licences.get(identifier, Reader(holder_code=holder.holder_code))
-    return licence_read(services, licence, utcnow())
+def holder_get_licence(identifier: str, holder: HolderDep, runtime: RuntimeDep,
+                       for_holder: ForHolder = None) -> LicenceRead:
+    """One of the holder's (or its principal's) licences; another's is 'not found'."""
+    with reading_as(runtime, holder, for_holder, access="licence.read") as (services, subject):
+        licence = services.licences.get(identifier, Reader(holder_code=subject.code))
+        return licence_read(services, licence, utcnow())
 
 
 @router.get("/licences/{identifier}/pdf", operation_id="holder_get_licence_pdf",
             responses={200: {"content": {"application/pdf": {}}}})
-def holder_get_licence_pdf(identifier: str, holder: HolderDep, services: ServicesDep
-                           ) -> Response:
-    """The holder's sealed licence PDF; the download is audited."""
+def holder_get_licence_pdf(identifier: str, holder: HolderDep, services: ServicesDep,
+                           for_holder: ForHolder = None) -> Response:
+    """The holder's (or its principal's) sealed licence PDF; the download is audited."""
     at = utcnow()
-    licence = services.licences.get(identifier, Reader(holder_code=holder.holder_code))
+    subject = acting_as(services, holder, for_holder, at, access="licence.pdf")
+    licence = services.licences.get(identifier, Reader(holder_code=subject.code))
     services.issuance.ensure_sealed(licence, at=at)
     services.audit.append(actor=holder.actor, action="licence.downloaded",
                           object_type="licence", object_id=licence.identifier, at=at,
-                          details={"by": "holder"})
+                          details={"by": "holder" if subject.code == holder.holder_code
+                                   else "agent"})
     return pdf_response(services, licence)
 
 
 # --------------------------------------------------------------------------- consent & use
 
 
-def acting_as(services: Services, holder: HolderIdentity, for_holder: str | None,
-              at: datetime) -> Holder:
-    """The holder acted for: oneself, or a principal that granted this holder agency."""
-    if not for_holder or for_holder == holder.holder_code:
-        return Holder(holder.holder_kind, holder.holder_code)
-    for grant in services.consents.principals_of(holder.holder_code, at=at):
-        if grant.principal_code == for_holder.strip().upper():
-            return Holder(HolderKind(grant.principal_kind), grant.principal_code)
-    raise ForbiddenError("you are not an agent of that holder")
-
-
-ForHolder = Annotated[str | None, Query(alias="for", description="act for this principal "
-                                        "(an agent grant is needed)")]
-
-
 @router.get("/consents", operation_id="holder_list_consents", response_model=list[ConsentRead])
-def holder_list_consents(holder: HolderDep, services: ReadServicesDep,
+def holder_list_consents(holder: HolderDep, runtime: RuntimeDep,
                          for_holder: ForHolder = None) -> list[ConsentRead]:
     """The holder's consents, newest first."""
-    subject = acting_as(services, holder, for_holder, utcnow())
-    return [ConsentRead.of(c) for c in services.consents.consents_of(subject.code)]
+    with reading_as(runtime, holder, for_holder, access="consents.list") as (services, subject):
+        return [ConsentRead.of(c) for c in services.consents.consents_of(subject.code)]
 
 
 @router.post("/consents", operation_id="holder_grant_consent", status_code=201,
@@ -100,7 +122,7 @@ def holder_grant_consent(body: ConsentCreate, holder: HolderDep, services: Servi
                          for_holder: ForHolder = None) -> ConsentRead:
     """Consent that an intake client (or any) may check this holder for one item."""
     at = utcnow()
-    subject = acting_as(services, holder, for_holder, at)
+    subject = acting_as(services, holder, for_holder, at, access="consent.grant")
     consent = services.consents.grant(subject, item_code=body.item_code,
                                       client_id=body.client_id, case_number=body.case_number,
                                       expires_at=body.expires_at, at=at, actor=holder.actor)
@@ -113,7 +135,7 @@ def holder_withdraw_consent(consent_id: str, holder: HolderDep, services: Servic
                             for_holder: ForHolder = None) -> ConsentRead:
     """Withdraw a consent at once."""
     at = utcnow()
-    subject = acting_as(services, holder, for_holder, at)
+    subject = acting_as(services, holder, for_holder, at, access="consent.withdraw")
     return ConsentRead.of(services.consents.withdraw(consent_id, subject.code, at=at,
                                                      actor=holder.actor))
 
@@ -124,7 +146,7 @@ def holder_create_use_code(body: UseCodeCreate, holder: HolderDep, services: Ser
                            for_holder: ForHolder = None) -> UseCodeRead:
     """A one-time use code (用证码) for one service item, valid for minutes."""
     at = utcnow()
-    subject = acting_as(services, holder, for_holder, at)
+    subject = acting_as(services, holder, for_holder, at, access="use_code.create")
     row, code = services.consents.create_use_code(subject, item_code=body.item_code, at=at,
                                                   actor=holder.actor)
     return UseCodeRead(code=code, item_code=row.item_code, expires_at=row.expires_at)
@@ -157,14 +179,17 @@ def holder_revoke_agent(grant_id: str, holder: HolderDep, services: ServicesDep)
 
 
 @router.get("/uses", operation_id="holder_list_uses", response_model=list[LicenceUseRead])
-def holder_list_uses(holder: HolderDep, services: ReadServicesDep,
+def holder_list_uses(holder: HolderDep, runtime: RuntimeDep,
                      after: Annotated[int, Query(ge=0)] = 0,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[LicenceUseRead]:
-    """Every use of the holder's licences: who, for what, which fields, when."""
-    rows = services.session.scalars(
-        select(LicenceUse).where(LicenceUse.holder_code == holder.holder_code)
-        .where(LicenceUse.id > after).order_by(LicenceUse.id.desc()).limit(limit))
-    return [LicenceUseRead.of(row) for row in rows]
+                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                     for_holder: ForHolder = None) -> list[LicenceUseRead]:
+    """Every use of the holder's (or its principal's) licences: who, for what, which
+    fields, when."""
+    with reading_as(runtime, holder, for_holder, access="uses.list") as (services, subject):
+        rows = services.session.scalars(
+            select(LicenceUse).where(LicenceUse.holder_code == subject.code)
+            .where(LicenceUse.id > after).order_by(LicenceUse.id.desc()).limit(limit))
+        return [LicenceUseRead.of(row) for row in rows]
 
 
 @router.post("/licences/{identifier}/display", operation_id="holder_display_licence",

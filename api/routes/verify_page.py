@@ -6,7 +6,8 @@
 * ``GET /v/{identifier}``: a licence's verdict and status (licence PDFs print this URL as
   their QR code; ``/v/q`` is the holder's display code, issue 5);
 * ``GET /verify/reports/{token}.pdf|.json``: the report just shown, sealed by the
-  platform or as JSON, for 15 minutes.
+  platform or as JSON, for 15 minutes (kept in the database, so that any worker process
+  answers the links: api/keptreports.py).
 
 Uploads are limited in size (``ZHENGYIN_PUBLIC_VERIFY_MAX_BYTES``) and each client IP in
 rate (``ZHENGYIN_PUBLIC_VERIFY_PER_MINUTE``); the file is examined in a worker under time
@@ -32,6 +33,8 @@ from trust.validation import (
 )
 
 from ..deps import ReadServicesDep, ServicesDep
+from ..forms import StrictFormRoute
+from ..keptreports import find_report, keep_report
 from ..pages import render
 from ..pages.statuses import Tone, status_view
 from ..problems import ApiError, NotFoundError
@@ -39,7 +42,7 @@ from ..runtime import Services
 from ..schemas.verify import VerificationReportRead
 from .verify import read_upload
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], route_class=StrictFormRoute)
 
 _BANNER = {
     Indication.TOTAL_PASSED: ("passed", "✔ 核验通过",
@@ -149,7 +152,8 @@ def _page(request: Request, *, status_code: int = 200, **context: Any) -> HTMLRe
 
 def _result(request: Request, services: Services, report: VerificationReport,
             *, identifier: str | None = None) -> HTMLResponse:
-    token = services.runtime.verification.keep_report(report)
+    with services.runtime.writing_unit(services) as writer:
+        token = keep_report(writer.session, report, at=utcnow())
     return _page(request, result=view(report), token=token, identifier=identifier)
 
 
@@ -206,7 +210,7 @@ def licence_page(identifier: str, request: Request, services: ReadServicesDep) -
 
 
 def _kept(services: Services, token: str) -> VerificationReport:
-    report = services.runtime.verification.report(token)
+    report = find_report(services.session, token, at=utcnow())
     if report is None:
         raise NotFoundError("no such report (reports are kept for 15 minutes)",
                             hint="verify the document again")

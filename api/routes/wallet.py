@@ -27,6 +27,7 @@ from trust.errors import AuthenticationError
 from trust.privacy import mask_id_number
 
 from ..deps import RuntimeDep
+from ..forms import StrictFormRoute
 from ..holders import HolderIdentity
 from ..pages import csrf_token, new_secret, render, valid_csrf
 from ..pages.statuses import action_name, status_view
@@ -34,7 +35,7 @@ from ..runtime import Runtime, Services
 from .holder import display_token, display_url
 from .licences import pdf_response
 
-router = APIRouter(prefix="/wallet", include_in_schema=False)
+router = APIRouter(prefix="/wallet", include_in_schema=False, route_class=StrictFormRoute)
 
 _TOKEN_COOKIE = "zy_holder"  # noqa: S105 - a cookie name, not a secret
 _CSRF_COOKIE = "zy_csrf"

@@ -32,13 +32,15 @@ class ServiceItemRead(BaseModel):
     code: str
     name: str
     materials: list[dict[str, Any]]
+    use_copy_original: bool = Field(description="use-copies (加注件) for this item attach the "
+                                    "original sealed licence (every field); default false")
     updated_at: datetime
 
     @classmethod
     def of(cls, item: ServiceItem) -> ServiceItemRead:
         """From the table row."""
         return cls(code=item.code, name=item.name, materials=item.materials,
-                   updated_at=item.updated_at)
+                   use_copy_original=item.use_copy_original, updated_at=item.updated_at)
 
 
 class CheckCreate(BaseModel):

@@ -221,6 +221,8 @@ class LicenceStatusRead(BaseModel):
     status_now: str
     status_at_signing: str | None
     superseded_by: str | None
+    use_copy: bool = Field(default=False, description="the document is a use-copy (加注件) "
+                           "the registry made of this licence, not the licence's own PDF")
 
     @classmethod
     def of(cls, licence: LicenceRecord) -> LicenceStatusRead:
@@ -231,7 +233,7 @@ class LicenceStatusRead(BaseModel):
                    valid_until=licence.valid_until, status_now=licence.state_now.value,
                    status_at_signing=licence.state_at_signing.value
                    if licence.state_at_signing else None,
-                   superseded_by=licence.superseded_by)
+                   superseded_by=licence.superseded_by, use_copy=licence.use_copy)
 
 
 class SignatureRead(BaseModel):

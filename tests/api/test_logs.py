@@ -128,3 +128,64 @@ def test_uvicorn_records_come_out_as_json_too(json_logs: io.StringIO) -> None:
     (entry,) = _lines(json_logs)
 
     assert (entry["logger"], entry["message"]) == ("uvicorn.error", "Started server process")
+
+
+# --------------------------------------------------------------------------- database errors
+
+PRINCIPAL = "91110000600037341L"  # a credit code: the ID-number masking does not touch it
+
+
+def _grant_row(grant_id: str, **overrides: Any) -> Any:
+    from datetime import timedelta
+
+    from registry.models import AgentGrant
+    from trust.db import utcnow
+
+    values: dict[str, Any] = {
+        "id": grant_id, "principal_code": PRINCIPAL, "principal_kind": "credit-code",
+        "agent_code": ID_NUMBER, "granted_at": utcnow(),
+        "expires_at": utcnow() + timedelta(days=1), "revoked_at": None,
+        "granted_by": f"holder:{PRINCIPAL}"}
+    values.update(overrides)
+    return AgentGrant(**values)
+
+
+def _integrity_error(runtime: Any, *rows: Any) -> BaseException:
+    """The error the last row's insert raises, each earlier row committed first."""
+    from sqlalchemy.exc import IntegrityError
+
+    *earlier, last = rows
+    for row in earlier:
+        with runtime.unit_of_work() as services:
+            services.session.add(row)
+    with pytest.raises(IntegrityError) as caught, runtime.unit_of_work() as services:
+        services.session.add(last)
+    return caught.value
+
+
+def test_a_database_error_carries_no_statement_parameters(runtime: Any) -> None:
+    error = _integrity_error(runtime, _grant_row("g1"), _grant_row("g1"))
+    text = str(error)
+    assert "agent_grants" in text  # the error is about our insert...
+    assert PRINCIPAL not in text and ID_NUMBER not in text  # ...but names no value
+
+
+@pytest.mark.parametrize("json_output", [True, False], ids=["json", "plain"])
+def test_an_integrity_errors_log_record_carries_no_row_value(
+        json_logs: io.StringIO, monkeypatch: pytest.MonkeyPatch, runtime: Any,
+        json_output: bool) -> None:
+    """PostgreSQL quotes the failing row in its DETAIL line ("Failing row contains (…)"):
+    the log says that values were hidden instead."""
+    error = _integrity_error(runtime, _grant_row("g2", principal_kind=None))
+    stderr = io.StringIO()  # set here: the runtime fixture's set-up comes after json_logs'
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging("INFO", json_output=json_output)
+    logging.getLogger("zhengyin.api").error("unhandled error on POST /holder/agents",
+                                            exc_info=error)
+    captured = stderr.getvalue()
+    assert "IntegrityError" in captured and "agent_grants" in captured
+    for value in (PRINCIPAL, ID_NUMBER, MASKED):
+        assert value not in captured
+    if runtime.engine.dialect.name == "postgresql":
+        assert "Failing row contains" in str(error)  # the value is in the error itself
+        assert "DETAIL: [values hidden]" in captured

@@ -105,21 +105,6 @@ def test_a_use_copy_is_marked_sealed_by_the_registry_and_validates(
         == live.runtime.settings.platform_name
 
 
-def test_a_use_copy_attaches_the_original_sealed_licence(client: TestClient,
-                                                          live: StampingEnv) -> None:
-    import pikepdf
-
-    check, intake = _checked(client, live)
-    identifier = check["materials"][0]["identifier"]
-    copy = client.post(f"/checks/{check['check_id']}/use-copies",
-                       json={"identifier": identifier}, headers=intake).content
-    with pikepdf.open(io.BytesIO(copy)) as pdf:
-        attached = pdf.attachments[f"{identifier}.pdf"].get_file().read_bytes()
-    original = client.get(f"/licences/{identifier}/pdf",
-                          headers=_headers(live, ClientRole.ADMIN)).content
-    assert attached == original
-
-
 def test_use_copies_only_for_licences_the_check_disclosed(client: TestClient,
                                                           live: StampingEnv) -> None:
     check, intake = _checked(client, live)

@@ -609,7 +609,8 @@ def check_licence_status(licence: LicenceRecord | None, identifier: str) -> Reas
 
 def check_licence(evidence: SignatureEvidence, document_sha256: str,
                   licence: LicenceRecord | None, policy: ValidationPolicy) -> Reason:
-    """A licence PDF: the issued file, valid when sealed and now."""
+    """A licence PDF: the issued file (or a use-copy the registry recorded of it), valid
+    when sealed and now."""
     _readable(evidence)
     identifier = evidence.licence_identifier
     if not policy.check_licences or identifier is None:
@@ -621,7 +622,8 @@ def check_licence(evidence: SignatureEvidence, document_sha256: str,
                     f"the document claims to be licence {identifier}, which the registry "
                     "does not know")
     issued = licence.pdf_sha256
-    if issued is None or issued not in (evidence.signed_bytes_sha256, document_sha256):
+    if not licence.use_copy and (
+            issued is None or issued not in (evidence.signed_bytes_sha256, document_sha256)):
         raise _fail(S.HASH_FAILURE, "licence.not_issued_file",
                     f"此 PDF 不是证照库为电子证照 {identifier} 签发的文件",
                     f"this PDF is not the file the registry issued for licence {identifier}")
@@ -630,4 +632,10 @@ def check_licence(evidence: SignatureEvidence, document_sha256: str,
         raise _fail(_STATUS_SUB[at_signing], "licence.invalid_when_sealed",
                     f"加盖印章时电子证照的状态为：{at_signing.zh}",
                     f"the licence was {at_signing.value} when it was sealed")
-    return check_licence_status(licence, identifier)
+    status = check_licence_status(licence, identifier)
+    if licence.use_copy:
+        return Reason("licence.use_copy", f"此文件是证照库为电子证照 {identifier} 制作并登记的"
+                      f"加注件；{status.zh}",
+                      f"this document is a use-copy the registry made and recorded of licence "
+                      f"{identifier}; {status.en}")
+    return status

@@ -97,6 +97,10 @@ class LicenceRecord:
     pdf_sha256: str | None
     """SHA-256 of the PDF issued for this version (None: not sealed yet)."""
     superseded_by: str | None
+    use_copy: bool = False
+    """True when the document is a use-copy (加注件) of this licence that the registry
+    made and recorded by its signed digest (:meth:`LicenceDirectory.use_copy_of`), not
+    the licence's own PDF."""
 
 
 class LicenceDirectory(Protocol):
@@ -109,4 +113,11 @@ class LicenceDirectory(Protocol):
 
     def issued_pdf(self, identifier: str) -> bytes | None:
         """The PDF issued for this licence version, for re-verification by identifier."""
+        ...
+
+    def use_copy_of(self, signed_sha256: str, *, at: datetime, signed_at: datetime
+                    ) -> LicenceRecord | None:
+        """The licence of which the registry made a use-copy (加注件) whose signed revision
+        (the bytes its platform seal covers) has this SHA-256, with ``use_copy`` set; or
+        None. Asked only for a document that names a licence but is not its issued PDF."""
         ...

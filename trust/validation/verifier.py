@@ -163,6 +163,14 @@ class Verifier:
         if policy.check_licences and evidence.licence_identifier and self.licences is not None:
             licence = self.licences.licence(evidence.licence_identifier, at=at,
                                             signed_at=moment)
+            digest = evidence.signed_bytes_sha256
+            if licence is not None and digest is not None \
+                    and licence.pdf_sha256 not in (digest, document_sha256):
+                # Not the issued PDF: a use-copy the registry made of it (加注件) is known
+                # by its signed digest, and then stands for the licence's status.
+                copy = self.licences.use_copy_of(digest, at=at, signed_at=moment)
+                if copy is not None and copy.identifier == licence.identifier:
+                    licence = copy
         if self.licences is None and evidence.licence_identifier:
             identifier = evidence.licence_identifier
             licence_check = CheckResult.not_applicable("licence", Reason(

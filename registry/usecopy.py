@@ -146,13 +146,20 @@ def use_copy_document(view: LicenceView, marks: UseCopyMarks, *, renderer: Licen
            page.content.decode("ascii"), seal[1] if seal else "", "Q",
            *_marking_ops(lines, marking, width, height)]
     xobjects = pikepdf.Dictionary(IssuerSeal=seal[0]) if seal else pikepdf.Dictionary()
-    copy.pages.append(pikepdf.Page(pikepdf.Dictionary(
-        Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, width, height]),
-        Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=licence_font, FW=marking_font),
-                                     ExtGState=pikepdf.Dictionary(Faint=faint),
-                                     XObject=xobjects),
-        Contents=copy.make_stream("\n".join(ops).encode("ascii")),
-    )))
+    resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=licence_font, FW=marking_font),
+                                   ExtGState=pikepdf.Dictionary(Faint=faint),
+                                   XObject=xobjects)
+    # A licence whose fields flow onto continuation pages (registry.templatefit): every
+    # page of it is copied, scaled and marked alike, so no disclosed field goes missing.
+    further = [[f"q {_SCALE} 0 0 {_SCALE} {shift_x:.2f} {shift_y:.2f} cm",
+                content.decode("ascii"), "Q", *_marking_ops(lines, marking, width, height)]
+               for content in page.more]
+    for page_ops in [ops, *further]:
+        copy.pages.append(pikepdf.Page(pikepdf.Dictionary(
+            Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, width, height]),
+            Resources=resources,
+            Contents=copy.make_stream("\n".join(page_ops).encode("ascii")),
+        )))
     stamp = f"D:{marks.at.astimezone(CHINA_TZ):%Y%m%d%H%M%S}+08'00'"
     if attach_original:
         copy.attachments[attachment_name] = pikepdf.AttachedFileSpec(

@@ -44,6 +44,7 @@ MOTHER = "11010519491231002X"
 FOOD_ITEM = "11110105-FOOD-0001"  # the business licence: name, entity_type, legal rep., address
 BIRTH_ITEM = "11110105-HUKOU-0001"
 WHOLE_ITEM = "11110105-FOOD-0009"
+SCOPE_ITEM = "11110105-SCOPE-0001"  # every field of the business licence
 BIRTH_FIELDS = ["newborn_name", "institution"]
 
 
@@ -56,6 +57,11 @@ def _items() -> list[dict[str, Any]]:
              "types": [{"type_code": BIRTH_TYPE, "fields": BIRTH_FIELDS}]}]},
         {**food, "code": WHOLE_ITEM, "name": "食品经营许可（新办，收取原件）",
          "use_copy_original": True},
+        {"code": SCOPE_ITEM, "name": "经营范围核验", "materials": [
+            {"id": "business", "name": "营业执照", "types": [
+                {"type_code": BUSINESS_TYPE, "fields": [
+                    "name", "entity_type", "legal_representative", "registered_capital",
+                    "established", "address", "business_scope"]}]}]},
     ]
 
 
@@ -363,6 +369,25 @@ def test_another_clients_check_has_no_use_copy(client: TestClient, live: Stampin
                            json={"identifier": copied.identifier}, headers=other)
     assert response.status_code == 404
     assert response.json()["code"] == "use_copy.not_found"
+
+
+def test_a_licence_over_two_pages_is_copied_whole(client: TestClient, live: StampingEnv,
+                                                  tmp_path: Path) -> None:
+    scope = "软件开发；" * 199 + "研发"
+    longest = {**BUSINESS, "holder_code": "91110105MA00000012", "fields": {
+        **BUSINESS["fields"], "name": "某" * 100, "address": "路" * 200,
+        "business_scope": scope}}
+    copied = _copy(client, _checked(client, live, longest, SCOPE_ITEM))
+    path = tmp_path / "copy.pdf"
+    path.write_bytes(copied.pdf)
+
+    pages = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True,
+                           check=True).stdout
+    assert "Pages:           2" in pages
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout.replace(" ", "").replace("\n", "")
+    assert text.count("软件开发") == 199  # nothing disclosed is lost between the pages
+    assert text.count("路") >= 200
 
 
 def test_compressed_streams_are_searched_too() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pikepdf
 import pypdfium2
@@ -374,9 +374,9 @@ def test_another_clients_check_has_no_use_copy(client: TestClient, live: Stampin
 def test_a_licence_over_two_pages_is_copied_whole(client: TestClient, live: StampingEnv,
                                                   tmp_path: Path) -> None:
     scope = "软件开发；" * 199 + "研发"
-    longest = {**BUSINESS, "holder_code": "91110105MA00000012", "fields": {
-        **BUSINESS["fields"], "name": "某" * 100, "address": "路" * 200,
-        "business_scope": scope}}
+    fields = {**cast(dict[str, Any], BUSINESS["fields"])}
+    fields.update(name="某" * 100, address="路" * 200, business_scope=scope)
+    longest = {**BUSINESS, "holder_code": "91110105MA00000012", "fields": fields}
     copied = _copy(client, _checked(client, live, longest, SCOPE_ITEM))
     path = tmp_path / "copy.pdf"
     path.write_bytes(copied.pdf)

@@ -1,21 +1,38 @@
-"""ASGI middleware: request ids, body size limits and the access log."""
+"""ASGI middleware: request ids, body size limits, the input guard, the last resort, the log."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AccessLogMiddleware", "BodySizeLimitMiddleware"]
+from .problems import problem_response
+from .schemas.inputs import control_character
+
+__all__ = [
+    "AccessLogMiddleware",
+    "BodySizeLimitMiddleware",
+    "InputGuardMiddleware",
+    "LastResortMiddleware",
+]
 
 access_log = logging.getLogger("zhengyin.access")
+log = logging.getLogger("zhengyin.api")
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(HTTPException):
+    """Raised from ``receive``: an HTTP exception, so that FastAPI's body parsing, which
+    turns any other exception into a 400, passes it on to the 413 handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body exceeds the limit of {limit} bytes")
 
 
 class BodySizeLimitMiddleware:
@@ -47,7 +64,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLargeError
+                    raise _BodyTooLargeError(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -79,6 +96,88 @@ class BodySizeLimitMiddleware:
             (b"connection", b"close"),
         ]})
         await send({"type": "http.response.body", "body": body})
+
+
+_HEADER_REFUSED = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class InputGuardMiddleware:
+    """Refuse control characters in the path, the query and header values with a 422.
+
+    The rule of :mod:`api.schemas.inputs` for every route, whatever its parameters are
+    typed as: no path segment, query name or value and no header carries a control
+    character (a header may carry a tab, RFC 9110 §5.5). Bodies are checked by their
+    schemas.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            where = self._refused(scope)
+            if where is not None:
+                response = problem_response(
+                    Request(scope), status=422, code="request.invalid",
+                    detail=f"the request is invalid: {where}",
+                    errors=[{"field": where, "message": "must not contain control characters"}],
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _refused(scope: Scope) -> str | None:
+        if control_character(scope.get("path", "")) is not None:
+            return "path"
+        query = scope.get("query_string", b"")
+        if query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True,
+                                         encoding="utf-8", errors="replace"):
+                if control_character(name) is not None or control_character(value) is not None:
+                    return f"query.{name}" if control_character(name) is None else "query"
+        for name, value in scope.get("headers") or ():
+            if _HEADER_REFUSED.search(value) is not None:
+                return f"header.{name.decode('latin-1')}"
+        return None
+
+
+class LastResortMiddleware:
+    """Turn an unexpected exception into a logged 500 problem and keep the connection.
+
+    Starlette's outermost error middleware answers 500 and then re-raises, and uvicorn,
+    seeing an exception after the response started, drops the keep-alive connection.
+    Installed just outside the routes, this answers with a problem+json 500 and ends the
+    request normally. The traceback goes to the log, never to the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # half a response is out: only closing the connection can tell
+                raise
+            log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"),
+                      exc_info=exc)
+            response = problem_response(
+                Request(scope), status=500, code="internal",
+                detail="internal error; the operation was not carried out",
+            )
+            await response(scope, receive, send)
 
 
 class AccessLogMiddleware:

@@ -31,6 +31,7 @@ from ..schemas.checks import (
     UseCodeCreate,
     UseCodeRead,
 )
+from ..schemas.inputs import Cursor, Line
 from ..schemas.registry import LicenceRead
 from .licences import licence_read, pdf_response
 
@@ -82,7 +83,7 @@ def acting_as(services: Services, holder: HolderIdentity, for_holder: str | None
     raise ForbiddenError("you are not an agent of that holder")
 
 
-ForHolder = Annotated[str | None, Query(alias="for", description="act for this principal "
+ForHolder = Annotated[Line | None, Query(alias="for", description="act for this principal "
                                         "(an agent grant is needed)")]
 
 
@@ -158,7 +159,7 @@ def holder_revoke_agent(grant_id: str, holder: HolderDep, services: ServicesDep)
 
 @router.get("/uses", operation_id="holder_list_uses", response_model=list[LicenceUseRead])
 def holder_list_uses(holder: HolderDep, services: ReadServicesDep,
-                     after: Annotated[int, Query(ge=0)] = 0,
+                     after: Annotated[Cursor, Query()] = 0,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[LicenceUseRead]:
     """Every use of the holder's licences: who, for what, which fields, when."""
     rows = services.session.scalars(

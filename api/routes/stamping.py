@@ -28,6 +28,7 @@ from trust.db import utcnow
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..runtime import Runtime
+from ..schemas.inputs import Line, Text
 from ..schemas.seals import StampJobRead, StampOptionsIn
 
 router = APIRouter(tags=["stamping"])
@@ -58,9 +59,9 @@ def stamp_pdf(
     services: ServicesDep,
     caller: Stamper,
     file: Annotated[UploadFile, File(description="the PDF to seal")],
-    case_number: Annotated[str, Form(max_length=128)],
-    purpose: Annotated[str, Form(max_length=200)],
-    options: Annotated[str, Form(description=_OPTIONS_HELP)],
+    case_number: Annotated[Line, Form(max_length=128)],
+    purpose: Annotated[Line, Form(max_length=200)],
+    options: Annotated[Text, Form(max_length=65536, description=_OPTIONS_HELP)],
 ) -> Response:
     """Seal one PDF and record the use; the body is the sealed PDF."""
     request = StampRequest(seal_id, parse_options(options), case_number, purpose,
@@ -99,9 +100,9 @@ def create_stamp_job(
     services: ServicesDep,
     caller: Stamper,
     background: BackgroundTasks,
-    case_number: Annotated[str, Form(max_length=128)],
-    purpose: Annotated[str, Form(max_length=200)],
-    options: Annotated[str, Form(description=_OPTIONS_HELP)],
+    case_number: Annotated[Line, Form(max_length=128)],
+    purpose: Annotated[Line, Form(max_length=200)],
+    options: Annotated[Text, Form(max_length=65536, description=_OPTIONS_HELP)],
     files: Annotated[list[UploadFile] | None, File(description="PDFs")] = None,
     archive: Annotated[UploadFile | None, File(description="or one zip of PDFs")] = None,
 ) -> StampJobRead:

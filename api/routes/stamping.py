@@ -19,7 +19,13 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 
-from signing.batch import MAX_DOCUMENTS, StampJobService, documents_from_zip, run_stamp_job
+from signing.batch import (
+    MAX_DOCUMENTS,
+    StampJobService,
+    documents_from_zip,
+    run_stamp_job,
+    safe_document_name,
+)
 from signing.errors import StampOptionsError
 from signing.stamper import StampOptions
 from signing.stamping import StampRequest
@@ -65,7 +71,8 @@ def stamp_pdf(
 ) -> Response:
     """Seal one PDF and record the use; the body is the sealed PDF."""
     request = StampRequest(seal_id, parse_options(options), case_number, purpose,
-                           document_name=(file.filename or None))
+                           document_name=safe_document_name(file.filename, 1)
+                           if file.filename else None)
     pdf = file.file.read()
     done = services.stamping.stamp(request, pdf, client_id=caller.client_id,
                                    actor=caller.actor, at=utcnow())
@@ -113,7 +120,7 @@ def create_stamp_job(
         documents += documents_from_zip(archive.file.read(),
                                         max_bytes=runtime.settings.max_request_bytes)
     for upload in files or []:
-        documents.append((upload.filename or f"document-{len(documents) + 1}.pdf",
+        documents.append((safe_document_name(upload.filename, len(documents) + 1),
                           upload.file.read()))
     if not documents:
         raise StampOptionsError("the job has no documents",

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keys import errors as key_errors
+from registry import catalogue as registry_catalogue
 from registry import errors as registry_errors
 from registry import sealing as registry_sealing
 from trust import errors as trust_errors
@@ -158,6 +159,7 @@ _STATUS: dict[type[BaseException], int] = {
     registry_errors.ImportConflictError: 409,
     registry_errors.ImportBatchNotFoundError: 404,
     registry_errors.ImportSourceError: 422,
+    registry_catalogue.TypeDefinitionError: 422,
     registry_errors.ConsentError: 403,
     registry_errors.FileStoreError: 503,
     registry_sealing.NoIssuerSealError: 409,

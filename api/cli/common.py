@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from ..runtime import Runtime
+from ..schemas.inputs import control_character, problem_in_json
 from ..settings import Settings
 
 console = Console()
@@ -31,3 +36,37 @@ def ready_runtime() -> Runtime:
     if current.settings.is_development:
         current.ensure_pki()
     return current
+
+
+class CLIInputError(Exception):
+    """An argument or input file the command line refuses (one line on stderr, exit 1)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def check_arguments(arguments: Sequence[str]) -> None:
+    """The API's text rule for command-line arguments: no control characters.
+
+    Arguments become names, reasons, case numbers and query filters in the database,
+    as the API's inputs do (api/schemas/inputs.py).
+    """
+    for number, argument in enumerate(arguments, start=1):
+        if control_character(argument) is not None:
+            raise CLIInputError(f"argument {number} contains a control character",
+                                hint="type the value again without control characters")
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON input file, checked as the API checks a free-form JSON body."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIInputError(f"{path}: not a readable JSON file ({exc.__class__.__name__})",
+                            hint="check the file is UTF-8 JSON") from None
+    problem = problem_in_json(document)
+    if problem is not None:
+        raise CLIInputError(f"{path}: {problem}")
+    return document

@@ -20,7 +20,7 @@ from registry.sealing import LicenceSealer
 from trust.clock import beijing_time
 from trust.db import utcnow
 
-from .common import CLI_ACTOR, console, ready_runtime
+from .common import CLI_ACTOR, console, read_json_file, ready_runtime
 
 types_app = typer.Typer(help="Licence types.", no_args_is_help=True)
 licence_app = typer.Typer(help="Licences.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def load_examples() -> None:
 def import_types(file: Annotated[Path, typer.Argument(help="JSON: one definition or a list")]
                  ) -> None:
     """Create types, or add versions to types whose content changed."""
-    document = json.loads(file.read_text(encoding="utf-8"))
+    document = read_json_file(file)
     documents = document if isinstance(document, list) else [document]
     _define([TypeDefinition.from_json(item) for item in documents])
 

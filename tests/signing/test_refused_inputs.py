@@ -29,7 +29,7 @@ def deeply_nested_catalog_pdf(depth: int = 5000) -> bytes:
 
     pyHanko's parser recurses once per level: this exhausts Python's recursion limit.
     """
-    base = approval_pdf(1)
+    base: bytes = approval_pdf(1)
     root = re.findall(rb"/Root (\d+) 0 R", base)[-1]
     pages = re.findall(rb"/Pages (\d+) 0 R", base)[0]
     size = int(re.findall(rb"/Size (\d+)", base)[-1])

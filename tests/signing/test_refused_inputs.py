@@ -30,8 +30,8 @@ def deeply_nested_catalog_pdf(depth: int = 5000) -> bytes:
     pyHanko's parser recurses once per level: this exhausts Python's recursion limit.
     """
     base: bytes = approval_pdf(1)
-    root = re.findall(rb"/Root (\d+) 0 R", base)[-1]
-    pages = re.findall(rb"/Pages (\d+) 0 R", base)[0]
+    root: bytes = re.findall(rb"/Root (\d+) 0 R", base)[-1]
+    pages: bytes = re.findall(rb"/Pages (\d+) 0 R", base)[0]
     size = int(re.findall(rb"/Size (\d+)", base)[-1])
     previous = int(re.findall(rb"startxref\s+(\d+)", base)[-1])
     body = (b"\n" + root + b" 0 obj\n<< /Type /Catalog /Pages " + pages + b" 0 R /Deep "

@@ -24,18 +24,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
-from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+
+from ..support import REQUIRE_BACKENDS
+
+try:
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import FailureGroup
+    from schemathesis.core.result import Ok
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+except ModuleNotFoundError:  # a venv from an older lock: required in CI, skipped elsewhere
+    if REQUIRE_BACKENDS:
+        raise
+    pytest.skip("schemathesis is not installed", allow_module_level=True)
 
 from api.runtime import Runtime
 from registry.catalogue import TypeDefinition, example_definitions, example_service_items

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter, ValidationError
 
+from api.problems import PROBLEM_RESPONSES
 from api.runtime import Runtime
 from api.schemas.inputs import Day, Instant, JsonObject, Line, Text
 from registry.catalogue import TypeDefinition, example_definitions
@@ -242,15 +243,17 @@ def test_every_string_a_request_carries_is_constrained_in_the_document(http: Any
 def test_every_operation_documents_the_problems_it_may_answer_with(http: Any) -> None:
     document = http.get("/openapi.json").json()
     assert "Problem" in document["components"]["schemas"]
+    assert {"401", "403", "404", "409", "413", "422"} <= set(map(str, PROBLEM_RESPONSES))
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            for status in ("401", "403", "404", "409", "413", "422"):
+            for status in map(str, PROBLEM_RESPONSES):
                 content = operation["responses"][status]["content"]
                 assert content["application/problem+json"]["schema"] == {
                     "$ref": "#/components/schemas/Problem"}, (method, path, status)
 
 
-def test_an_unexpected_error_is_a_problem_and_never_reaches_the_server(app: FastAPI) -> None:
+def test_an_unexpected_error_is_a_problem_and_never_reaches_the_server(
+        app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
     @app.get("/__boom", include_in_schema=False)
     def boom() -> None:
         raise ZeroDivisionError("not for the client")
@@ -264,3 +267,5 @@ def test_an_unexpected_error_is_a_problem_and_never_reaches_the_server(app: Fast
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "internal"
     assert "not for the client" not in response.text
+    assert any(record.exc_info and "not for the client" in str(record.exc_info[1])
+               for record in caplog.records if record.name == "zhengyin.api")

@@ -11,6 +11,7 @@ from trust.audit import verify_audit_chain
 from trust.db import utcnow
 from trust.models import AuditEntry
 
+from ..schemas.inputs import INT64_MAX
 from .common import console, ready_runtime
 
 app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -53,8 +54,9 @@ def checkpoint() -> None:
 
 @app.command("list")
 def list_entries(
-    after: Annotated[int, typer.Option(help="start after this sequence number")] = 0,
-    limit: Annotated[int, typer.Option(help="how many")] = 50,
+    after: Annotated[int, typer.Option(help="start after this sequence number",
+                                       min=0, max=INT64_MAX)] = 0,
+    limit: Annotated[int, typer.Option(help="how many", min=1, max=100_000)] = 50,
 ) -> None:
     """Print entries as JSON lines."""
     from sqlalchemy import select

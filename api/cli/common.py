@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from ..runtime import Runtime
-from ..schemas.inputs import control_character, problem_in_json
+from ..schemas.inputs import control_character, instant_in_range, problem_in_json
 from ..settings import Settings
 
 console = Console()
@@ -70,3 +71,15 @@ def read_json_file(path: Path) -> Any:
     if problem is not None:
         raise CLIInputError(f"{path}: {problem}")
     return document
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 date or time (UTC when it names no zone), within years 1900–9998."""
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return instant_in_range(moment)
+    except ValueError as exc:
+        raise CLIInputError(f"{text!r} is not a usable date or time: {exc}",
+                            hint="e.g. 2026-05-01 or 2026-05-01T08:00:00+08:00") from None

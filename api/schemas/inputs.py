@@ -37,6 +37,7 @@ __all__ = [
     "PageNumber",
     "Text",
     "control_character",
+    "instant_in_range",
     "problem_in_json",
 ]
 
@@ -69,7 +70,8 @@ Coordinate = Annotated[float, Field(ge=-14_400, le=14_400, allow_inf_nan=False)]
 _FIRST_YEAR, _LAST_YEAR = 1900, 9998
 
 
-def _instant_in_range(value: datetime) -> datetime:
+def instant_in_range(value: datetime) -> datetime:
+    """``value`` if it lies within years 1900–9998 in UTC, else ValueError."""
     try:
         utc = value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
@@ -85,7 +87,7 @@ def _day_in_range(value: date) -> date:
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
+Instant = Annotated[AwareDatetime, AfterValidator(instant_in_range)]
 """A moment: ISO 8601 with a UTC offset, years 1900–9998 in UTC."""
 Day = Annotated[date, AfterValidator(_day_in_range)]
 """A calendar day, years 1900–9998."""

@@ -38,3 +38,14 @@ def test_a_json_file_with_a_control_character_is_refused_before_the_database(
     result = _run(env, "licence-type", "import", str(broken), cwd=tmp_path)
     assert (result.returncode, result.stderr.count("\n")) == (1, 1)
     assert "not a readable JSON file" in result.stderr
+
+
+def test_a_moment_or_number_out_of_range_is_refused_not_an_internal_error(
+        env: dict[str, str], tmp_path: Path) -> None:
+    result = _run(env, "licence", "status", "X", "--at", "9999-12-31T23:00:00-12:00",
+                  cwd=tmp_path)
+    assert (result.returncode, result.stderr.count("\n")) == (1, 1)
+    assert "not a usable date or time" in result.stderr
+    result = _run(env, "audit", "list", "--after", str(2**70), cwd=tmp_path)
+    assert result.returncode == 2  # a usage error, named by the option parser
+    assert "--after" in result.stderr and "internal error" not in result.stderr

@@ -35,6 +35,19 @@ class _BodyTooLargeError(HTTPException):
         super().__init__(413, f"the request body exceeds the limit of {limit} bytes")
 
 
+class _TrackedSend:
+    """``send``, remembering whether the response has started (then no other can be sent)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class BodySizeLimitMiddleware:
     """Refuse bodies over ``limit`` bytes with a 413 problem, before a route reads them.
 
@@ -56,7 +69,6 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, send)
             return
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -67,16 +79,11 @@ class BodySizeLimitMiddleware:
                     raise _BodyTooLargeError(self.limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except _BodyTooLargeError:
-            if not response_started:
+            if not tracked.started:
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
@@ -158,18 +165,11 @@ class LastResortMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if started:  # half a response is out: only closing the connection can tell
+            if tracked.started:  # half a response is out: only closing the connection tells
                 raise
             log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"),
                       exc_info=exc)

@@ -7,15 +7,13 @@ request limit; a refused input must not cost the client its keep-alive connectio
 from __future__ import annotations
 
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .test_serving import ZHENGYIN, _free_port, env
+from .test_serving import env, serve
 
 __all__ = ["env"]
 
@@ -27,26 +25,9 @@ LIMIT = 64 * 1024
 @pytest.fixture
 def server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """``zhengyin serve`` (one process) with a 64 KiB request limit; its base URL."""
-    port = _free_port()
-    process = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port)],
-                               env={**env, "ZHENGYIN_MAX_REQUEST_BYTES": str(LIMIT),
-                                    "ZHENGYIN_HTTP_WORKERS": "1"},
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _attempt in range(450):
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with serve(env, tmp_path, ZHENGYIN_MAX_REQUEST_BYTES=str(LIMIT),
+               ZHENGYIN_HTTP_WORKERS="1") as (_process, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def _chunks(total: int, size: int = 8192) -> Iterator[bytes]:

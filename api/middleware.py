@@ -35,6 +35,23 @@ class _BodyTooLargeError(HTTPException):
         super().__init__(413, f"the request body exceeds the limit of {limit} bytes")
 
 
+class _HTTPMiddleware:
+    """Acts on HTTP requests (``http``); anything else (the lifespan) passes through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request."""
+        raise NotImplementedError
+
+
 class _TrackedSend:
     """``send``, remembering whether the response has started (then no other can be sent)."""
 
@@ -108,7 +125,7 @@ class BodySizeLimitMiddleware:
 _HEADER_REFUSED = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-class InputGuardMiddleware:
+class InputGuardMiddleware(_HTTPMiddleware):
     """Refuse control characters in the path, the query and header values with a 422.
 
     The rule of :mod:`api.schemas.inputs` for every route, whatever its parameters are
@@ -117,21 +134,18 @@ class InputGuardMiddleware:
     schemas.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            where = self._refused(scope)
-            if where is not None:
-                response = problem_response(
-                    Request(scope), status=422, code="request.invalid",
-                    detail=f"the request is invalid: {where}",
-                    errors=[{"field": where, "message": "must not contain control characters"}],
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 422 for a control character, else pass the request on."""
+        where = self._refused(scope)
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        response = problem_response(
+            Request(scope), status=422, code="request.invalid",
+            detail=f"the request is invalid: {where}",
+            errors=[{"field": where, "message": "must not contain control characters"}],
+        )
+        await response(scope, receive, send)
 
     @staticmethod
     def _refused(scope: Scope) -> str | None:
@@ -149,7 +163,7 @@ class InputGuardMiddleware:
         return None
 
 
-class LastResortMiddleware:
+class LastResortMiddleware(_HTTPMiddleware):
     """Turn an unexpected exception into a logged 500 problem and keep the connection.
 
     Starlette's outermost error middleware answers 500 and then re-raises, and uvicorn,
@@ -158,13 +172,8 @@ class LastResortMiddleware:
     request normally. The traceback goes to the log, never to the client.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request; an exception before the response starts becomes a 500."""
         tracked = _TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
@@ -180,16 +189,11 @@ class LastResortMiddleware:
             await response(scope, receive, send)
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(_HTTPMiddleware):
     """Assigns a request id and logs one JSON line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with its id; log it when it ends."""
         request_id = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()

@@ -59,10 +59,10 @@ from trust.clients import ROLE_SCOPES
 from trust.db import utcnow
 from trust.models import ClientRole
 
-pytestmark = pytest.mark.slow
-
 EXAMPLES = int(os.environ.get("ZHENGYIN_FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("ZHENGYIN_FUZZ_SEED", "0"))
+# About 20 ms a request on two loaded cores: a longer run (more examples) gets more time.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, 90 * EXAMPLES))]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 MARKET = "11110105MB00000009"  # 北京市朝阳区市场监督管理局, an issuer of the example types

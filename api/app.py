@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             runtime.upgrade_service_identities()
         if settings.audit_chaining == "background":
             runtime.start_audit_chainer()
+        runtime.start_job_sweeper()
         # Start-up leaves a large heap of objects that live as long as the process (models,
         # schemas, routes, fonts). Frozen, a full collection under load scans only what
         # requests made since: unfrozen, it paused a check worker for 133 ms. (No collection

@@ -42,6 +42,7 @@ from signing.uselog import SealUseLog
 from trust.asyncdb import AsyncStatements
 from trust.audit import AuditLog, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
+from trust.auditkeys import AuditKeys
 from trust.clients import ClientService, PrincipalCache
 from trust.crl import CRLPublisher
 from trust.db import (
@@ -62,7 +63,8 @@ from .database import check_schema
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from signing.batch import StampJobService, StampPool, TSAIdentity
+    from signing.batch import StampPool, TSAIdentity
+    from signing.jobs import JobSweeper, StampJobService
     from trust.anchors import TrustAnchorService
     from trust.validation import Verifier
     from trust.validation.material import TrustMaterial
@@ -110,6 +112,7 @@ class Runtime:
         self._stamp_pool: Any = None
         self._verification_pool: Any = None
         self._chainer: BackgroundChainer | None = None
+        self._job_sweeper: JobSweeper | None = None
         self.principals = PrincipalCache(settings.client_cache_seconds)
         # Type versions never change once stored, so they are safe to keep.
         self.type_versions = TypeVersions()
@@ -167,6 +170,21 @@ class Runtime:
             if self._chainer is None:
                 self._chainer = BackgroundChainer(self.audit_sequencer)
             self._chainer.start()
+
+    def start_job_sweeper(self) -> None:
+        """End stamp jobs whose process died, now and every half lease (servers)."""
+        from signing.jobs import JobSweeper
+
+        lease = self.settings.stamp_job_lease_seconds
+
+        def sweep() -> int:
+            with self.unit_of_work() as services:
+                return len(services.stamp_jobs.recover(at=utcnow(), lease_seconds=lease))
+
+        with self._lock:
+            if self._job_sweeper is None:
+                self._job_sweeper = JobSweeper(sweep, every=lease / 2)
+            self._job_sweeper.start()
 
     @property
     def chaining_in_background(self) -> bool:
@@ -425,6 +443,9 @@ class Runtime:
         if self._chainer is not None:
             self._chainer.stop()
             self._chainer = None
+        if self._job_sweeper is not None:
+            self._job_sweeper.stop()
+            self._job_sweeper = None
         if self._stamp_pool is not None:
             self._stamp_pool.close()
             self._stamp_pool = None
@@ -463,6 +484,11 @@ class Services:
     def identities(self) -> ServiceIdentities:
         """The service identities: made, re-issued with their EKUs, pinned."""
         return ServiceIdentities(self.session, self.pki)
+
+    @cached_property
+    def audit_keys(self) -> AuditKeys:
+        """The keys audit checkpoints are verified with (from the key store)."""
+        return AuditKeys(self.session, self.pki, self.runtime.keystore)
 
     @cached_property
     def clients(self) -> ClientService:
@@ -537,7 +563,7 @@ class Services:
     @cached_property
     def stamp_jobs(self) -> StampJobService:
         """Batch stamping jobs."""
-        from signing.batch import StampJobService
+        from signing.jobs import StampJobService
 
         return StampJobService(self.session, stamping=self.stamping,
                                jobs_dir=self.runtime.settings.data_dir / "jobs")

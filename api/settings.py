@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         "workers, else in the process), inline after each commit, or external (another "
         "process does: what the supervisor tells its workers). The CLI is always inline")
     workers: int = Field(default=0, ge=0, description="signing processes; 0 = one per core")
+    stamp_job_lease_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="a queued or running stamp job whose process "
+        "has not said it is alive for this long is ended (its process died)")
     verify_workers: int = Field(default=0, ge=0,
                                 description="verification processes; 0 = one per core")
     verify_in_process: bool = Field(

@@ -161,7 +161,7 @@ def main() -> None:
     from api.database import upgrade
     from api.runtime import Runtime
     from api.settings import Settings
-    from signing.batch import StampJobService, run_stamp_job
+    from signing.jobs import StampJobService, run_stamp_job
     from signing.models import SealType, SignatureLevel
     from signing.placement import AnchorPlacement, Placement
     from signing.seals import SealRequest

@@ -32,6 +32,7 @@ from trust.errors import InvalidCreditCodeError
 from .errors import InvalidSurfaceFieldsError, LicenceTypeNotFoundError, RegistryError
 from .holders import HolderKind
 from .models import LicenceType, LicenceTypeIssuer
+from .templatefit import template_problems
 
 __all__ = [
     "Catalogue",
@@ -172,6 +173,15 @@ class TypeDefinition:
                 raise TypeDefinitionError("each issuer needs a 'code' and a 'name'") from None
             except InvalidCreditCodeError as exc:
                 raise TypeDefinitionError(f"issuer code: {exc.message}") from None
+        problems = template_problems(
+            title=str(template["title"]), template=template, schema=schema,
+            person_held=any(kind is not HolderKind.CREDIT_CODE for kind in kinds),
+            issuer_names=[name for _, name in issuers])
+        if problems:
+            raise TypeDefinitionError(
+                "the template does not fit its own schema: " + "; ".join(problems),
+                hint="bound every printed field (maxLength, enum, minimum and maximum) so that "
+                     "each licence the schema accepts can be printed")
         return cls(code, name, authority, kinds, schema, validity, template,
                    str(pattern) if pattern is not None else None, seal_types, tuple(issuers))
 

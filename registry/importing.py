@@ -7,14 +7,16 @@
    refuses another file or other options under its id, and the same file under another id
    (which would import every row twice).
 1. The type's current version, the issuer's right to issue it and, when sealing now, its
-   seal are looked up once.
+   seal are looked up once. Then the file is read once for the serials its rows keep, and
+   the serial counters are raised past those of the shape they allocate, in a committed
+   transaction before any serial is allocated: a row without an identifier can never be
+   given a serial that a later row (of any chunk, or after a crash and resume) keeps, and
+   later issuance never collides with a migrated licence.
 2. The file is streamed line by line past the lines already done, in chunks:
    a. every row is checked as issuance checks it (:mod:`registry.importrows`), by worker
       processes a few chunks ahead when asked (:mod:`registry.importcheck`); a refused
       row is reported (line, field, message) and the others go on;
-   b. kept identifiers are checked against stored licences, and the serial counters are
-      raised past kept serials of the shape they allocate, so later issuance never
-      collides with a migrated licence;
+   b. kept identifiers are checked against stored licences (and earlier rows);
    c. the other rows get serials as one block per issue year, in a short transaction;
    d. sealing now, the pages are certified and stored by a :class:`LicenceSealing`;
       otherwise the PDF is sealed at its first download (``pdf_sha256`` NULL);
@@ -188,6 +190,7 @@ class ImportService:
                                     hint="import without --seal-now to seal at first download")
         source = ImportSource.open(path)
         run = self._start(source, options, clock())
+        self._reserve_kept(run, source)
         resumed_after = run.rows_done
         report = progress or (lambda _progress: None)
         # Chunks in flight: checked ahead by the pool, written in order here.
@@ -208,6 +211,26 @@ class ImportService:
                 report(self._progress(run, done_lines[-1].offset, source.size))
         report(self._progress(run, source.size, source.size))
         return self._finish(run, clock(), resumed_after)
+
+    def _reserve_kept(self, run: _Run, source: ImportSource) -> None:
+        """Step 1b: raise the serial counters past every serial the rest of the file keeps.
+
+        Committed before any serial is allocated, so no row of this file (in any chunk,
+        in this run or a resumed one) is given a serial that a later row keeps, and no
+        other import or issuance is from now on either. Streams the file (only the
+        highest value per year is kept in memory).
+        """
+        if not source.names_serials:
+            return
+        highest: dict[int, int] = {}
+        for line in source.lines(skip=run.rows_done):
+            kept = run.checker.kept_counter_value(line.data)
+            if kept is not None and kept[1] > highest.get(kept[0], 0):
+                highest[kept[0]] = kept[1]
+        if highest:
+            with self._units() as unit:
+                raise_counters(unit.session, run.licence_type.code, run.checker.issuer_code,
+                               sorted(highest.items()))
 
     @staticmethod
     def _chunks(source: ImportSource, skip: int, size: int) -> Iterator[list[SourceLine]]:

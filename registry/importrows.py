@@ -30,7 +30,7 @@ from .identifiers import LicenceIdentifier
 from .issuance import IssuanceService, IssueRequest
 from .models import LicenceType
 
-__all__ = ["MAX_LINE_BYTES", "CheckedRow", "RowChecker", "RowProblem"]
+__all__ = ["MAX_LINE_BYTES", "CheckedRow", "RowChecker", "RowProblem", "counter_value"]
 
 MAX_LINE_BYTES = 1 << 20
 ROW_KEYS = frozenset({
@@ -75,10 +75,13 @@ class CheckedRow:
     @property
     def counter_value(self) -> tuple[int, int] | None:
         """(year, value) when a kept serial has the shape our counters allocate."""
-        if self.identifier is None:
-            return None
-        match = _ALLOCATED_SERIAL.match(self.identifier.serial)
-        return (int(match[1]), int(match[2])) if match else None
+        return counter_value(self.identifier.serial) if self.identifier is not None else None
+
+
+def counter_value(serial: str) -> tuple[int, int] | None:
+    """(year, counter value) of a serial of the shape :class:`SerialAllocator` allocates."""
+    match = _ALLOCATED_SERIAL.match(serial)
+    return (int(match[1]), int(match[2])) if match else None
 
 
 class _RejectedError(Exception):
@@ -183,7 +186,7 @@ class RowChecker:
         )
         try:
             prepared = IssuanceService.check_request(self.licence_type, self.issuer_name,
-                                                     request, today=issue_day)
+                                                     request, today=issue_day, historic=True)
         except RegistryError as exc:
             raise _RejectedError(self._problems_of(exc, request)) from None
         printed = (request.printed_number or "").strip() or None
@@ -201,6 +204,31 @@ class RowChecker:
             issued_at=issued_at, issue_day=issue_day, printed_number=printed,
             identifier=identifier,
         )
+
+    def kept_counter_value(self, line: bytes) -> tuple[int, int] | None:
+        """(year, counter value) of the serial ``line`` keeps, when our counters could
+        allocate it too; for reserving kept serials before any serial is allocated.
+
+        Only lines that can name an identifier or serial are parsed (a key may be written
+        with ``\\u`` escapes). A kept serial is reserved even if its row is refused later
+        for another reason: that costs a gap in the counter, never a duplicate.
+        """
+        if b"identifier" not in line and b"serial" not in line and b"\\u" not in line:
+            return None
+        try:
+            document = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        text, serial = document.get("identifier"), document.get("serial")
+        if not isinstance(text, str | None) or not isinstance(serial, str | None):
+            return None
+        try:
+            identifier = self._identifier(text, serial)
+        except _RejectedError:
+            return None
+        return counter_value(identifier.serial) if identifier is not None else None
 
     def _problems_of(self, error: RegistryError, request: IssueRequest) -> list[tuple[str, str]]:
         """Every problem of a refused row: the checks stop at the first failing group,

@@ -18,6 +18,7 @@ from .importrows import MAX_LINE_BYTES
 __all__ = ["ImportSource", "SourceLine"]
 
 _READ = 1 << 20
+_MARKERS = (b"identifier", b"serial", b"\\u")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,22 +37,33 @@ class ImportSource:
     path: Path
     sha256: str
     size: int
+    names_serials: bool = True
+    """Whether any row may keep an identifier or serial (else none needs reserving)."""
 
     @classmethod
     def open(cls, path: Path) -> ImportSource:
-        """Hash the file (streaming); a missing or empty file is refused."""
+        """Hash the file (streaming); a missing or empty file is refused.
+
+        The same pass notes whether the file mentions ``identifier`` or ``serial`` at all
+        (or has ``\\u`` escapes, which could spell them), so a file of new licences only
+        is not read a second time for serials to reserve.
+        """
         try:
             digest = hashlib.sha256()
-            size = 0
+            size, names_serials, tail = 0, False, b""
             with path.open("rb") as handle:
                 while block := handle.read(_READ):
                     digest.update(block)
                     size += len(block)
+                    if not names_serials:
+                        window = tail + block  # a marker may straddle two blocks
+                        names_serials = any(marker in window for marker in _MARKERS)
+                        tail = block[-16:]
         except OSError as exc:
             raise ImportSourceError(f"cannot read {path}: {exc.strerror}") from None
         if size == 0:
             raise ImportSourceError(f"{path} is empty", hint="one JSON object per line")
-        return cls(path, digest.hexdigest(), size)
+        return cls(path, digest.hexdigest(), size, names_serials)
 
     def lines(self, *, skip: int = 0) -> Iterator[SourceLine]:
         """Non-blank lines after the first ``skip`` lines.

@@ -51,6 +51,7 @@ from .models import (
 )
 from .sealing import IssuerSeal, LicenceSealer, find_issuer_seal, licence_view
 from .serials import SerialAllocator
+from .templatefit import unprintable_fields
 
 __all__ = [
     "IssuanceService",
@@ -119,6 +120,30 @@ class _Prepared:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+def _require_printable(licence_type: LicenceType, kind: HolderKind, holder_name: str,
+                       fields: dict[str, Any], printed_number: str | None) -> None:
+    """Refuse printed values the licence page cannot show, before anything is allocated."""
+    problems = unprintable_fields(
+        licence_type.template, fields=fields, printed_number=printed_number,
+        holder_name=None if kind is HolderKind.CREDIT_CODE else holder_name)
+    if problems:
+        raise InvalidSurfaceFieldsError(
+            "the licence page cannot print: " + ", ".join(item["field"] for item in problems),
+            errors=problems,
+            hint="write the character with one the font has, or install a font that has it")
+
+
+def _not_ended(valid_until: date | None, today: date) -> None:
+    """Refuse a validity that ends before the day of issue: a licence born expired."""
+    if valid_until is not None and valid_until < today:
+        raise InvalidSurfaceFieldsError(
+            f"valid_until: the validity ended on {valid_until.isoformat()}, before the licence "
+            f"would be issued ({today.isoformat()})",
+            errors=[{"field": "valid_until", "message": "ends before the day of issue"}],
+            hint="give a validity that lasts until today at least; a licence issued elsewhere "
+                 "in the past is imported (zhengyin licence import) with its issue date")
+
+
 class IssuanceService:
     """Issues licences inside the caller's unit of work."""
 
@@ -159,10 +184,12 @@ class IssuanceService:
 
     @classmethod
     def check_request(cls, licence_type: LicenceType, issuer_name: str, request: IssueRequest,
-                      *, today: date) -> _Prepared:
+                      *, today: date, historic: bool = False) -> _Prepared:
         """The checks of :meth:`prepare` that need no database: holder, fields, validity.
 
-        Bulk import runs them per row after looking the type and issuer up once.
+        Bulk import runs them per row after looking the type and issuer up once, with
+        ``historic``: a licence issued elsewhere long ago is recorded as it was, even if
+        its validity has ended; a licence issued here never is issued already expired.
         """
         try:
             kind = HolderKind(request.holder_kind)
@@ -182,8 +209,12 @@ class IssuanceService:
             raise InvalidSurfaceFieldsError(
                 "holder_name: required", errors=[{"field": "holder_name", "message": "required"}])
         cls.validate_fields(licence_type, request.fields)
+        _require_printable(licence_type, kind, request.holder_name, request.fields,
+                           request.printed_number)
         valid_from, valid_until = ValidityRule.of(licence_type.validity).period(
             issued_on=today, valid_from=request.valid_from, valid_until=request.valid_until)
+        if not historic:
+            _not_ended(valid_until, today)
         return _Prepared(licence_type, kind, holder.code, issuer_name, valid_from, valid_until,
                          dict(request.fields))
 
@@ -196,20 +227,24 @@ class IssuanceService:
                         key=lambda error: list(error.absolute_path))
         if not errors:
             return
-        problems = []
+        # One problem per field: jsonschema reports a ``required`` error per missing
+        # property, each carrying the whole list, so k missing fields must not become k².
+        found: dict[str, str] = {}
         for error in errors:
             base = ".".join(["fields", *(str(part) for part in error.absolute_path)])
             instance = error.instance if isinstance(error.instance, dict) else {}
             if error.validator == "required":
-                names = [name for name in error.validator_value if name not in instance]
-                problems += [{"field": f"{base}.{name}", "message": "required"} for name in names]
+                for name in error.validator_value:
+                    if name not in instance:
+                        found.setdefault(f"{base}.{name}", "required")
             elif error.validator == "additionalProperties":
                 known = set(error.schema.get("properties", {}))
-                problems += [{"field": f"{base}.{name}", "message": "not a field of this type"}
-                             for name in sorted(set(instance) - known)]
+                for name in sorted(set(instance) - known):
+                    found.setdefault(f"{base}.{name}", "not a field of this type")
             else:
-                problems.append({"field": base, "message": error.message})
-        listed = ", ".join(problem["field"] for problem in problems)
+                found.setdefault(base, error.message)
+        problems = [{"field": field, "message": message} for field, message in found.items()]
+        listed = ", ".join(found)
         raise InvalidSurfaceFieldsError(f"surface fields do not match the licence type: {listed}",
                                         errors=problems)
 
@@ -370,10 +405,13 @@ class IssuanceService:
         licence_type = self._catalogue.current(previous.type_code)
         new_fields = dict(previous.fields if fields is None else fields)
         self.validate_fields(licence_type, new_fields)
+        _require_printable(licence_type, HolderKind(previous.holder_kind),
+                           holder_name or previous.holder_name, new_fields, None)
         today = self._sealer.today(at)
         if action is TransitionAction.RENEWED:
             start, end = ValidityRule.of(licence_type.validity).period(
                 issued_on=today, valid_from=valid_from, valid_until=valid_until)
+            _not_ended(end, today)
         else:
             start, end = previous.valid_from, previous.valid_until
         identifier = LicenceIdentifier.parse(previous.identifier).next_version()

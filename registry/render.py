@@ -5,12 +5,19 @@ and labels (long values wrap), the holder, the validity, the issuing body and da
 electronic licence identifier and a QR code linking to the public verification page. The
 issuing organisation's seal sits over the issuing body and date. The output is a
 :class:`signing.certified.BornSealedPage`, certified in one pass.
+
+Fields are set at 12 pt, or smaller down to 9 pt, to fit the first page. Longer ones go
+on at 9 pt over continuation pages (续页, at most :data:`MAX_PAGES` pages in all), each
+naming the licence and its page number, so a type whose printed fields are bounded by its
+schema always has a PDF (the catalogue checks that bound when the type is defined). Line
+breaks inside a value are set as spaces: a value is flowing text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from signing.certified import A4, BornSealedPage
 from signing.fontsubset import FontSource, FontSubset
@@ -23,7 +30,12 @@ __all__ = ["LicenceLayoutError", "LicenceRenderer", "LicenceView"]
 PAGE_WIDTH, PAGE_HEIGHT = A4
 _LABEL_X, _VALUE_X, _RIGHT = 78.0, 200.0, PAGE_WIDTH - 72.0
 _FIELDS_TOP, _FIELDS_BOTTOM = 660.0, 300.0
+_MORE_TOP, _MORE_BOTTOM = 730.0, 110.0  # the fields' area on a continuation page
+_SIZES = (12.0, 11.0, 10.0, 9.0)
+MAX_PAGES = 6
 SEAL_POSITION = (380.0, 150.0)
+_FRAME = ("q 0.62 0.12 0.1 RG 2 w 28 28 539.28 785.89 re S 0.6 w 34 34 527.28 773.89 re S Q")
+_BREAKS = str.maketrans({"\r": " ", "\n": " ", "\t": " "})
 
 
 class LicenceLayoutError(RegistryError):
@@ -75,6 +87,12 @@ class LicenceRenderer:
         self.font = font
         self._qr: dict[int, FastQR] = {}
 
+    @cached_property
+    def widest_character(self) -> str:
+        """The font's widest character: worst cases are written in it."""
+        font = self.font
+        return chr(max(sorted(font.cmap), key=lambda code: font.width(chr(code))))
+
     def _qr_for(self, payload: bytes) -> FastQR:
         # Medium error correction; the smallest version that fits, each built once.
         for version in range(4, 21):
@@ -87,11 +105,7 @@ class LicenceRenderer:
 
     def _wrap(self, text: str, size: float, width: float) -> list[str]:
         lines, current, current_width = [], "", 0.0
-        for char in text:
-            if char == "\n":
-                lines.append(current)
-                current, current_width = "", 0.0
-                continue
+        for char in text.translate(_BREAKS):
             advance = self.font.width(char) * size / 1000.0
             if current and current_width + advance > width:
                 lines.append(current)
@@ -114,8 +128,36 @@ class LicenceRenderer:
             y -= size * 0.7
         return runs
 
-    def layout(self, view: LicenceView) -> list[_Run]:
-        """Positioned text runs of one licence."""
+    def _flowing_runs(self, fields: list[tuple[str, str]]) -> list[list[_Run]]:
+        """The fields at the smallest size over the first page's area and then as many
+        continuation pages as they need (a field split over pages repeats its label)."""
+        size = _SIZES[-1]
+        leading = size * 1.5
+        pages: list[list[_Run]] = [[]]
+        y, bottom = _FIELDS_TOP, _FIELDS_BOTTOM
+        for label, value in fields:
+            shown = label
+            for line in self._wrap(value, size, _RIGHT - _VALUE_X):
+                if y < bottom:
+                    pages.append([])
+                    y, bottom = _MORE_TOP, _MORE_BOTTOM
+                    if shown != label:
+                        shown = f"{label}（续）"
+                if shown:
+                    pages[-1].append(_Run(size, _LABEL_X, y, shown, 0.25))
+                    shown = ""
+                pages[-1].append(_Run(size, _VALUE_X, y, line))
+                y -= leading
+            y -= size * 0.7
+        if len(pages) > MAX_PAGES:
+            raise LicenceLayoutError(
+                f"the licence's fields need {len(pages)} pages; at most {MAX_PAGES} are made",
+                hint="shorten long values, or lower the type's maxLength",
+            )
+        return pages
+
+    def layout_pages(self, view: LicenceView) -> list[list[_Run]]:
+        """Positioned text runs of one licence, page by page (usually one page)."""
         width = self.font.text_width
         runs: list[_Run] = []
         title_size, spacing = 30.0, 12.0
@@ -124,20 +166,21 @@ class LicenceRenderer:
         if view.subtitle:
             runs.append(_Run(14, (PAGE_WIDTH - width(view.subtitle, 14)) / 2, 725, view.subtitle))
         number = f"{view.number_label}：{view.printed_number}"
-        runs.append(_Run(10, _RIGHT - width(number, 10), 700, number, 0.2))
+        # A long printed number is set smaller rather than run off the page.
+        number_size = min(10.0, 10.0 * (_RIGHT - _LABEL_X) / max(width(number, 10), 1.0))
+        runs.append(_Run(number_size, _RIGHT - width(number, number_size), 700, number, 0.2))
         until = _chinese_date(view.valid_until) if view.valid_until else "长期"
         fields = [(view.holder_label, view.holder), *view.fields,
                   ("有效期限", f"{_chinese_date(view.valid_from)} 至 {until}")]
-        for size in (12.0, 11.0, 10.0, 9.0):
+        more: list[list[_Run]] = []
+        for size in _SIZES:
             field_runs = self._field_runs(fields, size)
             if field_runs is not None:
                 runs.extend(field_runs)
                 break
         else:
-            raise LicenceLayoutError(
-                "the licence's fields do not fit one page even at 9 pt",
-                hint="shorten long values or split the type's template",
-            )
+            first, *more = self._flowing_runs(fields)
+            runs.extend(first)
         issuer_line = f"发证机关：{view.issuer_name}"
         date_line = f"发证日期：{_chinese_date(view.issued_on)}"
         # Right-aligned above the seal, which is stamped over them as on paper.
@@ -149,7 +192,25 @@ class LicenceRenderer:
         runs.append(_Run(9, 80, 80, "扫码核验真伪", 0.3))
         if view.footer:
             runs.append(_Run(9, (PAGE_WIDTH - width(view.footer, 9)) / 2, 50, view.footer, 0.4))
-        return runs
+        if not more:
+            return [runs]
+        count = len(more) + 1
+        runs.append(_Run(9, _RIGHT - width(f"第1页 共{count}页", 9), 80, f"第1页 共{count}页"))
+        pages = [runs]
+        for number_of_page, body in enumerate(more, start=2):
+            heading = f"{view.title}（续页）"
+            pages.append([
+                _Run(16, (PAGE_WIDTH - width(heading, 16)) / 2, 770, heading, 0, 2.0),
+                *body,
+                _Run(8, _LABEL_X, 80, identifier, 0.2),
+                _Run(9, _RIGHT - width(f"第{number_of_page}页 共{count}页", 9), 60,
+                     f"第{number_of_page}页 共{count}页"),
+            ])
+        return pages
+
+    def layout(self, view: LicenceView) -> list[_Run]:
+        """Positioned text runs of the licence's first page."""
+        return self.layout_pages(view)[0]
 
     @staticmethod
     def _text_ops(runs: list[_Run], subset: FontSubset) -> str:
@@ -170,17 +231,15 @@ class LicenceRenderer:
         return "\n".join(out)
 
     def page(self, view: LicenceView) -> BornSealedPage:
-        """The page to certify: content stream, font subset, seal position."""
-        runs = self.layout(view)
-        subset = self.font.subset("".join(run.text for run in runs))
+        """The document to certify: content streams, font subset, seal position."""
+        pages = self.layout_pages(view)
+        subset = self.font.subset("".join(run.text for runs in pages for run in runs))
         payload = view.verify_url.encode("utf-8")
         qr = rects_ops(self._qr_for(payload).rows(payload), x=80, y_top=190, module=2.2)
-        content = "\n".join([
-            # Double frame in a dark red, as printed licences have.
-            "q 0.62 0.12 0.1 RG 2 w 28 28 539.28 785.89 re S 0.6 w 34 34 527.28 773.89 re S Q",
-            self._text_ops(runs, subset),
-            qr,
-        ]).encode("ascii")
+        # Double frame in a dark red, as printed licences have.
+        content = "\n".join([_FRAME, self._text_ops(pages[0], subset), qr]).encode("ascii")
+        more = tuple("\n".join([_FRAME, self._text_ops(runs, subset)]).encode("ascii")
+                     for runs in pages[1:])
         # GB/T 36903 element names as existing systems use them (STANDARDS §2), so that
         # verifiers find the identifier without parsing the page.
         metadata = (
@@ -190,4 +249,4 @@ class LicenceRenderer:
         )
         return BornSealedPage(content=content, subset=subset, seal_rect=SEAL_POSITION,
                               title=f"{view.title} {view.printed_number}",
-                              document_id=view.identifier, metadata=metadata)
+                              document_id=view.identifier, metadata=metadata, more=more)

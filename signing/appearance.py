@@ -23,8 +23,12 @@ from .fonts import FontFace, seal_font
 
 __all__ = [
     "SEAL_RED",
+    "NameCell",
     "OrganisationLevel",
     "RoundSealSpec",
+    "name_seal_layout",
+    "name_seal_text",
+    "render_name_cells",
     "render_name_seal",
     "render_round_seal",
     "validate_signature_image",
@@ -199,41 +203,101 @@ def render_round_seal(spec: RoundSealSpec, *, face: FontFace | None = None) -> b
     return _png(canvas, spec.dpi)
 
 
-def render_name_seal(name: str, *, side_mm: float = 18.0, dpi: int = 600,
-                     face: FontFace | None = None) -> bytes:
-    """A square personal name seal (2 to 4 characters), read in columns right to left."""
-    name = name.strip()
-    if not 2 <= len(name) <= 4:
+# Two-character surnames (复姓) that a three-character name may start with: the surname
+# then fills the right column and the one-character given name the left.
+_COMPOUND_SURNAMES = frozenset({
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文",
+    "司徒", "夏侯", "令狐", "轩辕", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台",
+    "公羊", "太史", "申屠", "闻人", "万俟", "赫连", "钟离", "宗政", "濮阳", "淳于", "单于",
+})
+
+
+@dataclass(frozen=True)
+class NameCell:
+    """One character of a name seal and its cell, as fractions of the seal's inner square
+    (left, top, right, bottom; 0 to 1, from the top-left corner)."""
+
+    char: str
+    box: tuple[float, float, float, float]
+
+
+def name_seal_layout(text: str) -> tuple[NameCell, ...]:
+    """Lay out 2 to 4 characters as a square name seal is cut: two columns read right to
+    left, each top to bottom.
+
+    Four characters: the first two in the right column, the last two in the left (李建 |
+    国印 for 李建国印). Three: the surname alone in the right column, the given name in
+    the left (a two-character surname such as 欧阳 takes the right column and the given
+    name the left). Two: one character per column. A character alone in a column is
+    drawn elongated to fill it, as engravers do.
+    """
+    text = text.strip()
+    if not 2 <= len(text) <= 4:
         raise BadImageError(
-            f"a name seal holds 2 to 4 characters; {name!r} has {len(name)}",
+            f"a name seal holds 2 to 4 characters; {text!r} has {len(text)}",
             hint="upload a handwritten signature image for other names",
         )
+    if len(text) == 4 or (len(text) == 3 and text[:2] in _COMPOUND_SURNAMES):
+        right, left = text[:2], text[2:]
+    else:
+        right, left = text[:1], text[1:]
+    cells = []
+    for column, chars in ((1, right), (0, left)):  # column 1 is the right-hand one
+        for row, char in enumerate(chars):
+            height = 1 / len(chars)
+            cells.append(NameCell(char, (column / 2, row * height, (column + 1) / 2,
+                                         (row + 1) * height)))
+    return tuple(cells)
+
+
+def name_seal_text(name: str, holder_name: str | None) -> str:
+    """What a legal representative's name seal shows: its name (李建国印) when it has 2 to
+    4 characters, else the holder's name."""
+    name = name.strip()
+    if 2 <= len(name) <= 4 or holder_name is None:
+        return name
+    return holder_name.strip()
+
+
+def _draw_cell(canvas: Image.Image, cell: NameCell, inner: tuple[float, float, float],
+               face: FontFace) -> None:
+    """Draw one character into its cell: its em square scaled to the cell's width, then
+    stretched to the cell's height (never the ink's own box, so 一 stays a stroke)."""
+    origin_x, origin_y, side = inner
+    left, top, right, bottom = cell.box
+    gap = side * 0.03  # white between characters and columns
+    width = max(1, round((right - left) * side - 2 * gap))
+    height = max(1, round((bottom - top) * side - 2 * gap))
+    font = _font(face, round(width * 1.08))  # CJK ink fills about 92 % of the em
+    tile = Image.new("RGBA", (width, width), (0, 0, 0, 0))
+    ImageDraw.Draw(tile).text((width / 2, width / 2), cell.char, font=font,
+                              fill=(*SEAL_RED, 255), anchor="mm")
+    if height != width:
+        tile = tile.resize((width, height), Image.Resampling.LANCZOS)
+    canvas.alpha_composite(tile, (round(origin_x + left * side + gap),
+                                  round(origin_y + top * side + gap)))
+
+
+def render_name_cells(cells: tuple[NameCell, ...], *, side_mm: float = 18.0, dpi: int = 600,
+                      face: FontFace | None = None) -> bytes:
+    """A square red seal with a border and ``cells`` drawn inside (see :func:`name_seal_layout`)."""
     face = face or seal_font()
     size = round(side_mm / 25.4 * dpi)
     canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(canvas)
     border = max(2, round(0.9 / 25.4 * dpi))
-    draw.rectangle((1, 1, size - 2, size - 2), outline=(*SEAL_RED, 255), width=border)
-    inner = size - 2 * border - 8
-    # Columns, right column first; each column's characters stacked top to bottom.
-    layouts = {2: [[0], [1]], 3: [[0], [1, 2]], 4: [[0, 1], [2, 3]]}
-    columns = layouts[len(name)]
-    column_width = inner / len(columns)
-    for column_index, indexes in enumerate(columns):
-        cell_height = inner / len(indexes)
-        for row, char_index in enumerate(indexes):
-            font = _font(face, round(min(column_width, cell_height) * 0.95))
-            tile = _glyph(name[char_index], font)
-            bbox = tile.getbbox()
-            if bbox is not None:
-                tile = tile.crop(bbox)
-            target = (max(1, round(column_width * 0.9)), max(1, round(cell_height * 0.9)))
-            tile = tile.resize(target, Image.Resampling.LANCZOS)
-            x0 = size - border - 4 - (column_index + 1) * column_width
-            y0 = border + 4 + row * cell_height
-            canvas.alpha_composite(tile, (round(x0 + (column_width - tile.width) / 2),
-                                          round(y0 + (cell_height - tile.height) / 2)))
+    ImageDraw.Draw(canvas).rectangle((1, 1, size - 2, size - 2), outline=(*SEAL_RED, 255),
+                                     width=border)
+    padding = border + 4
+    inner = (float(padding), float(padding), float(size - 2 * padding))
+    for cell in cells:
+        _draw_cell(canvas, cell, inner, face)
     return _png(canvas, dpi)
+
+
+def render_name_seal(name: str, *, side_mm: float = 18.0, dpi: int = 600,
+                     face: FontFace | None = None) -> bytes:
+    """A square personal name seal (2 to 4 characters), read in columns right to left."""
+    return render_name_cells(name_seal_layout(name), side_mm=side_mm, dpi=dpi, face=face)
 
 
 def validate_signature_image(

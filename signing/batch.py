@@ -1,4 +1,4 @@
-"""Batch stamping: many PDFs, one seal, a warm worker pool, a job with counts and a zip.
+"""Batch stamping: many PDFs, one seal, a warm worker pool (jobs are in :mod:`signing.jobs`).
 
 Signing is CPU-bound Python (the GIL), so one process per core does the work; threads and
 asyncio give nothing (DESIGN, costs). Each worker opens its *own* key store and TSA: the
@@ -8,14 +8,14 @@ uses it). Workers keep one warm :class:`SealStamper` per seal; a task is PDF byt
 sealed bytes out, plus the seal material and the revocation data it needs (no database in
 the workers).
 
-The parent authorises the job once, records one seal use per stamped document (in small
-transactions as results arrive), writes the outputs into a zip and keeps the job row's
-counts current, so a client polling the job sees progress. One bad file is reported in
-the job's results and does not stop the others.
+The job's process (:func:`signing.jobs.run_stamp_job`) authorises the job once, records
+one seal use per stamped document before writing it anywhere, and publishes the zip. One
+bad file is reported in the job's results and does not stop the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -23,38 +23,31 @@ import lzma
 import multiprocessing
 import os
 import re
+import threading
 import time
-import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
-from datetime import datetime
-from pathlib import Path, PurePosixPath
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import PurePosixPath
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from keys import KeyStoreConfig
 
-from .errors import SigningError, StampJobNotFoundError, StampOptionsError
-from .models import SignatureLevel, StampJob, StampJobStatus
+from .errors import SigningError, StampOptionsError
+from .models import SignatureLevel
 from .revocation import RevocationMaterial, validation_context
 from .stamper import SealMaterial, StampOptions, StampResult
-from .stamping import StampRequest, StampService, check_use_cause, placement_record
-from .uselog import UseEntry
 
 __all__ = [
-    "StampJobService",
+    "MAX_DOCUMENTS",
     "StampPool",
     "StampTask",
     "TSAIdentity",
     "TaskOutcome",
     "WorkerSetup",
     "documents_from_zip",
-    "run_stamp_job",
     "safe_document_name",
 ]
 
@@ -113,8 +106,23 @@ class TaskOutcome:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(setup: WorkerSetup, environment: dict[str, str]) -> None:
-    """Open this worker's key store, TSA and stamper cache."""
+def _exit_with_owner(owner_alive: Connection) -> None:
+    """Exit when the pool's owner is gone: its end of the pipe closes, ours reads EOF.
+
+    A worker's parent is the forkserver, not the owner, and the call queue never reaches
+    EOF (the workers hold both of its ends), so without this a ``kill -9`` of the owner
+    (a CLI batch, a server worker) left the workers and the forkserver running for ever.
+    """
+    with contextlib.suppress(EOFError, OSError):
+        owner_alive.recv_bytes()  # the owner never sends
+    os._exit(70)
+
+
+def _init_worker(setup: WorkerSetup, environment: dict[str, str],
+                 owner_alive: Connection) -> None:
+    """Open this worker's key store, TSA and stamper cache; die with the pool's owner."""
+    threading.Thread(target=_exit_with_owner, args=(owner_alive,), name="owner-watch",
+                     daemon=True).start()
     # The forkserver was started with the environment of its first user; tasks must see
     # the pool owner's (SOFTHSM2_CONF, for one).
     os.environ.update(environment)
@@ -189,9 +197,11 @@ class StampPool:
         self.workers = max(1, workers)
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["signing.batch", "signing.stamper"])
+        # Only this process holds the sending end: when it dies, the workers read EOF.
+        self._alive_r, self._alive_w = context.Pipe(duplex=False)
         self._executor = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=context, initializer=_init_worker,
-            initargs=(setup, dict(os.environ)),
+            initargs=(setup, dict(os.environ), self._alive_r),
         )
         # ProcessPoolExecutor starts workers lazily and runs the initializer before a
         # worker's first task: ping until every worker has answered, so start-up never
@@ -217,6 +227,8 @@ class StampPool:
     def close(self) -> None:
         """Stop the workers."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._alive_w.close()
+        self._alive_r.close()
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -292,208 +304,3 @@ def documents_from_zip(data: bytes, *, max_documents: int = MAX_DOCUMENTS,
             raise StampOptionsError(f"{name} inflates to more than {max_bytes} bytes")
         documents.append((name, content))
     return documents
-
-
-# ---------------------------------------------------------------------------- jobs
-
-
-def _options_record(options: StampOptions) -> dict[str, Any]:
-    return {
-        "level": SignatureLevel(options.level).value,
-        "certify": options.certify,
-        "placement": options.placement.describe(),
-        "reserve": [asdict(field) for field in options.reserve],
-        "reason": options.reason,
-        "location": options.location,
-    }
-
-
-class StampJobService:
-    """Batch jobs within the caller's unit of work."""
-
-    def __init__(self, session: Session, *, stamping: StampService, jobs_dir: Path) -> None:
-        self._session = session
-        self._stamping = stamping
-        self.jobs_dir = jobs_dir
-
-    def create(self, request: StampRequest, count: int, *, client_id: str | None, at: datetime
-               ) -> StampJob:
-        """A queued job for ``count`` documents; the caller must be allowed the seal now."""
-        check_use_cause(request.case_number, request.purpose)
-        if not 1 <= count <= MAX_DOCUMENTS:
-            raise StampOptionsError(f"a job holds 1 to {MAX_DOCUMENTS} documents")
-        self._stamping.seals.require_usable(request.seal_id, client_id=client_id, at=at)
-        options = _options_record(request.options)
-        options.update(case_number=request.case_number.strip(),
-                       purpose=request.purpose.strip())
-        job = StampJob(id=uuid.uuid4().hex, seal_id=request.seal_id, client_id=client_id,
-                       status=StampJobStatus.QUEUED, total=count, succeeded=0, failed=0,
-                       options=options, results=[], created_at=at)
-        self._session.add(job)
-        self._session.flush()
-        return job
-
-    def get(self, job_id: str, *, client_id: str | None) -> StampJob:
-        """A job, if ``client_id`` created it (None: any job, for operators)."""
-        job = self._session.get(StampJob, job_id)
-        if job is None or (client_id is not None and job.client_id != client_id):
-            raise StampJobNotFoundError(f"no stamp job {job_id!r}")
-        return job
-
-    def output_path(self, job: StampJob) -> Path:
-        """Where the job's zip of sealed PDFs lives (once it is done)."""
-        if job.status is not StampJobStatus.DONE or not job.output_path:
-            raise StampJobNotFoundError(
-                f"stamp job {job.id} has no output yet ({job.status.value})",
-                hint="poll the job until its status is done")
-        return Path(job.output_path)
-
-    def start(self, job_id: str, *, at: datetime
-              ) -> tuple[StampJob, SealMaterial, RevocationMaterial | None]:
-        """Mark a job running; check the seal again; gather what the workers need."""
-        job = self.get(job_id, client_id=None)
-        seal = self._stamping.seals.require_usable(job.seal_id, client_id=job.client_id, at=at)
-        material = self._stamping.material(seal)
-        level = SignatureLevel(job.options["level"])
-        revocation = self._stamping.revocation(material, level, at=at)
-        job.status = StampJobStatus.RUNNING
-        self._session.flush()
-        return job, material, revocation
-
-    def record(self, job_id: str, outcomes: Sequence[TaskOutcome], *, actor: str,
-               at: datetime) -> list[dict[str, Any]]:
-        """Record the seal uses of finished documents and update the job's counts."""
-        job = self.get(job_id, client_id=None)
-        rows = []
-        entries = []
-        for outcome in outcomes:
-            row: dict[str, Any] = {"index": outcome.index, "name": outcome.name}
-            if outcome.result is None:
-                job.failed += 1
-                row.update(ok=False, error={"code": outcome.error_code,
-                                            "message": outcome.error_message,
-                                            "hint": outcome.error_hint})
-            else:
-                job.succeeded += 1
-                entries.append(UseEntry(
-                    seal_id=job.seal_id, client_id=job.client_id, actor=actor, at=at,
-                    case_number=job.options["case_number"], purpose=job.options["purpose"],
-                    document_name=outcome.name[:255], input_sha256=outcome.input_sha256,
-                    output_sha256=_sha256(outcome.result.pdf),
-                    field_name=outcome.result.field_name, level=outcome.result.level,
-                    placement=placement_record(outcome.result), job_id=job.id,
-                ))
-                row.update(ok=True, field=outcome.result.field_name)
-            rows.append(row)
-        uses = iter(self._stamping.uses.record_many(entries))
-        for row in rows:
-            if row["ok"]:
-                use = next(uses)
-                row.update(use_id=use.id, input_sha256=use.input_sha256,
-                           output_sha256=use.output_sha256)
-        job.results = sorted([*job.results, *rows], key=lambda item: item["index"])
-        self._session.flush()
-        return rows
-
-    def finish(self, job_id: str, *, output: Path | None, error: SigningError | None,
-               at: datetime) -> StampJob:
-        """Close a job: done with its zip, or failed as a whole."""
-        job = self.get(job_id, client_id=None)
-        job.finished_at = at
-        if error is not None:
-            job.status = StampJobStatus.FAILED
-            job.results = [*job.results, {"index": -1, "name": "", "ok": False, "error": {
-                "code": error.code, "message": error.message, "hint": error.hint}}]
-        else:
-            job.status = StampJobStatus.DONE
-            job.output_path = str(output) if output else None
-        self._session.flush()
-        return job
-
-
-Progress = Callable[[int, int, int], None]
-
-
-def run_stamp_job(
-    job_id: str,
-    documents: Sequence[tuple[str, bytes]],
-    options: StampOptions,
-    *,
-    pool: StampPool,
-    jobs: Callable[[], AbstractContextManager[StampJobService]],
-    actor: str,
-    clock: Callable[[], datetime],
-    progress: Progress | None = None,
-    flush_every: float = 0.5,
-) -> StampJob:
-    """Stamp every document of a job in the pool; record uses; write the zip.
-
-    ``jobs`` opens a unit of work (committing on exit) and gives its job service; the run
-    uses several short ones so that progress is visible while it runs.
-    """
-    try:
-        with jobs() as service:
-            _job, material, revocation = service.start(job_id, at=clock())
-            jobs_dir = service.jobs_dir
-    except SigningError as exc:
-        with jobs() as service:
-            return service.finish(job_id, output=None, error=exc, at=clock())
-    jobs_dir.mkdir(parents=True, exist_ok=True)
-    output = jobs_dir / f"{job_id}.zip"
-    try:
-        _stamp_all(job_id, documents, options, material, revocation, pool=pool, jobs=jobs,
-                   actor=actor, clock=clock, progress=progress, flush_every=flush_every,
-                   output=output)
-    except Exception as exc:  # a broken pool or database: the job fails, visibly
-        log.exception("stamp job %s stopped", job_id)
-        output.unlink(missing_ok=True)
-        with jobs() as service:
-            return service.finish(job_id, output=None, at=clock(), error=SigningError(
-                f"the batch stopped after an internal error ({type(exc).__name__}); "
-                "documents recorded before it are listed", hint="submit the rest again"))
-    with jobs() as service:
-        return service.finish(job_id, output=output, error=None, at=clock())
-
-
-def _stamp_all(job_id: str, documents: Sequence[tuple[str, bytes]], options: StampOptions,
-               material: SealMaterial, revocation: RevocationMaterial | None, *,
-               pool: StampPool, jobs: Callable[[], AbstractContextManager[StampJobService]],
-               actor: str, clock: Callable[[], datetime], progress: Progress | None,
-               flush_every: float, output: Path) -> None:
-    futures = []
-    for index, (name, pdf) in enumerate(documents):
-        futures.append(pool.submit(StampTask(index, name, pdf, material, options, revocation)))
-    done = succeeded = 0
-    pending: list[TaskOutcome] = []
-    last_flush = time.monotonic()
-    used_names: set[str] = set()
-    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_STORED) as archive:
-        for outcome in _completed(futures):
-            done += 1
-            if outcome.result is not None:
-                succeeded += 1
-                archive.writestr(_unique(outcome.name, used_names), outcome.result.pdf)
-            pending.append(outcome)
-            if time.monotonic() - last_flush >= flush_every or done == len(futures):
-                with jobs() as service:
-                    service.record(job_id, pending, actor=actor, at=clock())
-                pending = []
-                last_flush = time.monotonic()
-            if progress is not None:
-                progress(done, succeeded, len(futures))
-
-
-def _completed(futures: list[Future[TaskOutcome]]) -> Iterator[TaskOutcome]:
-    for future in as_completed(futures):
-        yield future.result()
-
-
-def _unique(name: str, used: set[str]) -> str:
-    base = Path(name).name or "document.pdf"
-    candidate, number = base, 2
-    while candidate in used:
-        stem, dot, suffix = base.rpartition(".")
-        candidate = f"{stem}-{number}.{suffix}" if dot else f"{base}-{number}"
-        number += 1
-    used.add(candidate)
-    return candidate

@@ -172,7 +172,7 @@ def font_objects(source: FontSource, subset: FontSubset, *, font_compression: in
 
 @dataclass(frozen=True)
 class BornSealedPage:
-    """One page (content stream with font /F1) to certify with a seal."""
+    """One page (content stream with font /F1) to certify with a seal, the seal on it."""
 
     content: bytes
     subset: FontSubset
@@ -182,6 +182,8 @@ class BornSealedPage:
     page_size: tuple[float, float] = A4
     metadata: tuple[tuple[str, str], ...] = ()
     """Extra document-information entries (e.g. GB/T 36903 licence metadata: ZZBS …)."""
+    more: tuple[bytes, ...] = ()
+    """Content streams of further pages (a licence's continuation pages), same font."""
 
     def write(
         self,
@@ -215,12 +217,24 @@ class BornSealedPage:
             f"/Perms << /DocMDP {SIGDICT} 0 R >> "
             f"/Extensions << /ESIC << /BaseVersion /1.7 /ExtensionLevel 2 >> >> "
             f"/ViewerPreferences << /DisplayDocTitle true >> >>").encode())
-        writer.add(PAGES, f"<< /Type /Pages /Kids [{PAGE} 0 R] /Count 1 >>".encode())
+        # Further pages take the object numbers after the fixed ones, a page and its
+        # content stream each.
+        further = [(INFO + 1 + 2 * index, INFO + 2 + 2 * index)
+                   for index in range(len(self.more))]
+        kids = " ".join(f"{number} 0 R" for number in (PAGE, *(page for page, _ in further)))
+        writer.add(PAGES,
+                   f"<< /Type /Pages /Kids [{kids}] /Count {1 + len(further)} >>".encode())
         writer.add(PAGE, (
             f"<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {width} {height}] "
             f"/Resources << /Font << /F1 {FONT} 0 R >> >> /Contents {CONTENTS} 0 R "
             f"/Annots [{WIDGET} 0 R] >>").encode())
         writer.add(CONTENTS, stream_object("", self.content, compress=6))
+        for (page, contents), data in zip(further, self.more, strict=True):
+            writer.add(page, (
+                f"<< /Type /Page /Parent {PAGES} 0 R /MediaBox [0 0 {width} {height}] "
+                f"/Resources << /Font << /F1 {FONT} 0 R >> >> /Contents {contents} 0 R >>"
+            ).encode())
+            writer.add(contents, stream_object("", data, compress=6))
         for number, body in font_objects(source, self.subset):
             writer.add(number, body)
         writer.add(WIDGET, (

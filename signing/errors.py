@@ -6,6 +6,7 @@ __all__ = [
     "AnchorNotFoundError",
     "BadImageError",
     "BadPDFError",
+    "BoxOutsidePageError",
     "BrokenPDFError",
     "DocumentLockedError",
     "EncryptedPDFError",
@@ -17,10 +18,12 @@ __all__ = [
     "SealError",
     "SealNotAuthorisedError",
     "SealNotFoundError",
+    "SealOrganisationError",
     "SealStateError",
     "SealUnusableError",
     "SigningError",
     "StampJobNotFoundError",
+    "StampNotPermittedError",
     "StampOptionsError",
 ]
 
@@ -60,10 +63,18 @@ class SealUnusableError(SealError):
     code = "seal.unusable"
 
 
-class SealNotAuthorisedError(SealError):
-    """The calling client is not authorised to use this seal."""
+class SealNotAuthorisedError(SealNotFoundError):
+    """The calling client may not use (so may not see) this seal.
 
-    code = "seal.not_authorised"
+    Answered exactly as a seal that does not exist, code and message alike: a client
+    must not learn which seal ids exist from the difference (issue 14).
+    """
+
+
+class SealOrganisationError(SealError):
+    """A client may use only its own organisation's seals (no cross-organisation grant)."""
+
+    code = "seal.other_organisation"
 
 
 class BadImageError(SigningError):
@@ -130,6 +141,30 @@ class FieldNotFoundError(PlacementError):
     """No empty signature field of that name to fill."""
 
     code = "placement.field_not_found"
+
+
+class BoxOutsidePageError(PlacementError):
+    """The seal's box is not wholly on the page (a seal partly or wholly invisible)."""
+
+    code = "stamp.box_outside_page"
+
+
+class StampNotPermittedError(SigningError):
+    """An existing signature forbids the change this stamp would make.
+
+    ``signature`` names the field of the signature that forbids it; ``fields`` are the
+    reserved empty signature fields the seal may fill instead (possibly none).
+    """
+
+    code = "stamp.not_permitted"
+
+    def __init__(self, message: str, *, hint: str | None = None, signature: str,
+                 fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.signature = signature
+        self.fields = fields
+        # Extra members of the problem+json body (api/problems.py).
+        self.problem_extra = {"signature": signature, "reserved_fields": list(fields)}
 
 
 class StampOptionsError(SigningError):

@@ -170,3 +170,9 @@ class StampJob(Base):
     output_path: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process running the job and when it last said it was alive: a queued or running
+    # job whose heartbeat is older than the lease belongs to a process that has died.
+    runner: Mapped[str | None] = mapped_column(String(96))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_stamp_jobs_status_heartbeat", "status", "heartbeat_at"),)

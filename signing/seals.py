@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from trust.pki import PKI
 from .appearance import (
     OrganisationLevel,
     RoundSealSpec,
+    name_seal_text,
     render_name_seal,
     render_round_seal,
     validate_signature_image,
@@ -34,14 +35,16 @@ from .errors import (
     SealError,
     SealNotAuthorisedError,
     SealNotFoundError,
+    SealOrganisationError,
     SealStateError,
     SealUnusableError,
 )
-from .models import Seal, SealAuthorisation, SealCodeCounter, SealStatus, SealType
+from .models import Seal, SealAuthorisation, SealCodeCounter, SealStatus, SealType, SealUse
 
 __all__ = ["SealRequest", "SealService"]
 
 _SEAL_CODE = re.compile(r"^\d{13}$")
+_NOT_FOUND_HINT = "check the id; a client sees only the seals it may use"
 _REGION = re.compile(r"^\d{6}$")
 
 
@@ -63,6 +66,17 @@ class SealRequest:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
+
+
+def _usable_seal_ids(client_id: str) -> Select[str]:
+    """Ids of the seals ``client_id`` is granted, of its own organisation only."""
+    return (
+        select(SealAuthorisation.seal_id)
+        .join(Seal, Seal.id == SealAuthorisation.seal_id)
+        .join(ApiClient, ApiClient.id == SealAuthorisation.client_id)
+        .where(SealAuthorisation.client_id == client_id)
+        .where(ApiClient.org_credit_code == Seal.org_credit_code)
+    )
 
 
 class SealService:
@@ -99,7 +113,7 @@ class SealService:
         if valid_until <= valid_from:
             raise SealError("a seal's validity must end after it starts")
 
-        image = self._image(request, seal_type, org_name, seal_code)
+        image = self._image(request, seal_type, org_name, seal_code, name)
         handle = self._keys.generate(request.algorithm, f"seal {seal_code}")
         self._audit.append(actor=actor, action="key.created", object_type="key",
                            object_id=str(handle), at=at,
@@ -176,9 +190,14 @@ class SealService:
         return f"{region}{sequence:07d}"
 
     @staticmethod
-    def _image(request: SealRequest, seal_type: SealType, org_name: str, seal_code: str) -> bytes:
+    def _image(request: SealRequest, seal_type: SealType, org_name: str, seal_code: str,
+               name: str) -> bytes:
         if request.image_png is not None:
             return validate_signature_image(request.image_png)
+        if seal_type is SealType.LEGAL_REPRESENTATIVE:
+            # The seal's own name, 李建国印, not the bare holder name (issue 14: the 印 was
+            # missing and 李 filled a column alone).
+            return render_name_seal(name_seal_text(name, request.holder_name))
         if seal_type.is_personal:
             assert request.holder_name
             return render_name_seal(request.holder_name)
@@ -195,8 +214,28 @@ class SealService:
         """One seal by id."""
         seal = self._session.get(Seal, seal_id)
         if seal is None:
-            raise SealNotFoundError(f"no seal {seal_id!r}")
+            raise SealNotFoundError(f"no seal {seal_id!r}", hint=_NOT_FOUND_HINT)
         return seal
+
+    def get_for(self, seal_id: str, *, client_id: str | None, used: bool = False) -> Seal:
+        """The seal, if ``client_id`` may see it (None: an operator, who sees every seal).
+
+        A client sees the seals it may use; with ``used``, also those it has used (its
+        own seal-use history stays readable after a grant is withdrawn). Any other seal
+        is "not found", worded as for an id that does not exist.
+        """
+        # The same queries whether or not the seal exists: no timing difference either.
+        visible = client_id is None or self.is_authorised(seal_id, client_id) or (
+            used and self._has_used(seal_id, client_id))
+        seal = self._session.get(Seal, seal_id)
+        if seal is not None and visible:
+            return seal
+        raise SealNotAuthorisedError(f"no seal {seal_id!r}", hint=_NOT_FOUND_HINT)
+
+    def _has_used(self, seal_id: str, client_id: str) -> bool:
+        return self._session.scalar(
+            select(SealUse.id).where(SealUse.seal_id == seal_id)
+            .where(SealUse.client_id == client_id).limit(1)) is not None
 
     def search(self, *, org_credit_code: str | None = None, client_id: str | None = None,
              status: SealStatus | None = None) -> list[Seal]:
@@ -207,9 +246,7 @@ class SealService:
         if status is not None:
             query = query.where(Seal.status == status)
         if client_id is not None:
-            query = query.join(SealAuthorisation, SealAuthorisation.seal_id == Seal.id).where(
-                SealAuthorisation.client_id == client_id
-            )
+            query = query.where(Seal.id.in_(_usable_seal_ids(client_id)))
         return list(self._session.scalars(query.order_by(Seal.created_at, Seal.id)))
 
     def authorised_clients(self, seal_id: str) -> list[str]:
@@ -220,10 +257,13 @@ class SealService:
         ))
 
     def is_authorised(self, seal_id: str, client_id: str) -> bool:
-        """Whether this client may stamp with this seal."""
+        """Whether this client may stamp with this seal: granted, and its organisation's.
+
+        The organisation is compared here too, not only when granting: a grant made
+        before the rule existed (or a client moved to another organisation) is void.
+        """
         return self._session.scalar(
-            select(SealAuthorisation.id).where(SealAuthorisation.seal_id == seal_id)
-            .where(SealAuthorisation.client_id == client_id)
+            _usable_seal_ids(client_id).where(SealAuthorisation.seal_id == seal_id)
         ) is not None
 
     # ---------------------------------------------------------------- lifecycle
@@ -277,6 +317,13 @@ class SealService:
         client = self._session.get(ApiClient, client_id)
         if client is None or client.status is not ClientStatus.ACTIVE:
             raise SealError(f"no active client {client_id!r}")
+        if client.org_credit_code != seal.org_credit_code:
+            # A stamper acts for its own organisation only; using another organisation's
+            # seal would need an explicit, audited delegation, which does not exist yet.
+            raise SealOrganisationError(
+                f"client {client.name!r} acts for {client.org_credit_code or 'no organisation'}"
+                f"; seal {seal.seal_code} belongs to {seal.org_credit_code}",
+                hint="authorise a client of the seal's own organisation")
         if self.is_authorised(seal.id, client_id):
             return
         self._session.add(SealAuthorisation(seal_id=seal.id, client_id=client_id,
@@ -306,14 +353,9 @@ class SealService:
         """The seal, if ``client_id`` may stamp with it at ``at``; raises otherwise.
 
         ``client_id`` None means the registry itself (issuance), which needs no grant.
-        An unauthorised client learns nothing about the seal's state.
+        An unauthorised client learns nothing about the seal, not even that it exists.
         """
-        seal = self.get(seal_id)
-        if client_id is not None and not self.is_authorised(seal.id, client_id):
-            raise SealNotAuthorisedError(
-                f"this client is not authorised to use seal {seal_id}",
-                hint="an administrator grants use with: zhengyin seal authorise",
-            )
+        seal = self.get_for(seal_id, client_id=client_id)
         if seal.status is not SealStatus.ACTIVE:
             raise SealUnusableError(f"seal {seal.seal_code} is {seal.status.value}")
         if not seal.valid_from <= at <= seal.valid_until:

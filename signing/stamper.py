@@ -12,7 +12,8 @@ options are wrong, so a refused document is never signed.
 Steps of :meth:`SealStamper.stamp`:
 
 1. open and check the PDF (:mod:`signing.pdfinput`);
-2. decide certification from the document's existing signatures (fail closed);
+2. decide certification from the document's existing signatures, and check that every
+   one of them permits this stamp's change (:mod:`signing.permission`; fail closed);
 3. resolve the placement to a page and box (anchor search with PDFium);
 4. reserve co-sealers' empty fields and paint cross-page strips in the same revision;
 5. sign incrementally with pyHanko at the requested level;
@@ -43,13 +44,13 @@ from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
 from pyhanko.sign.timestamps.api import TimeStamper
-from pyhanko.sign.validation import read_certification_data
 from pyhanko_certvalidator import ValidationContext
 
 from keys import KeyAlgorithm, KeyHandle, KeyStore
 
-from .crosspage import add_cross_page_strips
+from .crosspage import add_cross_page_strips, page_box
 from .errors import (
+    BoxOutsidePageError,
     DocumentLockedError,
     FieldNotFoundError,
     SigningError,
@@ -58,6 +59,7 @@ from .errors import (
 from .models import SignatureLevel
 from .pdfinput import OpenedPDF, open_pdf, too_deep
 from .pdfsigner import KeyStoreSigner
+from .permission import IntendedChange, check_permitted, read_signatures
 from .placement import (
     AnchorPlacement,
     BoxPlacement,
@@ -89,13 +91,17 @@ class SealMaterial:
     certificate_der: bytes
     chain_der: tuple[bytes, ...]
     image_png: bytes
+    # Key identifiers of this service's CAs: an earlier signature they certified is one of
+    # our seals, which nothing but a reserved-field seal may follow. Empty: every earlier
+    # signature is treated so (fail closed).
+    authority_key_ids: tuple[bytes, ...] = ()
 
     @property
     def cache_key(self) -> str:
-        """Changes whenever the key, certificate or image changes."""
+        """Changes whenever the key, certificate, image or our CAs change."""
         digest = hashlib.sha256()
         for part in (self.seal_id.encode(), self.key_handle.encode(), self.certificate_der,
-                     self.image_png, *self.chain_der):
+                     self.image_png, *self.chain_der, *self.authority_key_ids):
             digest.update(hashlib.sha256(part).digest())
         return digest.hexdigest()
 
@@ -150,6 +156,7 @@ class SealStamper:
             [x509.Certificate.load(der) for der in material.chain_der],
             algorithm=material.algorithm,
         )
+        self.authority_key_ids = frozenset(material.authority_key_ids)
         self.artwork = SealArtwork(material.image_png)
         self.style = SealStampStyle(artwork=self.artwork)
         self._reserved: dict[bool, int] = {}
@@ -185,14 +192,20 @@ class SealStamper:
         writer = opened.writer
         certify, docmdp = self._certification(opened, options)                  # step 2
         names = {name for name, _value, _ref in enumerate_sig_fields(writer.prev)}
-        field_name, new_field = self._field(opened, options, names)             # step 3
+        field_name = self._field_name(opened, options, names)
+        check_permitted(writer.prev, IntendedChange(
+            field_name, fills_existing=isinstance(options.placement.visible, FieldPlacement),
+            page_content=options.placement.cross_page is not None),
+            authority_key_ids=self.authority_key_ids)
+        new_field = self._box(opened, options)                                  # step 3
         for reserved in options.reserve:                                       # step 4
             if reserved.name in names or reserved.name == field_name:
                 raise StampOptionsError(f"the field {reserved.name!r} already exists")
             names.add(reserved.name)
+            index = page_index(reserved.page, opened.page_count)
             append_signature_field(writer, SigFieldSpec(
-                reserved.name, on_page=page_index(reserved.page, opened.page_count),
-                box=_int_box(reserved.box)))
+                reserved.name, on_page=index,
+                box=_int_box(on_page(writer, index, reserved.box))))
         described = options.placement.describe()
         if options.placement.cross_page is not None:
             pages = add_cross_page_strips(writer, self.artwork, options.placement.cross_page,
@@ -215,13 +228,7 @@ class SealStamper:
 
     @staticmethod
     def _certification(opened: OpenedPDF, options: StampOptions) -> tuple[bool, MDPPerm]:
-        reader = opened.writer.prev
-        signed_before = bool(reader.embedded_signatures)
-        existing = read_certification_data(reader)
-        if existing is not None and existing.permission == MDPPerm.NO_CHANGES:
-            raise DocumentLockedError(
-                "the document is certified with no changes allowed; it cannot take "
-                "another seal", hint="the certifying seal must reserve co-sealers' fields")
+        signed_before = bool(read_signatures(opened.writer.prev))
         if options.certify and signed_before:
             raise StampOptionsError(
                 "the document is already signed; only the first seal can certify it",
@@ -237,8 +244,8 @@ class SealStamper:
         docmdp = MDPPerm.FILL_FORMS if options.reserve else MDPPerm.NO_CHANGES
         return certify, docmdp
 
-    def _field(self, opened: OpenedPDF, options: StampOptions, names: set[str]
-               ) -> tuple[str, ResolvedBox | None]:
+    def _field_name(self, opened: OpenedPDF, options: StampOptions, names: set[str]) -> str:
+        """The signature field the seal goes into: a reserved empty one, or a new name."""
         visible = options.placement.visible
         if isinstance(visible, FieldPlacement):
             fields = {name: value for name, value, _ref in enumerate_sig_fields(
@@ -247,21 +254,28 @@ class SealStamper:
                 raise FieldNotFoundError(f"the document has no signature field {visible.name!r}")
             if fields[visible.name] is not None:
                 raise DocumentLockedError(f"the signature field {visible.name!r} is already signed")
-            return visible.name, None
+            return visible.name
         name = options.field_name or self._free_name(names)
         if name in names:
             raise StampOptionsError(f"the document already has a field {name!r}")
-        if isinstance(visible, InvisiblePlacement):
-            return name, None
+        return name
+
+    def _box(self, opened: OpenedPDF, options: StampOptions) -> ResolvedBox | None:
+        """Where a new visible field goes (None: a reserved field, or invisible)."""
+        visible = options.placement.visible
+        if isinstance(visible, (FieldPlacement, InvisiblePlacement)):
+            return None
         if isinstance(visible, BoxPlacement):
-            return name, ResolvedBox(page_index(visible.page, opened.page_count), visible.box)
+            index = page_index(visible.page, opened.page_count)
+            return ResolvedBox(index, on_page(opened.writer, index, visible.box))
         assert isinstance(visible, AnchorPlacement)
         index, (x1, y1, x2, y2) = find_anchor(opened.data, visible.text, page=visible.page,
                                               page_count=opened.page_count)
         cx = (x1 + x2) / 2 + visible.offset[0]
         cy = (y1 + y2) / 2 + visible.offset[1]
         half_w, half_h = self.artwork.width_pt / 2, self.artwork.height_pt / 2
-        return name, ResolvedBox(index, (cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+        return ResolvedBox(index, on_page(
+            opened.writer, index, (cx - half_w, cy - half_h, cx + half_w, cy + half_h)))
 
     def _free_name(self, names: set[str]) -> str:
         base = f"Seal_{self.material.seal_code}"
@@ -333,6 +347,24 @@ class SealStamper:
 
 class _ReserveOverflowError(Exception):
     """The signature did not fit the calibrated /Contents size."""
+
+
+def on_page(writer: IncrementalPdfFileWriter, index: int,
+            box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """``box`` if it lies wholly in the page's visible area; a seal partly off the page
+    would be partly (or wholly) invisible while its signature still counts."""
+    px1, py1, px2, py2 = page_box(writer, index)
+    x1, y1, x2, y2 = box
+    slack = 0.01  # points: rounding in the caller's arithmetic, not a real overhang
+    if x1 < px1 - slack or y1 < py1 - slack or x2 > px2 + slack or y2 > py2 + slack:
+        shown = ", ".join(f"{value:g}" for value in box)
+        area = ", ".join(f"{value:g}" for value in (px1, py1, px2, py2))
+        raise BoxOutsidePageError(
+            f"the seal's box [{shown}] is not wholly on page {index + 1}, whose visible "
+            f"area is [{area}]",
+            hint="boxes are in PDF points from the page's bottom-left corner; move the box "
+                 "(or the anchor's offset) onto the page")
+    return box
 
 
 def _int_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:

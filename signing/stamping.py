@@ -9,19 +9,22 @@ signature exists, so nothing is signed and nothing is recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from asn1crypto import x509 as asn1_x509
 from cryptography.x509 import load_der_x509_certificate
 from pyhanko.sign.timestamps.api import TimeStamper
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keys import KeyAlgorithm, KeyStore
 from trust.crl import CRLPublisher
-from trust.models import CertificateRecord
+from trust.models import CertificateRecord, CertificateRole
 from trust.ocsp import OCSPResponder
 from trust.pki import PKI, IssuedCertificate
 
@@ -128,7 +131,17 @@ class StampService:
             seal_id=seal.id, seal_code=seal.seal_code, key_handle=seal.key_handle,
             algorithm=algorithm, certificate_der=record.der,
             chain_der=tuple(bytes(ca.dump()) for ca in chain), image_png=seal.image_png,
+            authority_key_ids=self._authority_key_ids(),
         )
+
+    def _authority_key_ids(self) -> tuple[bytes, ...]:
+        """Key identifiers of every CA of ours (root and issuing, current and earlier)."""
+        ders = self._session.scalars(
+            select(CertificateRecord.der)
+            .where(CertificateRecord.role.in_((CertificateRole.ROOT_CA,
+                                               CertificateRole.ISSUING_CA)))
+            .order_by(CertificateRecord.id))
+        return tuple(_key_identifier(der) for der in ders)
 
     def revocation(self, material: SealMaterial, level: SignatureLevel, *, at: datetime
                    ) -> RevocationMaterial | None:
@@ -162,6 +175,13 @@ class StampService:
             level=result.level, placement=placement_record(result), job_id=job_id,
         )
         return StampedDocument(result, use, input_sha, output_sha)
+
+
+@functools.cache
+def _key_identifier(der: bytes) -> bytes:
+    """A CA certificate's subject key identifier (its key's SHA-1 if it has none)."""
+    certificate = asn1_x509.Certificate.load(der)
+    return bytes(certificate.key_identifier or certificate.public_key.sha1)
 
 
 def placement_record(result: StampResult) -> dict[str, object]:

@@ -13,6 +13,7 @@ import secrets
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,9 @@ def settings(tmp_path: Path, database_url: str, kek_text: str) -> Settings:
     return make_settings(tmp_path / "data", database_url, kek_text)
 
 
-@pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    """A runtime with the PKI initialised; tables are emptied afterwards."""
+@contextmanager
+def open_runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime with the PKI initialised; its tables are emptied when it closes."""
     current = Runtime(settings)
     current.ensure_pki()
     try:
@@ -112,6 +113,13 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     finally:
         truncate_all(current.engine)
         current.close()
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime with the PKI initialised; tables are emptied afterwards."""
+    with open_runtime(settings) as current:
+        yield current
 
 
 @pytest.fixture

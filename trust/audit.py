@@ -3,7 +3,10 @@
 Each entry's hash covers its sequence number, time, actor, action, object, details and
 the previous entry's hash, so editing, deleting or reordering rows breaks the chain at
 that row. Every ``checkpoint_every`` entries the service's audit key signs the chain tip;
-a rewritten chain (all hashes recomputed) then disagrees with a signed checkpoint.
+a rewritten chain (all hashes recomputed) then disagrees with a signed checkpoint, and
+deleting checkpoints leaves an interval without one, which ``audit verify`` names
+(:mod:`trust.auditverify`). Checkpoints exported off-site (:mod:`trust.auditexport`)
+also prove how far the log once reached.
 
 Writers do not wait for each other. :meth:`AuditLog.append` puts the record in the
 ``audit_outbox`` inside the caller's transaction, so it commits or rolls back with the
@@ -16,23 +19,18 @@ directly (:meth:`AuditLog.append_chained`).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from keys import PublicKey
-
+from .auditformat import GENESIS_HASH, MANUAL, checkpoint_message, entry_hash
+from .auditverify import AuditVerification, verify_audit_chain
 from .db import insert_rows
-from .errors import AuditChainBrokenError
+from .errors import AuditSignerMissingError
 from .models import AuditCheckpoint, AuditEntry, AuditHead, AuditOutboxRecord
 from .privacy import redact
 
@@ -51,49 +49,13 @@ __all__ = [
     "wrote_to_outbox",
 ]
 
-GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
 _ENTRIES = cast(Table, AuditEntry.__table__)
 _HEAD = cast(Table, AuditHead.__table__)
+_CHECKPOINTS = cast(Table, AuditCheckpoint.__table__)
 _OUTBOX = cast(Table, AuditOutboxRecord.__table__)
 _OUTBOX_WRITTEN = "zhengyin.audit_outbox_written"
 _BULK_ROWS = 20  # from here on a multi-row insert (COPY on PostgreSQL) is cheaper
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="microseconds")
-
-
-def entry_hash(
-    *,
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    details: dict[str, Any],
-    prev_hash: str,
-) -> str:
-    """SHA-256 over the canonical JSON of an entry (version 1 of the format)."""
-    payload = {
-        "v": 1,
-        "seq": seq,
-        "at": _iso(at),
-        "actor": actor,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "details": details,
-        "prev": prev_hash,
-    }
-    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def checkpoint_message(seq: int, chain_hash: str, at: datetime) -> bytes:
-    """The bytes an audit checkpoint signature covers."""
-    return f"zhengyin-audit-checkpoint-v1\n{seq}\n{chain_hash}\n{_iso(at)}".encode()
 
 
 @dataclass(frozen=True)
@@ -196,7 +158,11 @@ class AuditLog:
         return range(rows[0]["seq"], rows[-1]["seq"] + 1) if rows else range(0)
 
     def checkpoint(self, at: datetime) -> AuditCheckpoint | None:
-        """Sign the current chain tip now (no-op when it is already checkpointed or empty)."""
+        """Sign the current chain tip now (no-op when it is already checkpointed or empty).
+
+        Such a checkpoint proves the entries up to the tip before the next interval ends
+        (an export then covers them); it does not stand in for the next one at the interval.
+        """
         if self._signer is None:
             return None
         head = self._session.get(AuditHead, _HEAD_ID, with_for_update=True)
@@ -204,7 +170,8 @@ class AuditLog:
             return None
         if self._session.get(AuditCheckpoint, head.seq) is not None:
             return None
-        return _add_checkpoint(self._session, self._signer, head.seq, head.hash, at)
+        return _add_checkpoint(self._session, self._signer, head.seq, head.hash, at,
+                               every=MANUAL, prev=_last_checkpoint(self._session))
 
 
 def outbox_batch(records: Sequence[AuditRecord]) -> tuple[Table, list[dict[str, Any]]]:
@@ -239,11 +206,21 @@ def link_records(
 
     Takes the ``audit_head`` row lock first (held until the transaction ends) unless the
     caller already holds it and passes ``head``; then one bulk insert, one head update,
-    and a signed checkpoint at every ``every``-th entry.
+    and a signed checkpoint at every ``every``-th entry. The lock makes the linker of an
+    entry at a multiple of ``every`` the only one that can sign its checkpoint, so there
+    is exactly one per interval. Without a ``signer`` nothing that needs a checkpoint is
+    linked (:class:`AuditSignerMissingError`): an entry past a missing checkpoint could
+    never be told from a deleted one.
     """
     if not records:
         return []
+    every = max(1, every)
     seq, prev_hash = head if head is not None else lock_head(session)
+    if signer is None and (seq + len(records)) // every > seq // every:
+        raise AuditSignerMissingError(
+            f"audit entry {(seq // every + 1) * every} needs a signed checkpoint and there "
+            "is no audit identity to sign it",
+            hint="run: zhengyin pki init")
     rows: list[dict[str, Any]] = []
     checkpoints: list[tuple[int, str, datetime]] = []
     for record in records:
@@ -258,30 +235,39 @@ def link_records(
                      "action": record.action, "object_type": record.object_type,
                      "object_id": record.object_id, "details": details,
                      "prev_hash": prev_hash, "hash": digest})
-        if signer is not None and seq % max(1, every) == 0:
+        if seq % every == 0:
             checkpoints.append((seq, digest, record.at))
         prev_hash = digest
     # A bulk insert (COPY on PostgreSQL), not ORM flushes.
     insert_rows(session, _ENTRIES, rows)
     session.execute(update(_HEAD).where(_HEAD.c.id == _HEAD_ID).values(seq=seq, hash=prev_hash))
+    prev = _last_checkpoint(session) if checkpoints else 0
     for checkpoint_seq, chain_hash, at in checkpoints:
         assert signer is not None
-        _add_checkpoint(session, signer, checkpoint_seq, chain_hash, at)
-    if checkpoints:
-        session.flush()
+        _add_checkpoint(session, signer, checkpoint_seq, chain_hash, at, every=every,
+                        prev=prev)
+        prev = checkpoint_seq
     return rows
 
 
+def _last_checkpoint(session: Session) -> int:
+    """The newest checkpoint's sequence (0: none); read under the head lock."""
+    return int(session.scalar(select(func.max(_CHECKPOINTS.c.seq))) or 0)
+
+
 def _add_checkpoint(session: Session, signer: CheckpointSigner, seq: int, chain_hash: str,
-                    at: datetime) -> AuditCheckpoint:
+                    at: datetime, *, every: int, prev: int) -> AuditCheckpoint:
     checkpoint = AuditCheckpoint(
         seq=seq,
         hash=chain_hash,
         at=at,
+        every=every,
+        prev=prev,
         certificate_serial=signer.certificate_serial,
-        signature=signer.sign(checkpoint_message(seq, chain_hash, at)),
+        signature=signer.sign(checkpoint_message(seq, chain_hash, at, every, prev)),
     )
     session.add(checkpoint)
+    session.flush()  # the next checkpoint of this transaction reads it as its predecessor
     return checkpoint
 
 
@@ -297,97 +283,3 @@ def lock_head(session: Session) -> tuple[int, str]:
         session.execute(insert(_HEAD).values(id=_HEAD_ID, seq=0, hash=GENESIS_HASH))
         row = session.execute(statement).one()
     return int(row[0]), str(row[1])
-
-
-@dataclass(frozen=True)
-class AuditVerification:
-    """What ``audit verify`` checked when the whole chain verified."""
-
-    entries: int
-    checkpoints: int
-    last_seq: int
-    last_hash: str
-    pending: int = 0
-    """Committed records still in the outbox, not yet chained (normally a few, briefly)."""
-    oldest_pending_at: datetime | None = None
-
-
-def _iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
-    last = 0
-    while True:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].seq
-        session.expunge_all()
-
-
-def _verify_signature(key: PublicKey, signature: bytes, data: bytes) -> None:
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-    elif isinstance(key, rsa.RSAPublicKey):
-        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-    elif isinstance(key, ed25519.Ed25519PublicKey):
-        key.verify(signature, data)
-
-
-def verify_audit_chain(
-    session: Session, public_key_for: Callable[[str], PublicKey]
-) -> AuditVerification:
-    """Recompute the whole chain and check every checkpoint signature.
-
-    Raises :class:`AuditChainBrokenError` naming the first broken entry.
-    """
-
-    def broken(seq: int, why: str) -> AuditChainBrokenError:
-        error = AuditChainBrokenError(f"audit entry {seq}: {why}")
-        error.seq = seq  # type: ignore[attr-defined]
-        return error
-
-    checkpoints = {cp.seq: cp for cp in session.scalars(select(AuditCheckpoint))}
-    expected, prev, count = 1, GENESIS_HASH, 0
-    for entry in _iter_entries(session):
-        if entry.seq != expected:
-            raise broken(expected, f"missing (deleted); the chain jumps to entry {entry.seq}")
-        if entry.prev_hash != prev:
-            raise broken(entry.seq, "does not link to the entry before it (reordered or replaced)")
-        recomputed = entry_hash(
-            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
-            object_type=entry.object_type, object_id=entry.object_id,
-            details=entry.details, prev_hash=entry.prev_hash,
-        )
-        if recomputed != entry.hash:
-            raise broken(entry.seq, "content was altered: it no longer matches its hash")
-        checkpoint = checkpoints.get(entry.seq)
-        if checkpoint is not None and checkpoint.hash != entry.hash:
-            raise broken(
-                entry.seq,
-                "the chain up to here was rewritten: it disagrees with the signed checkpoint",
-            )
-        prev, expected, count = entry.hash, entry.seq + 1, count + 1
-
-    head = session.get(AuditHead, _HEAD_ID)
-    last_seq = expected - 1
-    if head is not None and (head.seq != last_seq or head.hash != prev):
-        raise broken(last_seq + 1, f"missing (deleted); the log's head records {head.seq} entries")
-    for seq, checkpoint in sorted(checkpoints.items()):
-        if seq > last_seq:
-            raise broken(seq, "missing (deleted); a signed checkpoint covers it")
-        try:
-            _verify_signature(
-                public_key_for(checkpoint.certificate_serial),
-                checkpoint.signature,
-                checkpoint_message(seq, checkpoint.hash, checkpoint.at),
-            )
-        except InvalidSignature:
-            raise broken(seq, "the checkpoint signature does not verify") from None
-    pending, oldest = session.execute(
-        select(func.count(), func.min(_OUTBOX.c.at)).select_from(_OUTBOX)
-    ).one()
-    return AuditVerification(
-        entries=count, checkpoints=len(checkpoints), last_seq=last_seq, last_hash=prev,
-        pending=int(pending), oldest_pending_at=oldest,
-    )

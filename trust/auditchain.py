@@ -49,29 +49,41 @@ class AuditSequencer:
         self._batch = max(1, batch_size)
 
     def drain(self) -> int:
-        """Chain everything committed to the outbox so far; returns how many records."""
+        """Chain everything committed to the outbox so far; returns how many records.
+
+        Without an audit identity (before ``pki init``) records are linked only up to the
+        entry before the next checkpoint is due; the rest wait in the outbox.
+        """
         total = 0
         while True:
             with session_scope(self._factory) as session:
-                moved = self._link_batch(session)
+                moved, full = self._link_batch(session)
             total += moved
-            if moved < self._batch:
+            if not full:
                 return total
 
-    def _link_batch(self, session: Session) -> int:
+    def _link_batch(self, session: Session) -> tuple[int, bool]:
+        """Link one batch: (records moved, whether a whole batch was moved)."""
         # The head lock first: once held, every record committed before it is visible and
         # no other sequencer can be moving the same ones.
         head = lock_head(session)
-        rows = session.execute(select(_OUTBOX).order_by(_OUTBOX.c.id).limit(self._batch)).all()
+        signer = self._signer(session)
+        limit = self._batch
+        if signer is None:
+            limit = min(limit, (head[0] // self._every + 1) * self._every - head[0] - 1)
+            if limit == 0:
+                _log.warning("audit records wait: entry %d needs a signed checkpoint and "
+                             "there is no audit identity (zhengyin pki init)", head[0] + 1)
+                return 0, False
+        rows = session.execute(select(_OUTBOX).order_by(_OUTBOX.c.id).limit(limit)).all()
         if not rows:
-            return 0
+            return 0, False
         records = [AuditRecord(actor=row.actor, action=row.action, object_type=row.object_type,
                                object_id=row.object_id, at=row.at, details=row.details)
                    for row in rows]
-        link_records(session, records, signer=self._signer(session), every=self._every,
-                     head=head)
+        link_records(session, records, signer=signer, every=self._every, head=head)
         session.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_([row.id for row in rows])))
-        return len(rows)
+        return len(rows), len(rows) == self._batch
 
 
 class BackgroundChainer:

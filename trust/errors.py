@@ -4,6 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "AuditChainBrokenError",
+    "AuditCheckpointMissingError",
+    "AuditExportError",
+    "AuditSignerMissingError",
     "AuthenticationError",
     "CertificateNotFoundError",
     "ClientNotFoundError",
@@ -93,6 +96,41 @@ class AuthenticationError(TrustError):
 
 
 class AuditChainBrokenError(TrustError):
-    """The audit log's hash chain or a checkpoint signature does not verify."""
+    """The audit log's hash chain or a checkpoint signature does not verify.
+
+    ``seq`` is the first audit entry (or checkpoint) found broken.
+    """
 
     code = "audit.chain_broken"
+
+    def __init__(self, message: str, *, seq: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.seq = seq
+
+
+class AuditCheckpointMissingError(AuditChainBrokenError):
+    """A signed checkpoint the interval requires is not there (deleted, or never signed).
+
+    ``missing`` are the checkpoint sequence numbers absent (first, last, how many);
+    ``unproven`` the entries no surviving checkpoint of their interval covers.
+    """
+
+    code = "audit.checkpoint_missing"
+
+    def __init__(self, message: str, *, missing: tuple[int, int, int],
+                 unproven: tuple[int, int], hint: str | None = None) -> None:
+        super().__init__(message, seq=missing[0], hint=hint)
+        self.missing = missing
+        self.unproven = unproven
+
+
+class AuditSignerMissingError(TrustError):
+    """An entry due a signed checkpoint cannot be linked: there is no audit identity yet."""
+
+    code = "audit.signer_missing"
+
+
+class AuditExportError(TrustError):
+    """A file of exported audit checkpoints cannot be used: a line is forged or malformed."""
+
+    code = "audit.export_invalid"

@@ -195,7 +195,12 @@ class AuditHead(Base):
 
 
 class AuditCheckpoint(Base):
-    """A signature by the service's audit key over the chain tip at ``seq``."""
+    """A signature by the service's audit key over the chain tip at ``seq``.
+
+    One is signed at every multiple of the interval (``ZHENGYIN_AUDIT_CHECKPOINT_EVERY``)
+    by whoever links that entry, under the chain head's lock, so exactly one exists per
+    interval; ``zhengyin audit checkpoint`` signs the tip on request as well.
+    """
 
     __tablename__ = "audit_checkpoints"
 
@@ -204,6 +209,10 @@ class AuditCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     certificate_serial: Mapped[str] = mapped_column(String(48))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+    every: Mapped[int | None] = mapped_column(BigInteger)
+    """The interval in force, signed (0: signed on request); NULL: a version 1 checkpoint."""
+    prev: Mapped[int | None] = mapped_column(BigInteger)
+    """The checkpoint before this one (0: none), signed; NULL: a version 1 checkpoint."""
 
 
 class TrustAnchorStatus(enum.StrEnum):

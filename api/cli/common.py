@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -83,3 +85,19 @@ def parse_moment(text: str) -> datetime:
     except ValueError as exc:
         raise CLIInputError(f"{text!r} is not a usable date or time: {exc}",
                             hint="e.g. 2026-05-01 or 2026-05-01T08:00:00+08:00") from None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, flushed to disk,
+    then renamed over it (a killed command never leaves half a sealed file)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent or Path("."),
+                                         prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

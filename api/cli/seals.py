@@ -18,8 +18,9 @@ from rich.table import Table
 
 from keys import KeyAlgorithm
 from signing.appearance import OrganisationLevel
-from signing.batch import StampJobService, documents_from_zip, run_stamp_job
+from signing.batch import documents_from_zip
 from signing.errors import StampOptionsError
+from signing.jobs import StampJobService, run_stamp_job
 from signing.models import SealStatus, SealType, SignatureLevel
 from signing.placement import (
     AnchorPlacement,
@@ -38,7 +39,7 @@ from trust.clock import beijing_time
 from trust.db import utcnow
 
 from ..runtime import Runtime
-from .common import CLI_ACTOR, console, err_console, ready_runtime
+from .common import CLI_ACTOR, console, err_console, ready_runtime, write_atomically
 
 app = typer.Typer(help="Seals: create, show, suspend, resume, revoke, authorise.",
                   no_args_is_help=True)
@@ -257,7 +258,8 @@ def stamp_file(  # noqa: PLR0917 - one parameter per command-line option
         done = services.stamping.stamp(
             StampRequest(seal_id, options, case_number, purpose, document_name=pdf.name),
             pdf.read_bytes(), client_id=client_id, actor=CLI_ACTOR, at=utcnow())
-    out.write_bytes(done.result.pdf)
+    # The use is committed (the unit of work above) before the sealed file exists.
+    write_atomically(out, done.result.pdf)
     console.print(f"wrote {out} (field {done.result.field_name}, {done.result.level.value}, "
                   f"use {done.use.id})")
 
@@ -300,22 +302,27 @@ def stamp_batch(  # noqa: PLR0917 - one parameter per command-line option
             documents.append((path.name, path.read_bytes()))
     client_id = _client_id(runtime, client)
     request = StampRequest(seal_id, options, case_number, purpose)
+    lease = runtime.settings.stamp_job_lease_seconds
     with runtime.unit_of_work() as services:
+        # Jobs of a batch that was killed end here, if no server has ended them yet.
+        for ended in services.stamp_jobs.recover(at=utcnow(), lease_seconds=lease):
+            err_console.print(f"stamp job {ended.id} had stopped; it is now "
+                              f"{ended.status.value}")
         job_id = services.stamp_jobs.create(request, len(documents), client_id=client_id,
                                             at=utcnow()).id
     columns = (TextColumn("stamping"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn())
     with Progress(*columns, console=err_console) as bar:
         task = bar.add_task("stamp", total=len(documents), failed=0)
-        pool = runtime.stamp_pool()
 
         def progress(done: int, succeeded: int, total: int) -> None:
             bar.update(task, completed=done, failed=done - succeeded)
 
-        job = run_stamp_job(job_id, documents, options, pool=pool, jobs=_jobs(runtime),
-                            actor=CLI_ACTOR, clock=utcnow, progress=progress)
+        job = run_stamp_job(job_id, documents, options, pool=runtime.stamp_pool,
+                            jobs=_jobs(runtime), actor=CLI_ACTOR, clock=utcnow,
+                            progress=progress, lease_seconds=lease)
     if job.output_path:
-        out.write_bytes(Path(job.output_path).read_bytes())
+        write_atomically(out, Path(job.output_path).read_bytes())
     for row in job.results:
         if not row["ok"]:
             err_console.print(f"[red]{row['name'] or 'job'}[/red]: {row['error']['message']}")

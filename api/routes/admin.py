@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from keys import KeyHandle
-from trust.audit import verify_audit_chain
+from trust.auditverify import verify_audit_chain
 from trust.clients import Principal, Scope
 from trust.db import utcnow
 from trust.models import AuditEntry, CertificateRecord, CertificateRole
@@ -176,7 +176,10 @@ def list_audit_entries(
 @router.post("/audit/verify", operation_id="verify_audit", response_model=AuditVerifyRead)
 def verify_audit(services: ReadServicesDep, _caller: AuditReader) -> AuditVerifyRead:
     """Recompute the chain and the checkpoint signatures (409 names the first broken entry)."""
-    result = verify_audit_chain(services.session, services.pki.public_key_of_serial)
+    result = verify_audit_chain(services.session, services.audit_keys.key_of,
+                                every=services.runtime.settings.audit_checkpoint_every)
     return AuditVerifyRead(entries=result.entries, checkpoints=result.checkpoints,
                            last_seq=result.last_seq, last_hash=result.last_hash,
-                           pending=result.pending, oldest_pending_at=result.oldest_pending_at)
+                           pending=result.pending, oldest_pending_at=result.oldest_pending_at,
+                           last_checkpoint=result.last_checkpoint, interval=result.interval,
+                           not_checkpointed=result.not_checkpointed)

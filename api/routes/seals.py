@@ -47,10 +47,11 @@ UsesReader = Annotated[Principal, require(Scope.USES_READ)]
 for _error, _status in (
     (signing_errors.SealNotFoundError, 404),
     (signing_errors.StampJobNotFoundError, 404),
-    (signing_errors.SealNotAuthorisedError, 403),
+    (signing_errors.SealOrganisationError, 422),
     (signing_errors.SealStateError, 409),
     (signing_errors.SealUnusableError, 409),
     (signing_errors.DocumentLockedError, 409),
+    (signing_errors.StampNotPermittedError, 409),
     (signing_errors.PDFTooLargeError, 413),
     (signing_errors.SealError, 422),
     (signing_errors.BadImageError, 422),
@@ -67,12 +68,11 @@ def _manages(caller: Principal) -> bool:
     return Scope.SEALS_MANAGE in caller.scopes
 
 
-def visible_seal(services: Services, seal_id: str, caller: Principal) -> Seal:
+def visible_seal(services: Services, seal_id: str, caller: Principal, *,
+                 used: bool = False) -> Seal:
     """The seal, if the caller manages seals or may use this one (else: not found)."""
-    seal = services.seals.get(seal_id)
-    if not _manages(caller) and not services.seals.is_authorised(seal.id, caller.client_id):
-        raise signing_errors.SealNotFoundError(f"no seal {seal_id!r}")
-    return seal
+    return services.seals.get_for(seal_id, client_id=None if _manages(caller)
+                                  else caller.client_id, used=used)
 
 
 def seal_read(services: Services, seal: Seal, caller: Principal) -> SealRead:
@@ -181,7 +181,7 @@ def list_seal_uses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> SealUsePage:
     """The seal's uses (用印记录), keyset-paged, filtered by case number and time."""
-    services.seals.get(seal_id)
+    visible_seal(services, seal_id, caller, used=True)
     uses = services.seal_uses.page(_use_filter(seal_id, caller, case_number, since, until),
                                    after_id=after, limit=limit + 1)
     uses, more = uses[:limit], len(uses) > limit
@@ -202,7 +202,7 @@ def export_seal_uses(
     until: Instant | None = None,
 ) -> StreamingResponse:
     """Every matching use as CSV, streamed in batches."""
-    seal = services.seals.get(seal_id)
+    seal = visible_seal(services, seal_id, caller, used=True)
     where = _use_filter(seal_id, caller, case_number, since, until)
 
     def rows() -> Iterator[str]:

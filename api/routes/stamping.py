@@ -19,14 +19,9 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 
-from signing.batch import (
-    MAX_DOCUMENTS,
-    StampJobService,
-    documents_from_zip,
-    run_stamp_job,
-    safe_document_name,
-)
+from signing.batch import MAX_DOCUMENTS, documents_from_zip, safe_document_name
 from signing.errors import StampOptionsError
+from signing.jobs import StampJobService, run_stamp_job
 from signing.stamper import StampOptions
 from signing.stamping import StampRequest
 from trust.clients import Principal, Scope
@@ -95,8 +90,9 @@ def _jobs(runtime: Runtime) -> Callable[[], AbstractContextManager[StampJobServi
 
 def _run_job(runtime: Runtime, job_id: str, documents: list[tuple[str, bytes]],
              options: StampOptions, actor: str) -> None:
-    run_stamp_job(job_id, documents, options, pool=runtime.stamp_pool(), jobs=_jobs(runtime),
-                  actor=actor, clock=utcnow)
+    run_stamp_job(job_id, documents, options, pool=runtime.stamp_pool, jobs=_jobs(runtime),
+                  actor=actor, clock=utcnow,
+                  lease_seconds=runtime.settings.stamp_job_lease_seconds)
 
 
 @router.post("/seals/{seal_id}/stamp-jobs", operation_id="create_stamp_job", status_code=202,

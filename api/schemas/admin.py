@@ -205,3 +205,7 @@ class AuditVerifyRead(BaseModel):
     last_hash: str
     pending: int = Field(description="committed records not yet linked into the chain")
     oldest_pending_at: datetime | None
+    last_checkpoint: int = Field(description="entry of the newest signed checkpoint (0: none)")
+    interval: int = Field(description="a signed checkpoint is required every this many entries")
+    not_checkpointed: int = Field(
+        description="entries after the newest checkpoint, whose checkpoint is not yet due")

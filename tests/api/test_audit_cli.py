@@ -8,20 +8,22 @@ issued, revoked) each leave an entry naming the caller and the object, without s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from api.runtime import Runtime
 from api.settings import Settings
 from trust.db import utcnow
-from trust.models import AuditEntry, ClientRole
+from trust.models import AuditCheckpoint, AuditEntry, ClientRole
 
 from ..support import ORG_CODE, ORG_NAME, bearer
 
@@ -141,6 +143,143 @@ def test_audit_chain_links_waiting_records_and_the_log_still_verifies(
     assert verified.returncode == 0, verified.stderr
     assert f"head {head + 3} " in verified.stdout
     assert "wait to be chained" not in verified.stdout
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+EVERY = 10
+
+
+@pytest.fixture
+def every_ten(runtime: Runtime, cli_env: dict[str, str]) -> Iterator[Runtime]:
+    """A runtime over the test database and the commands, both signing a checkpoint every
+    ten entries (the test runtime's teardown empties the tables)."""
+    current = Runtime(runtime.settings.model_copy(update={"audit_checkpoint_every": EVERY}))
+    cli_env["ZHENGYIN_AUDIT_CHECKPOINT_EVERY"] = str(EVERY)
+    try:
+        yield current
+    finally:
+        current.close()
+
+
+def _zhengyin(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ZHENGYIN, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_audit_verify_names_a_deleted_checkpoint(every_ten: Runtime, cli_env: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    _append(every_ten, 35)
+    _execute(every_ten, "DELETE FROM audit_checkpoints WHERE seq = 20")
+
+    result = _audit_verify(cli_env, tmp_path)
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: audit checkpoint 20 is missing (deleted): the signed "
+                               "checkpoint 30 names it as the one before it")
+
+
+def test_audit_verify_reports_entries_not_yet_checkpointed(
+        every_ten: Runtime, cli_env: dict[str, str], tmp_path: Path) -> None:
+    head = _append(every_ten, 24)[-1]
+
+    result = _audit_verify(cli_env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    words = " ".join(result.stdout.split())
+    with every_ten.unit_of_work(readonly=True) as services:
+        signed = services.session.scalar(select(func.count()).select_from(AuditCheckpoint))
+    assert f"{signed} signed checkpoints (one every {EVERY} entries)" in words
+    assert (f"not yet checkpointed: {head % EVERY} entries after checkpoint "
+            f"{head // EVERY * EVERY}") in words
+
+
+def test_export_then_verify_against_the_export_round_trips(
+        every_ten: Runtime, cli_env: dict[str, str], tmp_path: Path) -> None:
+    head = _append(every_ten, 27)[-1]
+    exported = tmp_path / "checkpoints.jsonl"
+
+    export = _zhengyin(cli_env, tmp_path, "audit", "checkpoint", "export", "--out",
+                       str(exported))
+    root = _zhengyin(cli_env, tmp_path, "pki", "export", "root", "--out", "root.pem")
+    verified = _zhengyin(cli_env, tmp_path, "audit", "verify", "--against", str(exported),
+                         "--root", str(tmp_path / "root.pem"))
+
+    assert export.returncode == 0, export.stderr
+    assert root.returncode == 0, root.stderr
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["seq"] for line in lines][-1] == head  # the tip was signed
+    assert f"exported {len(lines)} signed checkpoints, the newest at entry {head}" in \
+        " ".join(export.stdout.split())
+    assert verified.returncode == 0, verified.stderr
+    assert f"held against {len(lines)} exported checkpoints (the newest at entry {head})" in \
+        " ".join(verified.stdout.split())
+
+
+def test_verify_against_an_export_finds_a_log_cut_back_with_its_head_fixed(
+        every_ten: Runtime, cli_env: dict[str, str], tmp_path: Path) -> None:
+    head = _append(every_ten, 27)[-1]
+    exported = tmp_path / "checkpoints.jsonl"
+    assert _zhengyin(cli_env, tmp_path, "audit", "checkpoint", "export", "--out",
+                     str(exported)).returncode == 0
+    cut = head // EVERY * EVERY - EVERY  # back to an earlier checkpoint: consistent alone
+    _execute(every_ten, "DELETE FROM audit_entries WHERE seq > :s", s=cut)
+    _execute(every_ten, "DELETE FROM audit_checkpoints WHERE seq > :s", s=cut)
+    _execute(every_ten, "UPDATE audit_head SET seq = :s, hash = (SELECT hash FROM "
+                        "audit_entries WHERE seq = :s)", s=cut)
+
+    alone = _audit_verify(cli_env, tmp_path)
+    against = _zhengyin(cli_env, tmp_path, "audit", "verify", "--against", str(exported))
+
+    assert alone.returncode == 0, alone.stderr
+    assert against.returncode == 1
+    lines = against.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: audit entry {cut + 1}: missing (deleted): entries "
+                               f"{cut + 1}–{head} are gone; exported checkpoint {head}")
+
+
+def test_verify_against_refuses_a_forged_export_line(
+        every_ten: Runtime, cli_env: dict[str, str], tmp_path: Path) -> None:
+    _append(every_ten, 27)
+    exported = tmp_path / "checkpoints.jsonl"
+    export = _zhengyin(cli_env, tmp_path, "audit", "checkpoint", "export")  # to stdout
+    assert export.returncode == 0, export.stderr
+    lines = export.stdout.splitlines()
+    forged = json.loads(lines[1])
+    forged["hash"] = "f" * 64
+    lines[1] = json.dumps(forged)
+    exported.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = _zhengyin(cli_env, tmp_path, "audit", "verify", "--against", str(exported))
+
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1
+    assert errors[0].startswith("error: exported checkpoints, line 2: does not verify")
+
+
+def test_the_api_reports_checkpoints_and_names_a_missing_one_as_409(
+        runtime: Runtime, http: Any, admin: dict[str, str]) -> None:
+    from trust.audit import AuditRecord
+
+    with runtime.unit_of_work() as services:  # past the default interval of 1,000
+        services.audit.append_chained([
+            AuditRecord(actor="test", action="thing.done", object_type="thing",
+                        object_id=str(n), at=utcnow()) for n in range(1005)])
+    intact = http.post("/admin/audit/verify", headers=admin)
+    _execute(runtime, "DELETE FROM audit_checkpoints")
+    missing = http.post("/admin/audit/verify", headers=admin)
+
+    assert intact.status_code == 200, intact.text
+    body = intact.json()
+    assert (body["last_checkpoint"], body["interval"]) == (1000, 1000)
+    assert body["not_checkpointed"] == body["last_seq"] - 1000
+    assert missing.status_code == 409
+    assert missing.json()["code"] == "audit.checkpoint_missing"
+    assert missing.json()["detail"].startswith("audit checkpoint 1000 is missing")
 
 
 # ----------------------------------------------------------------------------- admin actions

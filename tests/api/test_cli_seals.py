@@ -90,11 +90,35 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
     shown = _run(env, "seal", "show", seal_id, "--image", "seal.png", cwd=tmp_path)
     assert shown.returncode == 0 and (tmp_path / "seal.png").read_bytes()[:4] == b"\x89PNG"
 
+    # A stamper of another organisation is never authorised on this seal.
+    foreign = _run(env, "client", "add", "--name", "other-org", "--role", "stamper", "--org",
+                   "91110000600037341L", cwd=tmp_path)
+    assert foreign.returncode == 0, foreign.stderr
+    refused_grant = _run(env, "seal", "authorise", seal_id, "other-org", cwd=tmp_path)
+    assert refused_grant.returncode == 1
+    [line] = refused_grant.stderr.strip().splitlines()
+    assert line.startswith("error: client 'other-org' acts for 91110000600037341L")
+
     (tmp_path / "in.pdf").write_bytes(approval_pdf())
     stamped = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-1",
                    "--purpose", "审批", "--anchor", ANCHOR, "--out", "out.pdf", cwd=tmp_path)
     assert stamped.returncode == 0, stamped.stderr
     assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
+
+    # A co-sealer in a new box instead of the reserved field would break the first seal.
+    reserved = _run(env, "stamp", "file", seal_id, "in.pdf", "--case-number", "案-5",
+                    "--purpose", "会签", "--anchor", ANCHOR, "--reserve",
+                    "CoSeal1@-1,60,60,179,179", "--out", "co.pdf", cwd=tmp_path)
+    assert reserved.returncode == 0, reserved.stderr
+    new_box = _run(env, "stamp", "file", seal_id, "co.pdf", "--case-number", "案-5",
+                   "--purpose", "会签", "--box", "300,300,419,419", "--out", "co2.pdf",
+                   cwd=tmp_path)
+    assert new_box.returncode == 1 and not (tmp_path / "co2.pdf").exists()
+    [line] = new_box.stderr.strip().splitlines()
+    assert line.startswith("error: signature 'Seal_") and '"name": "CoSeal1"' in line
+    filled = _run(env, "stamp", "file", seal_id, "co.pdf", "--case-number", "案-5",
+                  "--purpose", "会签", "--field", "CoSeal1", "--out", "co2.pdf", cwd=tmp_path)
+    assert filled.returncode == 0, filled.stderr
 
     (tmp_path / "bad.pdf").write_bytes(b"no pdf here")
     refused = _run(env, "stamp", "file", seal_id, "bad.pdf", "--case-number", "案-2",
@@ -132,7 +156,7 @@ def test_create_stamp_batch_and_export_from_the_shell(tmp_path: Path) -> None:
     exported = _run(env, "seal", "uses", seal_id, "--csv", "uses.csv", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
     lines = (tmp_path / "uses.csv").read_text(encoding="utf-8").strip().splitlines()
-    assert len(lines) == 1 + 1 + 4  # header, one single stamp, four from the batch
+    assert len(lines) == 1 + 3 + 4  # header, three single stamps, four from the batch
 
     suspended = _run(env, "seal", "suspend", seal_id, "--reason", "检查", cwd=tmp_path)
     assert suspended.returncode == 0 and "suspended" in suspended.stdout

@@ -31,6 +31,7 @@ from ..support import ORG_CODE, ORG_NAME, bearer
 __all__ = ["stamping"]
 
 ANCHOR_OPTIONS = json.dumps({"placement": {"kind": "anchor", "text": ANCHOR}})
+FOREIGN_ORG_CODE = "91110000600037341L"  # another organisation (STANDARDS §3 example)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +47,14 @@ def api(stamping: StampingEnv) -> Iterator[Any]:
 def creds(stamping: StampingEnv) -> dict[str, dict[str, str]]:
     result = {}
     with stamping.runtime.unit_of_work() as services:
-        for name, role in (("admin", ClientRole.ADMIN), ("stamper", ClientRole.STAMPER),
-                           ("other", ClientRole.STAMPER)):
+        for name, role, org in (("admin", ClientRole.ADMIN, None),
+                                ("stamper", ClientRole.STAMPER, ORG_CODE),
+                                ("other", ClientRole.STAMPER, ORG_CODE),
+                                ("issuer", ClientRole.ISSUER, ORG_CODE),
+                                ("foreign", ClientRole.STAMPER, FOREIGN_ORG_CODE)):
             issued = services.clients.add(
                 name=f"api-{name}", role=role, at=utcnow(), actor="test",
-                org_credit_code=ORG_CODE if role is ClientRole.STAMPER else None)
+                org_credit_code=org)
             result[name] = {"header": bearer(issued.credential)["Authorization"],
                             "id": issued.client.id}
     return result
@@ -140,6 +144,97 @@ def test_an_administrator_creates_and_shows_a_seal(api: Any, creds: dict[str, di
     assert api.get(f"/seals/{seal['id']}", headers=h(creds, "other")).status_code == 404
 
 
+def test_a_credit_code_with_a_wrong_check_character_is_refused(
+        api: Any, creds: dict[str, dict[str, str]]) -> None:
+    wrong = ORG_CODE[:-1] + ("X" if ORG_CODE[-1] != "X" else "Y")
+    response = api.post("/seals", headers=h(creds, "admin"), json={
+        "org_name": ORG_NAME, "credit_code": wrong, "seal_type": "approval"})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "codes.invalid_credit_code"
+    assert "GB 32100" in response.json()["detail"]
+
+
+def test_a_client_is_not_authorised_on_another_organisations_seal(
+        api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any]) -> None:
+    response = api.post(f"/seals/{seal['id']}/clients", headers=h(creds, "admin"),
+                        json={"client_id": creds["foreign"]["id"]})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "seal.other_organisation"
+    shown = api.get(f"/seals/{seal['id']}", headers=h(creds, "admin")).json()
+    assert creds["foreign"]["id"] not in shown["authorised_clients"]
+
+
+def test_a_grant_across_organisations_made_before_the_rule_stamps_nothing(
+        api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any],
+        stamping: StampingEnv) -> None:
+    from signing.models import SealAuthorisation
+
+    # A grant the old code allowed, written as it stored it.
+    with stamping.runtime.unit_of_work() as services:
+        services.session.add(SealAuthorisation(seal_id=seal["id"],
+                                               client_id=creds["foreign"]["id"],
+                                               granted_at=utcnow(), granted_by="old code"))
+    before = _uses(api, creds, seal["id"])
+
+    response = _stamp(api, creds, seal["id"], approval_pdf(), who="foreign")
+
+    assert (response.status_code, response.json()["code"]) == (404, "seal.not_found")
+    assert api.get("/seals", headers=h(creds, "foreign")).json() == []
+    assert _uses(api, creds, seal["id"]) == before
+
+
+SEAL_ROUTES = [
+    ("get", "/seals/{id}", {}),
+    ("get", "/seals/{id}/image.png", {}),
+    ("get", "/seals/{id}/uses", {}),
+    ("get", "/seals/{id}/uses.csv", {}),
+    ("post", "/seals/{id}/stamp", {"files": {"file": ("a.pdf", b"%PDF-1.7", "application/pdf")},
+                                   "data": {"case_number": "案", "purpose": "用途",
+                                            "options": ANCHOR_OPTIONS}}),
+    ("post", "/seals/{id}/stamp-jobs", {
+        "files": {"files": ("a.pdf", b"%PDF-1.7", "application/pdf")},
+        "data": {"case_number": "案", "purpose": "用途", "options": ANCHOR_OPTIONS}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SEAL_ROUTES,
+                         ids=[f"{m} {p}" for m, p, _ in SEAL_ROUTES])
+def test_a_seal_the_caller_may_not_see_answers_like_a_missing_one(
+        api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any], method: str,
+        path: str, body: dict[str, Any]) -> None:
+    missing = "0" * 32
+    # An issuer of the seal's organisation reads seals and uses and stamps, not granted this one.
+    answers = []
+    for seal_id in (seal["id"], missing):
+        response = getattr(api, method)(path.format(id=seal_id), headers=h(creds, "issuer"),
+                                        **body)
+        problem = response.json()
+        answers.append((response.status_code, problem["code"],
+                        problem["detail"].replace(seal_id, "ID"), problem.get("hint")))
+
+    assert answers[0] == answers[1]
+    assert answers[0][:2] == (404, "seal.not_found")
+
+
+def test_a_client_reads_the_uses_it_made_after_its_grant_is_withdrawn(
+        api: Any, creds: dict[str, dict[str, str]], stamping: StampingEnv) -> None:
+    admin = h(creds, "admin")
+    created = api.post("/seals", headers=admin, json={
+        "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "finance"}).json()
+    api.post(f"/seals/{created['id']}/clients", headers=admin,
+             json={"client_id": creds["issuer"]["id"]})
+    assert _stamp(api, creds, created["id"], approval_pdf(1), who="issuer").status_code == 200
+    api.delete(f"/seals/{created['id']}/clients/{creds['issuer']['id']}", headers=admin)
+
+    uses = api.get(f"/seals/{created['id']}/uses", headers=h(creds, "issuer"))
+    assert uses.status_code == 200, uses.text
+    assert len(uses.json()["uses"]) == 1
+    refused = _stamp(api, creds, created["id"], approval_pdf(1), who="issuer")
+    assert (refused.status_code, refused.json()["code"]) == (404, "seal.not_found")
+
+
 def _png(mode: str) -> str:
     image = Image.new(mode, (200, 200), (200, 0, 0, 0) if mode == "RGBA" else (200, 0, 0))
     if mode == "RGBA":
@@ -167,12 +262,19 @@ def test_an_uploaded_handwriting_image_is_checked(api: Any, creds: dict[str, dic
         assert response.json()["code"] == "image.invalid"
 
 
-def test_a_personal_name_seal_is_generated(api: Any, creds: dict[str, dict[str, str]]) -> None:
+@pytest.mark.parametrize(("holder", "face"), [("李四", "李四印"), ("李建国", "李建国印"),
+                                             ("欧阳修文", "欧阳修文")])
+def test_a_legal_representatives_name_seal_shows_its_name(
+        api: Any, creds: dict[str, dict[str, str]], holder: str, face: str) -> None:
+    from signing.appearance import render_name_seal
+
     response = api.post("/seals", headers=h(creds, "admin"), json={
         "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "legal-representative",
-        "holder_name": "李四", "holder_id_number": "11010519491231002X"})
+        "holder_name": holder, "holder_id_number": "11010519491231002X"})
     assert response.status_code == 201, response.text
-    assert response.json()["name"] == "李四印"
+    assert response.json()["name"] == f"{holder}印"
+    image = api.get(response.json()["image_url"], headers=h(creds, "admin")).content
+    assert image == render_name_seal(face)  # 李建国印 in two columns; 欧阳修文印 is too long
 
 
 # ----------------------------------------------------------------------------- stamping
@@ -204,6 +306,9 @@ REFUSALS = [
     ("page-out-of-range", {"options": json.dumps(
         {"placement": {"kind": "box", "page": 9, "box": [0, 0, 100, 100]}})},
      422, "placement.page_out_of_range"),
+    ("box-partly-off-the-page", {"options": json.dumps(
+        {"placement": {"kind": "box", "page": 1, "box": [500, 100, 650, 250]}})},
+     422, "stamp.box_outside_page"),
     ("anchor-missing", {"options": json.dumps(
         {"placement": {"kind": "anchor", "text": "没有这句话"}})},
      422, "placement.anchor_not_found"),
@@ -211,7 +316,7 @@ REFUSALS = [
     ("unknown-level", {"options": json.dumps(
         {"placement": {"kind": "invisible"}, "level": "B-X"})}, 422, "stamp.invalid_options"),
     ("blank-purpose", {"purpose": " "}, 422, "stamp.invalid_options"),
-    ("client-not-authorised", {"who": "other"}, 403, "seal.not_authorised"),
+    ("client-not-authorised", {"who": "other"}, 404, "seal.not_found"),
 ]
 
 
@@ -228,6 +333,26 @@ def test_a_refused_stamp_is_a_problem_and_no_use(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
+    assert _uses(api, creds, seal["id"]) == before
+
+
+def test_a_second_seal_outside_the_reserved_field_is_409_naming_it(
+        api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any]) -> None:
+    first = _stamp(api, creds, seal["id"], approval_pdf(), options=json.dumps({
+        "placement": {"kind": "anchor", "text": ANCHOR},
+        "reserve": [{"name": "CoSeal1", "page": -1, "box": [60, 60, 179, 179]}]}))
+    assert first.status_code == 200, first.text
+    before = _uses(api, creds, seal["id"])
+
+    second = _stamp(api, creds, seal["id"], first.content, options=json.dumps(
+        {"placement": {"kind": "box", "page": 1, "box": [300, 300, 419, 419]}}))
+
+    assert second.status_code == 409, second.text
+    problem = second.json()
+    assert problem["code"] == "stamp.not_permitted"
+    assert problem["signature"] == first.headers["x-zhengyin-signature-field"]
+    assert problem["reserved_fields"] == ["CoSeal1"]
+    assert "CoSeal1" in problem["hint"]
     assert _uses(api, creds, seal["id"]) == before
 
 

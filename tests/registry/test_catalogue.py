@@ -75,12 +75,44 @@ def test_export_then_import_round_trips(http: Any, registry: Runtime,
     (lambda d: d.update(number_pattern="{year}{nonsense}"), "unknown fields"),
     (lambda d: d.update(holder_kinds=["alien"]), "malformed"),
     (lambda d: d.pop("template"), "lacks 'template'"),
+    (lambda d: d["fields_schema"]["properties"]["address"].pop("maxLength"),
+     "printed field address: a string needs a maxLength"),
+    (lambda d: d["fields_schema"]["properties"]["complaint_hotline"].update(
+        pattern="[0-9-]{3,20}"), "printed field complaint_hotline: a string needs"),
+    (lambda d: d["fields_schema"]["properties"]["business_items"].update(maxLength=100_000),
+     "the printed fields at their schema's maximum lengths do not fit: .* pages"),
+    (lambda d: (d["fields_schema"]["properties"].update(seats={"type": "integer"}),
+                d["template"]["fields"].append({"key": "seats", "label": "座位数"})),
+     "printed field seats: a number needs a minimum and a maximum"),
+    (lambda d: d["template"].update(title="食品经营许可证" * 4), "template.title is wider"),
+    (lambda d: d["issuers"].append({"code": "11110105MB0000003J", "name": "某" * 60}),
+     "issuer name 某+ is wider"),
+    (lambda d: d["template"]["fields"][0].update(label="经营者𠀀"),
+     "the licence font cannot print '𠀀' of the template"),
 ], ids=["bad-authority-code", "bad-type-code", "schema-not-object", "invalid-schema",
-        "template-unknown-field", "validity", "pattern", "holder-kind", "missing-template"])
+        "template-unknown-field", "validity", "pattern", "holder-kind", "missing-template",
+        "printed-field-unbounded", "printed-field-unanchored-pattern",
+        "printed-fields-too-long-for-every-page", "printed-number-unbounded",
+        "title-too-wide", "issuer-name-too-wide", "unprintable-label"])
 def test_invalid_definitions_are_refused_with_a_reason(change: Any, message: str) -> None:
     definition = _food_definition()
     change(definition)
     with pytest.raises(TypeDefinitionError, match=message):
+        TypeDefinition.from_json(definition)
+
+
+def test_every_example_type_fits_its_own_schema() -> None:
+    for document in example_definitions():
+        TypeDefinition.from_json(document)  # the template check passes
+
+
+def test_a_type_whose_printed_fields_are_bounded_only_by_anchored_patterns_fits() -> None:
+    definition = _food_definition()
+    properties = definition["fields_schema"]["properties"]
+    properties["address"] = {"type": "string", "pattern": r"^\w{1,200}$"}
+    TypeDefinition.from_json(definition)
+    properties["address"] = {"type": "string", "pattern": r"^\w+$"}  # no upper bound
+    with pytest.raises(TypeDefinitionError, match="printed field address"):
         TypeDefinition.from_json(definition)
 
 

@@ -137,6 +137,18 @@ def test_kept_identifiers_historic_dates_and_later_serials(registry: Runtime,
     assert value > 777
 
 
+def test_an_import_of_a_historic_licence_may_have_ended(registry: Runtime,
+                                                       tmp_path: Path) -> None:
+    # Issuance refuses a licence born expired; a licence issued elsewhere long ago is
+    # recorded as it was, expired now.
+    rows = [food_row(issued_at="2010-03-01"), food_row(valid_from="2010-03-01")]
+    summary = run_import(registry, write_rows(tmp_path / "old.jsonl", rows))
+
+    assert (summary.imported, summary.failed) == (2, 0)
+    assert [licence.valid_until for licence in licences_of(registry, summary.batch_id)] == \
+        [date(2015, 2, 28), date(2015, 2, 28)]
+
+
 # --------------------------------------------------------------------------- row errors
 
 
@@ -166,6 +178,9 @@ BAD_ROWS: list[tuple[str, Any, str, str]] = [
      "set by the type's rule"),
     ("wrong_holder_kind", food_row(holder_kind="citizen-id"), "holder_kind",
      "not accepted by this type"),
+    ("unprintable_character", food_row(fields={**food_row()["fields"],
+                                               "address": "北京市𠀀路1号"}),
+     "fields.address", "the licence font cannot print '𠀀'"),
 ]
 
 
@@ -338,6 +353,24 @@ def test_lazy_sealing_at_first_download_validates(registry: Runtime, http: Any,
     assert [use.output_sha256 for use in _seal_uses(registry, identifier)] == \
         [licences_of(registry, summary.batch_id)[0].pdf_sha256]
     verify_audit(registry)
+
+
+def test_import_and_issuance_agree_on_a_licence_at_its_schemas_maximum_lengths(
+        registry: Runtime, http: Any, market: dict[str, str], tmp_path: Path) -> None:
+    longest = {**food_row()["fields"], "operator_name": "某" * 100, "address": "路" * 200,
+               "premises": "层" * 200, "business_items": "食" * 500,
+               "daily_supervisor": "李" * 100}
+    summary = run_import(registry, write_rows(tmp_path / "long.jsonl",
+                                              [food_row(fields=longest)]))
+    identifier = licences_of(registry, summary.batch_id)[0].identifier
+
+    downloaded = http.get(f"/licences/{identifier}/pdf", headers=market)
+    issued = http.post("/licences", json=food_request(fields=longest), headers=market)
+
+    assert (summary.imported, summary.failed) == (1, 0)
+    assert downloaded.status_code == 200, downloaded.text  # sealed at first download
+    assert downloaded.content.count(b"/Type /Page ") == 2
+    assert issued.status_code == 201, issued.text
 
 
 def test_concurrent_first_downloads_seal_once(registry: Runtime, tmp_path: Path) -> None:

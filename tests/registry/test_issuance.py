@@ -247,6 +247,54 @@ def test_surface_fields_are_checked_against_the_type_schema(http: Any, registry:
     assert _count(registry, Licence) == 0
 
 
+def test_k_missing_fields_give_k_errors_one_per_field(http: Any, registry: Runtime,
+                                                      market: dict[str, str]) -> None:
+    fields = dict(food_request()["fields"])
+    for name in ("address", "premises", "business_items"):
+        del fields[name]
+
+    response = http.post("/licences", json=food_request(fields=fields), headers=market)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": f"fields.{name}", "message": "required"}
+        for name in ("address", "premises", "business_items")]
+
+
+def test_a_licence_whose_validity_ended_before_issue_is_refused(
+        http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    # Five years from 2010-03-01: ended in 2015.
+    response = http.post("/licences", json=food_request(valid_from="2010-03-01"),
+                         headers=market)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "valid_until",
+                                          "message": "ends before the day of issue"}]
+    assert _count(registry, Licence) == 0
+
+
+def test_an_explicit_end_date_in_the_past_is_refused(http: Any, registry: Runtime) -> None:
+    org, body = EXAMPLES["建筑工程施工许可证"]
+    response = http.post("/licences", json={**body, "valid_from": "2019-02-01",
+                                            "valid_until": "2020-01-31"},
+                         headers=issuer_headers(registry, org))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "valid_until"
+    assert "ended on 2020-01-31" in response.json()["detail"]
+
+
+def test_a_character_the_licence_font_lacks_is_422_before_anything_is_issued(
+        http: Any, registry: Runtime, market: dict[str, str]) -> None:
+    fields = {**food_request()["fields"], "address": "北京市𠀀路1号"}
+
+    response = http.post("/licences", json=food_request(fields=fields), headers=market)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "fields.address", "message": "the licence font cannot print '𠀀'"}]
+    assert _count(registry, Licence) == 0
+
+
 def test_explicit_validity_types_need_an_end_date(http: Any, registry: Runtime) -> None:
     org, body = EXAMPLES["建筑工程施工许可证"]
     body = {key: value for key, value in body.items() if key != "valid_until"}

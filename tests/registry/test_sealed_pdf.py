@@ -177,3 +177,32 @@ def test_the_licence_text_names_the_issuing_body_and_the_dates(live: StampingEnv
     assert licence.issuer_name == "北京市朝阳区市场监督管理局"
     assert f"发证日期：{issued_on.year}年{issued_on.month:02d}月{issued_on.day:02d}日" in text
     assert "有效期限2026年03月01日至2031年02月28日" in text
+
+
+def _longest_food_fields() -> dict[str, str]:
+    """Food licence fields as long as the type's schema allows."""
+    return {**food_request()["fields"], "operator_name": "某" * 100,
+            "legal_representative": "张" * 40, "address": "路" * 200, "premises": "层" * 200,
+            "business_items": "热食类食品制售；" * 62 + "制售", "daily_supervisor": "李" * 100}
+
+
+def test_a_licence_at_its_schemas_maximum_lengths_flows_over_a_continuation_page(
+        live: StampingEnv) -> None:
+    from asn1crypto import x509
+
+    from .pdfcheck import pyhanko_status
+
+    fields = _longest_food_fields()
+    pdf = _issue(live, fields=fields)
+    path = live.tmp / "long.pdf"
+    path.write_bytes(pdf)
+
+    assert "Pages:           2" in _tool("pdfinfo", str(path))
+    assert pyhanko_status(pdf, x509.Certificate.load(live.root_der)).bottom_line
+    assert "Total document signed" in pdfsig_check(pdf, live.nss, live.tmp)
+    second = _tool("pdftotext", "-f", "2", "-l", "2", str(path), "-").replace(" ", "")
+    assert "食品经营许可证（续页）" in second and "第2页共2页" in second
+    assert "电子证照标识：1.2.156.3005.2.11100000000013338W032." in second
+    whole = _tool("pdftotext", str(path), "-").replace(" ", "").replace("\n", "")
+    assert whole.count("热食类食品制售") == 62  # nothing is lost between the pages
+    assert whole.count("层") == 200

@@ -16,8 +16,11 @@ from PIL import Image, ImageChops, ImageDraw
 
 from signing.appearance import (
     SEAL_RED,
+    NameCell,
     OrganisationLevel,
     RoundSealSpec,
+    name_seal_layout,
+    render_name_cells,
     render_name_seal,
     render_round_seal,
     validate_signature_image,
@@ -232,6 +235,69 @@ def test_a_name_seal_refuses_other_lengths(name: str) -> None:
     with pytest.raises(BadImageError, match="2 to 4 characters") as raised:
         render_name_seal(name)
     assert raised.value.hint is not None and "upload" in raised.value.hint
+
+
+# Where each character of a square name seal goes, as the seal trade cuts it: two columns
+# read right to left, each top to bottom (issue 14: 李建国印 lost its 印).
+NAME_LAYOUTS = [
+    ("李建国印", {"李": "right top", "建": "right bottom", "国": "left top", "印": "left bottom"}),
+    ("张三丰", {"张": "right whole", "三": "left top", "丰": "left bottom"}),
+    ("欧阳修", {"欧": "right top", "阳": "right bottom", "修": "left whole"}),
+    ("李四", {"李": "right whole", "四": "left whole"}),
+]
+
+
+def _region(where: str) -> tuple[float, float, float, float]:
+    """The part of the inner square named ``where`` (left, top, right, bottom fractions)."""
+    column, rows = where.split()
+    x1, x2 = (0.5, 1.0) if column == "right" else (0.0, 0.5)
+    y1, y2 = {"top": (0.0, 0.5), "bottom": (0.5, 1.0), "whole": (0.0, 1.0)}[rows]
+    return x1, y1, x2, y2
+
+
+@pytest.mark.parametrize(("name", "expected"), NAME_LAYOUTS, ids=[n for n, _ in NAME_LAYOUTS])
+def test_a_name_seal_is_laid_out_in_columns_right_to_left(name: str,
+                                                          expected: dict[str, str]) -> None:
+    cells = name_seal_layout(name)
+
+    assert {cell.char: cell.box for cell in cells} == {
+        char: _region(where) for char, where in expected.items()}
+
+
+def _ink_box(image: Image.Image, empty: Image.Image) -> tuple[int, int, int, int]:
+    """Bounding box of what ``image`` draws beyond the empty seal (the border)."""
+    drawn = ImageChops.subtract(image.getchannel("A"), empty.getchannel("A"))
+    box = drawn.point(lambda alpha: 255 if alpha > 64 else 0).getbbox()
+    assert box is not None, "nothing drawn"
+    return box
+
+
+@pytest.mark.parametrize(("name", "expected"), NAME_LAYOUTS, ids=[n for n, _ in NAME_LAYOUTS])
+def test_each_character_is_drawn_in_its_place(name: str, expected: dict[str, str]) -> None:
+    whole = _open(render_name_seal(name))
+    empty = _open(render_name_cells(()))
+    size = whole.width
+    for cell in name_seal_layout(name):
+        alone = _open(render_name_cells((cell,)))
+        left, top, right, bottom = _ink_box(alone, empty)
+        x1, y1, x2, y2 = _region(expected[cell.char])
+        # Inside its half (and quarter) of the seal, and filling most of it.
+        assert x1 * size - 1 <= left and right <= x2 * size + 1, cell.char
+        assert y1 * size - 1 <= top and bottom <= y2 * size + 1, cell.char
+        assert right - left > 0.5 * (x2 - x1) * size, cell.char
+        assert bottom - top > 0.5 * (y2 - y1) * size, cell.char
+        # The whole seal shows exactly this character there.
+        region = (left, top, right, bottom)
+        assert ImageChops.difference(whole.crop(region), alone.crop(region)).getbbox() is None
+
+
+def test_a_one_stroke_character_stays_a_stroke() -> None:
+    empty = _open(render_name_cells(()))
+    stroke = _open(render_name_cells((NameCell("一", (0.0, 0.0, 0.5, 1.0)),)))
+
+    left, top, right, bottom = _ink_box(stroke, empty)
+    assert bottom - top < 0.2 * stroke.height  # drawn from its em square, not its ink
+    assert right - left > 0.3 * stroke.width
 
 
 # ----------------------------------------------------------------------------- uploads

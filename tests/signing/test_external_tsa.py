@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from api.runtime import Runtime
-from signing.batch import StampJobService, run_stamp_job
+from signing.jobs import StampJobService, run_stamp_job
 from signing.models import Seal, SignatureLevel, StampJobStatus
 from signing.stamper import StampOptions
 from signing.stamping import StampedDocument, StampRequest

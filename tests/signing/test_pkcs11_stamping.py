@@ -44,7 +44,7 @@ def test_a_token_seal_stamps_b_lt_that_validates(token_env: StampingEnv) -> None
 
 
 def test_batch_workers_open_their_own_token_sessions(token_env: StampingEnv) -> None:
-    from signing.batch import run_stamp_job
+    from signing.jobs import run_stamp_job
     from signing.stamping import StampRequest
     from trust.db import utcnow
 

@@ -15,8 +15,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from signing.errors import (
     AnchorNotFoundError,
+    BoxOutsidePageError,
     BrokenPDFError,
-    DocumentLockedError,
     EncryptedPDFError,
     NotPDFError,
     PageOutOfRangeError,
@@ -24,6 +24,7 @@ from signing.errors import (
     SealNotAuthorisedError,
     SealUnusableError,
     SigningError,
+    StampNotPermittedError,
     StampOptionsError,
 )
 from signing.models import Seal, SealType, SignatureLevel
@@ -212,6 +213,37 @@ def test_a_placement_outside_the_document_is_refused(
     assert use_count(stamping, approval_seal) == before
 
 
+A4_WIDTH, A4_HEIGHT = 595.2756, 841.8898
+
+
+@pytest.mark.parametrize("options", [
+    StampOptions(Placement(BoxPlacement(page=1, box=(700, 100, 819, 219)))),
+    StampOptions(Placement(BoxPlacement(page=1, box=(500, 100, 619, 219)))),
+    StampOptions(Placement(BoxPlacement(page=-1, box=(-40, 100, 79, 219)))),
+    StampOptions(Placement(BoxPlacement(page=2, box=(100, 800, 219, 919)))),
+    StampOptions(Placement(BoxPlacement(page=1, box=(100, -1, 219, 118)))),
+    StampOptions(Placement(AnchorPlacement(ANCHOR, offset=(300, 0)))),
+    StampOptions(ANCHORED, reserve=(ReservedField("CoSeal1", 1, (550, 10, 650, 110)),)),
+], ids=["wholly-right-of-the-page", "partly-right", "partly-left", "partly-above",
+        "one-point-below", "anchor-offset-off-the-page", "reserved-field-partly-off"])
+def test_a_seal_box_not_wholly_on_the_page_is_refused(
+        stamping: StampingEnv, approval_seal: Seal, options: StampOptions) -> None:
+    before = use_count(stamping, approval_seal)
+    with pytest.raises(BoxOutsidePageError) as raised:
+        stamp(stamping, approval_seal, approval_pdf(3), options)
+    assert raised.value.code == "stamp.box_outside_page"
+    assert use_count(stamping, approval_seal) == before
+
+
+def test_a_box_reaching_the_page_corners_is_accepted(stamping: StampingEnv,
+                                                     approval_seal: Seal) -> None:
+    box = (A4_WIDTH - 119, A4_HEIGHT - 119, A4_WIDTH, A4_HEIGHT)
+    done = stamp(stamping, approval_seal, approval_pdf(1),
+                 StampOptions(Placement(BoxPlacement(page=1, box=box))))
+
+    assert done.result.placement["box"] == list(box)
+
+
 @pytest.mark.parametrize("missing", ["case_number", "purpose"])
 def test_case_number_and_purpose_are_required(stamping: StampingEnv, approval_seal: Seal,
                                               missing: str) -> None:
@@ -297,9 +329,11 @@ def test_a_certified_document_refuses_another_seal(stamping: StampingEnv,
     first = stamp(stamping, approval_seal, approval_pdf())
     assert first.result.certified and first.result.docmdp == 1
     other = stamping.new_seal(SealType.OFFICIAL)
-    with pytest.raises(DocumentLockedError):
+    with pytest.raises(StampNotPermittedError) as raised:
         stamp(stamping, other, first.result.pdf,
               StampOptions(Placement(BoxPlacement(1, (50, 50, 150, 150)))))
+    assert raised.value.signature == first.result.field_name
+    assert "no changes allowed" in raised.value.message
 
 
 def test_co_sealed_approval_keeps_every_seal_valid(stamping: StampingEnv,

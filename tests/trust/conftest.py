@@ -20,14 +20,16 @@ from typing import Any
 
 import pytest
 from asn1crypto import pem
+from sqlalchemy import select, text
 
 from api.runtime import Runtime
 from keys import KeyAlgorithm
+from trust.auditformat import GENESIS_HASH, entry_hash
 from trust.db import utcnow
-from trust.models import ClientRole
+from trust.models import AuditEntry, ClientRole
 from trust.pki import IssuedCertificate
 
-from ..conftest import truncate_all
+from ..conftest import open_runtime
 from ..support import ORG_CODE, ORG_NAME, make_settings, require_tool
 
 # Not the default 127.0.0.1:8000, and with a path and a trailing slash, so a test can
@@ -81,13 +83,25 @@ def pki_runtime(database_url: str, kek_text: str,
     """A runtime with an initialised PKI, shared by one module's tests."""
     settings = make_settings(tmp_path_factory.mktemp("pki") / "data", database_url, kek_text,
                              public_base_url=PUBLIC_BASE_URL)
-    current = Runtime(settings)
-    current.ensure_pki()
-    try:
+    with open_runtime(settings) as current:
         yield current
-    finally:
-        truncate_all(current.engine)
-        current.close()
+
+
+def rewrite_audit_chain_from(runtime: Runtime, seq: int) -> None:
+    """What an attacker with database access does: edit entry ``seq``, recompute every
+    hash from there on and fix the head row (no checkpoint is signed again)."""
+    with runtime.unit_of_work() as services:
+        prev = GENESIS_HASH
+        for entry in services.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+            if entry.seq == seq:
+                entry.actor = "mallory"
+            entry.prev_hash = prev
+            entry.hash = entry_hash(seq=entry.seq, at=entry.at, actor=entry.actor,
+                                    action=entry.action, object_type=entry.object_type,
+                                    object_id=entry.object_id, details=entry.details,
+                                    prev_hash=prev)
+            prev = entry.hash
+        services.session.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from trust.db import session_scope, utcnow
 from trust.errors import AuditChainBrokenError
 from trust.models import AuditCheckpoint, AuditEntry
 
+from .conftest import rewrite_audit_chain_from
+
 
 def _append(runtime: Runtime, count: int, **details: object) -> None:
     at = utcnow()
@@ -89,20 +91,7 @@ def test_a_rewritten_chain_disagrees_with_a_signed_checkpoint(runtime: Runtime) 
         checkpoint = services.audit.checkpoint(utcnow())
     assert checkpoint is not None
     # An attacker with database access rewrites one entry and recomputes every hash after it.
-    with runtime.unit_of_work() as services:
-        from trust.audit import GENESIS_HASH, entry_hash
-
-        prev = GENESIS_HASH
-        for entry in services.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
-            if entry.seq == 2:
-                entry.actor = "mallory"
-            entry.prev_hash = prev
-            entry.hash = entry_hash(seq=entry.seq, at=entry.at, actor=entry.actor,
-                                    action=entry.action, object_type=entry.object_type,
-                                    object_id=entry.object_id, details=entry.details,
-                                    prev_hash=prev)
-            prev = entry.hash
-        services.session.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+    rewrite_audit_chain_from(runtime, 2)
     with pytest.raises(AuditChainBrokenError, match="disagrees with the signed checkpoint"):
         _verify(runtime)
 

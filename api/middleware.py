@@ -123,6 +123,10 @@ class BodySizeLimitMiddleware:
 
 
 _HEADER_REFUSED = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# A query string can only decode to a control character through one of these: a raw
+# control byte, a percent-escape of C0 or DEL, or UTF-8 C2 80–C2 9F (C1). Others are
+# not parsed at all (the status lookups of phones and intake systems).
+_QUERY_SUSPECT = re.compile(rb"[\x00-\x1f\x7f]|%[01][0-9A-Fa-f]|%7[Ff]|%[Cc]2")
 
 
 class InputGuardMiddleware(_HTTPMiddleware):
@@ -152,7 +156,7 @@ class InputGuardMiddleware(_HTTPMiddleware):
         if control_character(scope.get("path", "")) is not None:
             return "path"
         query = scope.get("query_string", b"")
-        if query:
+        if query and _QUERY_SUSPECT.search(query) is not None:
             for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True,
                                          encoding="utf-8", errors="replace"):
                 if control_character(name) is not None or control_character(value) is not None:

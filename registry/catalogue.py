@@ -281,18 +281,14 @@ def _check_pattern(pattern: str) -> None:
 
 def format_printed_number(pattern: str, *, year: int, region: str, serial: str, issuer: str,
                           holder_code: str) -> str:
-    """The printed number a type's pattern gives, checked as when the type was defined.
-
-    A type stored before patterns were bounded is refused here (TypeDefinitionError), not
-    left to fail as a 500 or to overflow the column.
+    """The printed number a type's pattern gives, the pattern checked as when the type was
+    defined: a type stored before patterns were bounded is refused (TypeDefinitionError)
+    rather than left to fail as a 500. With the serials allocated here the number fits the
+    column; an import keeping a longer legacy serial checks the length itself.
     """
     _check_pattern(pattern)
-    number = pattern.format(year=year, region=region, serial=serial, issuer=issuer,
-                            holder_code=holder_code)
-    if len(number) > _PRINTED_NUMBER_MAX:
-        raise TypeDefinitionError(f"the printed number {number[:20]}… is longer than "
-                                  f"{_PRINTED_NUMBER_MAX} characters")
-    return number
+    return pattern.format(year=year, region=region, serial=serial, issuer=issuer,
+                          holder_code=holder_code)
 
 
 @lru_cache(maxsize=512)

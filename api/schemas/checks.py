@@ -109,7 +109,7 @@ class UseCopyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    identifier: Line = Field(max_length=64)
+    identifier: Line = Field(max_length=128)
 
 
 class ConsentCreate(BaseModel):

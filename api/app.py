@@ -10,9 +10,15 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from .middleware import AccessLogMiddleware, BodySizeLimitMiddleware
+from .middleware import (
+    AccessLogMiddleware,
+    BodySizeLimitMiddleware,
+    InputGuardMiddleware,
+    LastResortMiddleware,
+)
+from .openapi import install_openapi
 from .pages import STATIC_DIR
-from .problems import install_problem_handlers
+from .problems import PROBLEM_RESPONSES, install_problem_handlers
 from .routes import (
     admin,
     checks,
@@ -82,6 +88,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    install_openapi(app)
+    # Outermost last: the log and request id, the size limit, the input guard, then the
+    # last resort just outside the routes (so no exception reaches the server).
+    app.add_middleware(LastResortMiddleware)
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(AccessLogMiddleware)
     # The hot paths first (routes are matched in order): intake checks and QR status
@@ -89,6 +100,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # identifier.
     for module in (checks, public, health, pki, admin, licence_types, licences, imports,
                    display, holder, seals, stamping, wallet, verify, verify_page):
-        app.include_router(module.router)
+        # Every operation documents the problems any call may get (api/problems.py).
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

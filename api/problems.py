@@ -16,22 +16,27 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keys import errors as key_errors
+from registry import catalogue as registry_catalogue
 from registry import errors as registry_errors
 from registry import sealing as registry_sealing
 from registry import usecopies as registry_usecopies
 from trust import errors as trust_errors
 
+from .schemas.inputs import PATTERN_MESSAGES
 from .settings import SettingsError
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_RESPONSES",
     "ApiError",
     "ForbiddenError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "Problem",
     "install_problem_handlers",
     "problem_response",
     "register_status",
@@ -81,6 +86,52 @@ class TooManyRequestsError(ApiError):
     status = 429
 
 
+class FieldProblem(BaseModel):
+    """One field of the request and what is wrong with it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description="dotted path, e.g. fields.address or query.after")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every error of this API is."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "description": "RFC 9457 problem details; `code` is stable, `detail` is for people"})
+
+    type: str = Field(examples=["urn:zhengyin:problem:auth.forbidden"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str = Field(examples=["licence.illegal_transition"])
+    hint: str | None = Field(default=None, description="what to do next, where there is one")
+    request_id: str | None = Field(default=None, description="the X-Request-Id of the request")
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="per field, when the request is invalid")
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("the request cannot be carried out as sent"),
+    401: _problem("no credential, or a wrong one"),
+    403: _problem("the credential does not grant this (or no consent)"),
+    404: _problem("nothing at this address that the caller may see"),
+    409: _problem("conflicts with the current state"),
+    413: _problem("the request body exceeds the limit"),
+    422: _problem("the request is invalid (the problem's `errors` name the fields)"),
+    429: _problem("rate limit exceeded; see Retry-After"),
+    503: _problem("a backend (database, key store, PKI) is not available"),
+}
+"""Documented on every operation (app.py applies it to every router): what any call may get."""
+
+
 # Most specific classes first is not needed: the lookup walks each error's MRO.
 _STATUS: dict[type[BaseException], int] = {
     key_errors.KeyNotFoundError: 404,
@@ -111,6 +162,7 @@ _STATUS: dict[type[BaseException], int] = {
     registry_errors.ImportConflictError: 409,
     registry_errors.ImportBatchNotFoundError: 404,
     registry_errors.ImportSourceError: 422,
+    registry_catalogue.TypeDefinitionError: 422,
     registry_errors.ConsentError: 403,
     registry_errors.AgentGrantError: 422,
     registry_errors.NotAnAgentError: 403,
@@ -193,7 +245,10 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     errors = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
-        errors.append({"field": ".".join(location), "message": error.get("msg", "invalid")})
+        message = error.get("msg", "invalid")
+        if error.get("type") == "string_pattern_mismatch":
+            message = PATTERN_MESSAGES.get(error.get("ctx", {}).get("pattern"), message)
+        errors.append({"field": ".".join(location), "message": message})
     fields = ", ".join(sorted({e["field"] for e in errors if e["field"]}))
     return problem_response(
         request, status=422, code="request.invalid",
@@ -204,7 +259,8 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed", 401: "auth.invalid_credential"}
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "auth.invalid_credential",
+             413: PayloadTooLargeError.code}
     code = getattr(exc, "code", None) or codes.get(exc.status_code, "http.error")
     return problem_response(
         request, status=exc.status_code, code=code,

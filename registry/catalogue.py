@@ -43,6 +43,7 @@ __all__ = [
     "example_definitions",
     "example_service_items",
     "fields_validator",
+    "format_printed_number",
 ]
 
 _TYPE_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}\d{3}$")
@@ -237,17 +238,58 @@ def _check_template(template: dict[str, Any], schema: dict[str, Any]) -> None:
             )
 
 
+# Licence.printed_number is String(64); a width or precision is bounded so that a format
+# spec such as "{serial:>999999999}" is refused before it allocates a gigabyte.
+_PRINTED_NUMBER_MAX = 64
+_SPEC_NUMBER = re.compile(r"[0-9]+")
+# The values a pattern is given: serials allocated here have 12 characters (year and 8
+# digits, registry/serials.py); a longer kept legacy serial is checked when it is formatted.
+_PATTERN_SAMPLE = {"year": 9998, "region": "110105", "serial": "Z" * 12,
+                   "issuer": "9" * 18, "holder_code": "9" * 18}
+
+
 def _check_pattern(pattern: str) -> None:
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
+        parts = list(string.Formatter().parse(pattern))
     except ValueError as exc:
         raise TypeDefinitionError(f"number_pattern is malformed: {exc}") from None
+    names = {name for _, name, _, _ in parts if name is not None}
     unknown = names - _PATTERN_FIELDS
     if unknown:
         raise TypeDefinitionError(
             f"number_pattern uses unknown fields {sorted(unknown)}; "
             f"available: {sorted(_PATTERN_FIELDS)}"
         )
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if conversion not in (None, "s"):
+            raise TypeDefinitionError(f"number_pattern: conversion !{conversion} is not allowed")
+        if spec and ("{" in spec or any(int(number) > _PRINTED_NUMBER_MAX
+                                        for number in _SPEC_NUMBER.findall(spec))):
+            raise TypeDefinitionError(
+                f"number_pattern: the format of {{{name}}} is not allowed (nested fields, or "
+                f"a width or precision above {_PRINTED_NUMBER_MAX})")
+    try:
+        sample = pattern.format(**_PATTERN_SAMPLE)
+    except (ValueError, TypeError) as exc:  # e.g. "{serial:d}": the serial is text
+        raise TypeDefinitionError(f"number_pattern does not format: {exc}") from None
+    if len(sample) > _PRINTED_NUMBER_MAX:
+        raise TypeDefinitionError(
+            f"number_pattern can give {len(sample)} characters; at most "
+            f"{_PRINTED_NUMBER_MAX} are printed (e.g. {sample[:20]}…)")
+
+
+def format_printed_number(pattern: str, *, year: int, region: str, serial: str, issuer: str,
+                          holder_code: str) -> str:
+    """The printed number a type's pattern gives, the pattern checked as when the type was
+    defined: a type stored before patterns were bounded is refused (TypeDefinitionError)
+    rather than left to fail as a 500. With the serials allocated here the number fits the
+    column; an import keeping a longer legacy serial checks the length itself.
+    """
+    _check_pattern(pattern)
+    return pattern.format(year=year, region=region, serial=serial, issuer=issuer,
+                          holder_code=holder_code)
 
 
 @lru_cache(maxsize=512)

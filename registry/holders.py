@@ -71,8 +71,19 @@ class Holder:
 
 def normalise_holder(kind: HolderKind | str, code: str, *, today: date | None = None,
                      field: str = "holder_code") -> Holder:
-    """Check a holder code; a bad one raises InvalidHolderCodeError naming ``field``."""
-    kind = HolderKind(kind)
+    """Check a holder code; a bad one raises InvalidHolderCodeError naming ``field``.
+
+    An unknown ``kind`` (from a request, not only from our enum) is refused the same way,
+    naming ``holder_kind``.
+    """
+    try:
+        kind = HolderKind(kind)
+    except ValueError:
+        raise InvalidHolderCodeError(
+            f"holder_kind: {kind!r} is not a holder kind "
+            f"({', '.join(member.value for member in HolderKind)})",
+            errors=[{"field": "holder_kind", "message": "unknown holder kind"}],
+        ) from None
     value = code.strip().upper()
     try:
         if kind is HolderKind.CREDIT_CODE:

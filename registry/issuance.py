@@ -31,7 +31,7 @@ from signing.uselog import SealUseLog, UseEntry
 from trust.audit import AuditLog, AuditRecord
 from trust.db import insert_together, reserve_ids
 
-from .catalogue import Catalogue, ValidityRule, fields_validator
+from .catalogue import Catalogue, ValidityRule, fields_validator, format_printed_number
 from .errors import (
     IdempotencyConflictError,
     InvalidSurfaceFieldsError,
@@ -329,8 +329,8 @@ class IssuanceService:
                        today: date, holder_code: str) -> str:
         """The printed licence number from the type's pattern (default: the serial)."""
         pattern = licence_type.number_pattern or "{serial}"
-        return pattern.format(year=today.year, region=issuer_code[2:8], serial=serial,
-                              issuer=issuer_code, holder_code=holder_code)
+        return format_printed_number(pattern, year=today.year, region=issuer_code[2:8],
+                                     serial=serial, issuer=issuer_code, holder_code=holder_code)
 
     def _seal_and_store(self, licence: Licence, licence_type: LicenceType,
                         seal: IssuerSeal, *, at: datetime) -> None:

@@ -19,14 +19,18 @@ import contextlib
 import hashlib
 import io
 import logging
+import lzma
 import multiprocessing
 import os
+import re
 import threading
 import time
 import zipfile
+import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import PurePosixPath
 from typing import Any
 
 from keys import KeyStoreConfig
@@ -44,6 +48,7 @@ __all__ = [
     "TaskOutcome",
     "WorkerSetup",
     "documents_from_zip",
+    "safe_document_name",
 ]
 
 MAX_DOCUMENTS = 1000
@@ -233,16 +238,40 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Control characters (Cc) and lone surrogates: never part of a stored name (PostgreSQL
+# refuses U+0000), replaced rather than refused, as a name is only a label.
+_NAME_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Methods zipfile reads: stored, deflated, bzip2, LZMA (APPNOTE 4.4.5). Others, such as
+# 99 (WinZip AES), are refused before a read is tried.
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def safe_document_name(name: str | None, index: int) -> str:
+    """A document's base name, fit to store and to put in the output zip.
+
+    Directories are dropped whether written with ``/`` or ``\\``, so ``../x.pdf`` or
+    ``C:\\x.pdf`` cannot climb out of a directory the output is unpacked into; a name
+    that is nothing but dots or empty becomes ``document-<index>.pdf``.
+    """
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = _NAME_REFUSED.sub("_", base).strip()[:200]
+    if not base.strip("."):
+        return f"document-{index}.pdf"
+    return base
+
+
 def documents_from_zip(data: bytes, *, max_documents: int = MAX_DOCUMENTS,
                        max_bytes: int) -> list[tuple[str, bytes]]:
     """The files of a zip archive, in archive order (directories and macOS litter skipped).
 
     Sizes are checked from the directory and again while reading, so a zip bomb is
-    refused before it is inflated.
+    refused before it is inflated. A damaged entry (bad CRC, corrupt compressed data),
+    an encrypted one or one compressed by a method we cannot read refuses the archive.
+    Names are reduced to safe base names (:func:`safe_document_name`).
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
         raise StampOptionsError("the upload is not a zip archive",
                                 hint="send PDFs as multipart files or one zip") from None
     entries = [info for info in archive.infolist()
@@ -254,10 +283,24 @@ def documents_from_zip(data: bytes, *, max_documents: int = MAX_DOCUMENTS,
     if sum(info.file_size for info in entries) > max_bytes:
         raise StampOptionsError(f"the archive inflates to more than {max_bytes} bytes")
     documents = []
-    for info in entries:
-        with archive.open(info) as member:
-            content = member.read(max_bytes + 1)
+    for index, info in enumerate(entries, start=1):
+        name = safe_document_name(info.filename, index)
+        if info.flag_bits & 0x1:  # APPNOTE 4.4.4 bit 0: encrypted
+            raise StampOptionsError(f"{name}: the zip entry is encrypted",
+                                    hint="send the PDFs in a zip without a password")
+        if info.compress_type not in _ZIP_METHODS:
+            raise StampOptionsError(f"{name}: the zip entry uses compression method "
+                                    f"{info.compress_type}, which is not supported",
+                                    hint="zip the PDFs with deflate (the usual method)")
+        try:
+            with archive.open(info) as member:
+                content = member.read(max_bytes + 1)
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                ValueError, NotImplementedError, RuntimeError) as exc:
+            # BadZipFile: a bad CRC-32 or header; zlib/lzma/OSError (bzip2): corrupt data.
+            raise StampOptionsError(f"{name}: the zip entry is damaged ({exc.__class__.__name__})",
+                                    hint="zip the PDFs again") from None
         if len(content) > max_bytes:
-            raise StampOptionsError(f"{info.filename} inflates to more than {max_bytes} bytes")
-        documents.append((info.filename, content))
+            raise StampOptionsError(f"{name} inflates to more than {max_bytes} bytes")
+        documents.append((name, content))
     return documents

@@ -19,7 +19,7 @@ from pyhanko.pdf_utils.misc import PdfError
 
 from .errors import BrokenPDFError, EncryptedPDFError, NotPDFError, PDFTooLargeError
 
-__all__ = ["OpenedPDF", "open_pdf"]
+__all__ = ["OpenedPDF", "open_pdf", "too_deep"]
 
 # ISO 32000-1 §7.5.2 puts the header first; readers accept up to 1024 leading bytes.
 _HEADER_WINDOW = 1024
@@ -94,6 +94,12 @@ def _repair(data: bytes) -> bytes:
         ) from exc
 
 
+def too_deep() -> BrokenPDFError:
+    """The refusal of a PDF whose objects nest deeper than the parser's recursion."""
+    return BrokenPDFError("the PDF nests its objects too deeply to be read",
+                          hint="export the document to PDF again from its source")
+
+
 def open_pdf(data: bytes, *, max_bytes: int) -> OpenedPDF:
     """Open ``data`` for signing, or raise the :class:`BadPDFError` that describes it."""
     if len(data) > max_bytes:
@@ -108,6 +114,10 @@ def open_pdf(data: bytes, *, max_bytes: int) -> OpenedPDF:
         return OpenedPDF(data, writer, repaired=False, page_count=_page_count(writer))
     except EncryptedPDFError:
         raise
+    except RecursionError:
+        # pyHanko's object parser recurses once per nesting level; a repair would rewrite
+        # (and qpdf truncate) the structure, so such a file is refused, not repaired.
+        raise too_deep() from None
     except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
             BrokenPDFError):
         pass

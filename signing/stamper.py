@@ -57,7 +57,7 @@ from .errors import (
     StampOptionsError,
 )
 from .models import SignatureLevel
-from .pdfinput import OpenedPDF, open_pdf
+from .pdfinput import OpenedPDF, open_pdf, too_deep
 from .pdfsigner import KeyStoreSigner
 from .permission import IntendedChange, check_permitted, read_signatures
 from .placement import (
@@ -168,12 +168,18 @@ class SealStamper:
               validation_context: ValidationContext | None, max_bytes: int) -> StampResult:
         """Seal one document; raises a :class:`SigningError` before signing if anything is off."""
         try:
-            return self._stamp(pdf, options, timestamper, validation_context, max_bytes)
-        except _ReserveOverflowError:
-            # The calibrated size was too small (a TSA changed its chain, say): measure again.
-            with self._lock:
-                self._reserved.clear()
-            return self._stamp(pdf, options, timestamper, validation_context, max_bytes)
+            try:
+                return self._stamp(pdf, options, timestamper, validation_context, max_bytes)
+            except _ReserveOverflowError:
+                # The calibrated size was too small (a TSA changed its chain, say): measure
+                # again.
+                with self._lock:
+                    self._reserved.clear()
+                return self._stamp(pdf, options, timestamper, validation_context, max_bytes)
+        except RecursionError:
+            # Deep nesting the opening did not reach (form fields, resources) recurses in
+            # pyHanko's reader or writer: a refused document, not an internal error.
+            raise too_deep() from None
 
     def _stamp(self, pdf: bytes, options: StampOptions, timestamper: TimeStamper | None,
                validation_context: ValidationContext | None, max_bytes: int) -> StampResult:

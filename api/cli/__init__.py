@@ -20,6 +20,7 @@ from trust.privacy import mask_text, scrub_database_values
 
 from ..settings import SettingsError
 from . import audit, checks, clients, imports, keys, pki, registry, seals, service, verify
+from .common import CLIInputError, check_arguments
 
 __all__ = ["app", "main"]
 
@@ -49,6 +50,7 @@ verify.register(app)
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     KeyStoreError, TrustError, SettingsError, RegistryError, SigningError, JWSError,
+    CLIInputError,
 )
 
 
@@ -59,6 +61,7 @@ def main() -> None:
     traceback only with ``ZHENGYIN_DEBUG=1``.
     """
     try:
+        check_arguments(sys.argv[1:])
         app()
     except DOMAIN_ERRORS as exc:
         message = getattr(exc, "message", str(exc))

@@ -18,6 +18,7 @@ from trust.auditverify import AuditVerification, verify_audit_chain
 from trust.db import utcnow
 from trust.models import AuditEntry
 
+from ..schemas.inputs import INT64_MAX
 from .common import console, err_console, ready_runtime
 
 app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -153,8 +154,9 @@ def export(
 
 @app.command("list")
 def list_entries(
-    after: Annotated[int, typer.Option(help="start after this sequence number")] = 0,
-    limit: Annotated[int, typer.Option(help="how many")] = 50,
+    after: Annotated[int, typer.Option(help="start after this sequence number",
+                                       min=0, max=INT64_MAX)] = 0,
+    limit: Annotated[int, typer.Option(help="how many", min=1, max=100_000)] = 50,
 ) -> None:
     """Print entries as JSON lines."""
     from sqlalchemy import select

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -30,7 +29,7 @@ from ..pages.statuses import (
     status_view,
     validity_text,
 )
-from .common import CLI_ACTOR, console, ready_runtime
+from .common import CLI_ACTOR, console, read_json_file, ready_runtime
 
 items_app = typer.Typer(help="Service items (事项).", no_args_is_help=True)
 receipt_app = typer.Typer(help="Check receipts.", no_args_is_help=True)
@@ -40,7 +39,7 @@ qr_app = typer.Typer(help="Licence display QR codes (亮证).", no_args_is_help=
 @items_app.command("import")
 def import_items(file: Annotated[Path, typer.Argument(help="JSON: one item or a list")]) -> None:
     """Create or replace service items and what each may receive."""
-    document = json.loads(file.read_text(encoding="utf-8"))
+    document = read_json_file(file)
     documents = document if isinstance(document, list) else [document]
     runtime = ready_runtime()
     with runtime.unit_of_work() as services:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from registry.sealing import LicenceSealer
 from trust.clock import beijing_time
 from trust.db import utcnow
 
-from .common import CLI_ACTOR, console, ready_runtime
+from .common import CLI_ACTOR, console, parse_moment, read_json_file, ready_runtime
 
 types_app = typer.Typer(help="Licence types.", no_args_is_help=True)
 licence_app = typer.Typer(help="Licences.", no_args_is_help=True)
@@ -42,7 +41,7 @@ def load_examples() -> None:
 def import_types(file: Annotated[Path, typer.Argument(help="JSON: one definition or a list")]
                  ) -> None:
     """Create types, or add versions to types whose content changed."""
-    document = json.loads(file.read_text(encoding="utf-8"))
+    document = read_json_file(file)
     documents = document if isinstance(document, list) else [document]
     _define([TypeDefinition.from_json(item) for item in documents])
 
@@ -99,10 +98,8 @@ def show(identifier: str) -> None:
 def status(identifier: str,
            at: Annotated[str | None, typer.Option(help="ISO date or time")] = None) -> None:
     """The status now, or at a moment."""
+    moment = parse_moment(at) if at else utcnow()
     runtime = ready_runtime()
-    moment = datetime.fromisoformat(at) if at else utcnow()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     with runtime.unit_of_work(readonly=True) as services:
         licence = services.licences.get(identifier, Reader(everything=True))
         result = services.licences.status_at(licence, moment)
@@ -125,7 +122,8 @@ def expire_due() -> None:
 
 @store_app.command("sweep")
 def store_sweep(
-    grace: Annotated[int, typer.Option(help="keep files younger than this many seconds")] = 3600,
+    grace: Annotated[int, typer.Option(help="keep files younger than this many seconds",
+                                       min=0, max=10**9)] = 3600,
     dry_run: Annotated[bool, typer.Option(help="list, do not delete")] = False,
 ) -> None:
     """Remove files no licence references (left by failed or crashed issuance)."""
@@ -150,7 +148,7 @@ holder_app = typer.Typer(help="Holders (development tools).", no_args_is_help=Tr
 def holder_token(
     holder_code: Annotated[str, typer.Argument(help="citizen ID or credit code")],
     kind: Annotated[str, typer.Option(help="holder kind")] = "citizen-id",
-    hours: Annotated[int, typer.Option(help="lifetime")] = 8,
+    hours: Annotated[int, typer.Option(help="lifetime", min=1, max=24 * 366)] = 8,
 ) -> None:
     """Mint a development holder token (refused unless development tokens are on)."""
     from datetime import timedelta

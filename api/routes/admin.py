@@ -29,6 +29,7 @@ from ..schemas.admin import (
     PersonCertificateIssue,
     RevokeRequest,
 )
+from ..schemas.inputs import Cursor, Line
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -121,7 +122,7 @@ def list_certificates(
     services: ReadServicesDep,
     _caller: PKIAdmin,
     role: CertificateRole | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[Cursor, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[CertificateRead]:
     """Issued certificates, keyset-paged by row id."""
@@ -151,10 +152,10 @@ def revoke_certificate(serial: str, body: RevokeRequest, services: ServicesDep,
 def list_audit_entries(
     services: ReadServicesDep,
     _caller: AuditReader,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[Cursor, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    object_type: str | None = None,
-    object_id: str | None = None,
+    object_type: Line | None = None,
+    object_id: Line | None = None,
 ) -> AuditPage:
     """Audit entries in sequence order, keyset-paged."""
     query = select(AuditEntry).where(AuditEntry.seq > after)

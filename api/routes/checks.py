@@ -23,6 +23,7 @@ from ..problems import NotFoundError
 from ..ratelimit import RateLimiter
 from ..runtime import Runtime
 from ..schemas.checks import CheckCreate, CheckRead, LicenceUseRead, ServiceItemRead, UseCopyCreate
+from ..schemas.inputs import Cursor, JsonObject, Line
 
 router = APIRouter(tags=["checks"])
 
@@ -48,7 +49,7 @@ def _check_threads(threads: int) -> anyio.CapacityLimiter:
             response_model=list[ServiceItemRead])
 def define_service_items(
     services: ServicesDep, caller: ItemAdmin,
-    items: Annotated[list[dict[str, Any]], Body(description="service item definitions")],
+    items: Annotated[list[JsonObject], Body(description="service item definitions")],
 ) -> list[ServiceItemRead]:
     """Create or replace service items (事项) and what each may receive."""
     at = utcnow()
@@ -143,8 +144,8 @@ def make_use_copy(check_id: str, body: UseCopyCreate, services: ServicesDep,
 @router.get("/uses", operation_id="list_licence_uses", response_model=list[LicenceUseRead])
 def list_licence_uses(
     services: ReadServicesDep, caller: UseReader,
-    identifier: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    identifier: Line | None = None,
+    after: Annotated[Cursor, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[LicenceUseRead]:
     """Uses of licences: an issuer sees its own licences', an administrator all."""

@@ -8,7 +8,7 @@ a revoked licence proves only that the licence was revoked.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -24,6 +24,7 @@ from ..pages import render
 from ..pages.statuses import Tone, display_code_problem, status_view
 from ..ratelimit import RateLimiter
 from ..runtime import Services
+from ..schemas.inputs import Line
 
 router = APIRouter(tags=["public"])
 _limiter = RateLimiter(600, burst=60)
@@ -89,7 +90,8 @@ def check_display(services: Services, token: str, *, now: datetime) -> DisplayCh
 @router.get("/public/display", operation_id="public_check_display",
             response_model=DisplayCheckRead)
 def public_check_display(request: Request, services: ReadServicesDep,
-                         t: str = Query(max_length=8192, description="the display token")
+                         t: Annotated[Line, Query(max_length=8192,
+                                                  description="the display token")]
                          ) -> DisplayCheckRead:
     """Check a display code (JSON)."""
     _limiter.check(request.client.host if request.client else "?")
@@ -99,7 +101,7 @@ def public_check_display(request: Request, services: ReadServicesDep,
 @router.get("/v/q", operation_id="display_page", response_class=HTMLResponse,
             include_in_schema=False)
 def display_page(request: Request, runtime: RuntimeDep, services: ReadServicesDep,
-                 t: str = Query(default="", max_length=8192)) -> HTMLResponse:
+                 t: Annotated[Line, Query(max_length=8192)] = "") -> HTMLResponse:
     """The page a display QR code opens: the licence's status now, then the code's check."""
     _limiter.check(request.client.host if request.client else "?")
     now = utcnow()

@@ -32,13 +32,14 @@ from ..schemas.checks import (
     UseCodeCreate,
     UseCodeRead,
 )
+from ..schemas.inputs import Cursor, Line
 from ..schemas.registry import LicenceRead
 from .licences import licence_read, pdf_response
 
 router = APIRouter(prefix="/holder", tags=["holder"])
 
 
-ForHolder = Annotated[str | None, Query(
+ForHolder = Annotated[Line | None, Query(
     alias="for", max_length=32,
     description="act for this principal: the caller must hold a valid, unexpired agent "
                 "grant from it (403 otherwise); every such access is audited")]
@@ -180,7 +181,7 @@ def holder_revoke_agent(grant_id: str, holder: HolderDep, services: ServicesDep)
 
 @router.get("/uses", operation_id="holder_list_uses", response_model=list[LicenceUseRead])
 def holder_list_uses(holder: HolderDep, runtime: RuntimeDep,
-                     after: Annotated[int, Query(ge=0)] = 0,
+                     after: Annotated[Cursor, Query()] = 0,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100,
                      for_holder: ForHolder = None) -> list[LicenceUseRead]:
     """Every use of the holder's (or its principal's) licences: who, for what, which

@@ -36,6 +36,7 @@ from ..deps import RuntimeDep, require
 from ..imports import import_service, inline_sealing
 from ..runtime import Runtime
 from ..schemas.imports import ImportRead
+from ..schemas.inputs import Line
 from .licences import party_of
 
 router = APIRouter(prefix="/licence-imports", tags=["licence imports"])
@@ -73,9 +74,9 @@ async def import_licences(
     request: Request,
     runtime: RuntimeDep,
     caller: Importer,
-    type_code: Annotated[str, Query(min_length=21, max_length=21)],
+    type_code: Annotated[Line, Query(min_length=21, max_length=21)],
     seal_now: bool = False,
-    batch_id: Annotated[str | None, Query(max_length=32)] = None,
+    batch_id: Annotated[Line | None, Query(max_length=32)] = None,
 ) -> ImportRead:
     """Import licences (JSON Lines body) for the caller's organisation; re-upload resumes.
 

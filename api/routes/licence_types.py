@@ -11,6 +11,7 @@ from trust.clients import Principal, Scope
 from trust.db import utcnow
 
 from ..deps import ReadServicesDep, ServicesDep, require
+from ..schemas.inputs import JsonObject
 from ..schemas.registry import LicenceTypeRead
 
 router = APIRouter(tags=["licence types"])
@@ -42,7 +43,7 @@ def get_licence_type(code: str, services: ReadServicesDep, _caller: TypeReader
 def define_licence_types(
     services: ServicesDep,
     caller: TypeAdmin,
-    definitions: Annotated[list[dict[str, Any]], Body(
+    definitions: Annotated[list[JsonObject], Body(
         description="type definitions as exported (see registry/examples/)")],
 ) -> list[LicenceTypeRead]:
     """Create types, or add a version to each whose content changed (import)."""

@@ -20,6 +20,7 @@ from trust.models import ClientRole
 from ..deps import ReadServicesDep, ServicesDep, require
 from ..problems import ForbiddenError
 from ..runtime import Services
+from ..schemas.inputs import Cursor, Instant, Line
 from ..schemas.registry import (
     LicenceCreate,
     LicenceEventRead,
@@ -73,7 +74,7 @@ def issue_licence(
     response: Response,
     services: ServicesDep,
     caller: Issuer,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[Line | None, Header(max_length=128)] = None,
 ) -> LicenceRead:
     """Issue a licence: validated, identified, rendered, sealed (B-T), stored, committed.
 
@@ -101,10 +102,10 @@ def issue_licence(
 def list_licences(
     services: ReadServicesDep,
     caller: LicenceReader,
-    holder_code: str | None = None,
-    type_code: str | None = None,
-    issuer_code: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    holder_code: Line | None = None,
+    type_code: Line | None = None,
+    issuer_code: Line | None = None,
+    after: Annotated[Cursor, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LicencePage:
     """Licences by holder, type or issuer, in issue order, keyset-paged."""
@@ -157,7 +158,7 @@ def get_licence_history(identifier: str, services: ReadServicesDep, caller: Lice
 @router.get("/{identifier}/status", operation_id="get_licence_status_at",
             response_model=StatusAtRead)
 def get_licence_status_at(identifier: str, services: ReadServicesDep, caller: LicenceReader,
-                          at: datetime | None = None) -> StatusAtRead:
+                          at: Instant | None = None) -> StatusAtRead:
     """The status at a moment (default now): "what was the status on date D?"."""
     moment = (at if at and at.tzinfo else (at.replace(tzinfo=UTC) if at else utcnow()))
     licence = services.licences.get(identifier, reader_of(caller))

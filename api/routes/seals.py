@@ -26,6 +26,7 @@ from trust.models import CertificateRecord
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..problems import register_status
 from ..runtime import Services
+from ..schemas.inputs import Cursor, Instant, Line
 from ..schemas.seals import (
     SealAuthorise,
     SealCreate,
@@ -91,7 +92,7 @@ def create_seal(body: SealCreate, services: ServicesDep, caller: SealsAdmin) -> 
 
 @router.get("/seals", operation_id="list_seals", response_model=list[SealRead])
 def list_seals(services: ReadServicesDep, caller: SealsReader,
-               org_credit_code: str | None = None,
+               org_credit_code: Line | None = None,
                status: SealStatus | None = None) -> list[SealRead]:
     """Seals (administrators: all; others: those they may use)."""
     client = None if _manages(caller) else caller.client_id
@@ -173,10 +174,10 @@ def list_seal_uses(
     seal_id: str,
     services: ReadServicesDep,
     caller: UsesReader,
-    case_number: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    case_number: Line | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
+    after: Annotated[Cursor, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> SealUsePage:
     """The seal's uses (用印记录), keyset-paged, filtered by case number and time."""
@@ -196,9 +197,9 @@ def export_seal_uses(
     runtime: RuntimeDep,
     services: ReadServicesDep,
     caller: UsesReader,
-    case_number: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    case_number: Line | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> StreamingResponse:
     """Every matching use as CSV, streamed in batches."""
     seal = visible_seal(services, seal_id, caller, used=True)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 
-from signing.batch import MAX_DOCUMENTS, documents_from_zip
+from signing.batch import MAX_DOCUMENTS, documents_from_zip, safe_document_name
 from signing.errors import StampOptionsError
 from signing.jobs import StampJobService, run_stamp_job
 from signing.stamper import StampOptions
@@ -29,6 +29,7 @@ from trust.db import utcnow
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..runtime import Runtime
+from ..schemas.inputs import Line, Text
 from ..schemas.seals import StampJobRead, StampOptionsIn
 
 router = APIRouter(tags=["stamping"])
@@ -59,13 +60,14 @@ def stamp_pdf(
     services: ServicesDep,
     caller: Stamper,
     file: Annotated[UploadFile, File(description="the PDF to seal")],
-    case_number: Annotated[str, Form(max_length=128)],
-    purpose: Annotated[str, Form(max_length=200)],
-    options: Annotated[str, Form(description=_OPTIONS_HELP)],
+    case_number: Annotated[Line, Form(max_length=128)],
+    purpose: Annotated[Line, Form(max_length=200)],
+    options: Annotated[Text, Form(max_length=65536, description=_OPTIONS_HELP)],
 ) -> Response:
     """Seal one PDF and record the use; the body is the sealed PDF."""
     request = StampRequest(seal_id, parse_options(options), case_number, purpose,
-                           document_name=(file.filename or None))
+                           document_name=safe_document_name(file.filename, 1)
+                           if file.filename else None)
     pdf = file.file.read()
     done = services.stamping.stamp(request, pdf, client_id=caller.client_id,
                                    actor=caller.actor, at=utcnow())
@@ -101,9 +103,9 @@ def create_stamp_job(
     services: ServicesDep,
     caller: Stamper,
     background: BackgroundTasks,
-    case_number: Annotated[str, Form(max_length=128)],
-    purpose: Annotated[str, Form(max_length=200)],
-    options: Annotated[str, Form(description=_OPTIONS_HELP)],
+    case_number: Annotated[Line, Form(max_length=128)],
+    purpose: Annotated[Line, Form(max_length=200)],
+    options: Annotated[Text, Form(max_length=65536, description=_OPTIONS_HELP)],
     files: Annotated[list[UploadFile] | None, File(description="PDFs")] = None,
     archive: Annotated[UploadFile | None, File(description="or one zip of PDFs")] = None,
 ) -> StampJobRead:
@@ -114,7 +116,7 @@ def create_stamp_job(
         documents += documents_from_zip(archive.file.read(),
                                         max_bytes=runtime.settings.max_request_bytes)
     for upload in files or []:
-        documents.append((upload.filename or f"document-{len(documents) + 1}.pdf",
+        documents.append((safe_document_name(upload.filename, len(documents) + 1),
                           upload.file.read()))
     if not documents:
         raise StampOptionsError("the job has no documents",

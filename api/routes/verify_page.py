@@ -39,6 +39,7 @@ from ..pages import render
 from ..pages.statuses import Tone, status_view
 from ..problems import ApiError, NotFoundError
 from ..runtime import Services
+from ..schemas.inputs import Line
 from ..schemas.verify import VerificationReportRead
 from .verify import read_upload
 
@@ -183,7 +184,7 @@ def verify_page_upload(request: Request, services: ReadServicesDep,
 
 @router.get("/verify/licence", operation_id="verify_page_identifier",
             response_class=RedirectResponse, status_code=303)
-def verify_page_identifier(identifier: Annotated[str, Query(max_length=200)]
+def verify_page_identifier(identifier: Annotated[Line, Query(max_length=200)]
                            ) -> RedirectResponse:
     """The identifier form: on to the licence's page."""
     from urllib.parse import quote

@@ -32,6 +32,7 @@ from ..holders import HolderIdentity
 from ..pages import csrf_token, new_secret, render, valid_csrf
 from ..pages.statuses import action_name, status_view
 from ..runtime import Runtime, Services
+from ..schemas.inputs import Line
 from .holder import display_token, display_url
 from .licences import pdf_response
 
@@ -220,9 +221,9 @@ def consents_page(request: Request, runtime: RuntimeDep) -> Response:
 
 
 @router.post("/consents")
-def grant(request: Request, runtime: RuntimeDep, item_code: Annotated[str, Form()],
-          csrf: Annotated[str, Form()], days: Annotated[int, Form()] = 7,
-          case_number: Annotated[str, Form()] = "") -> Response:
+def grant(request: Request, runtime: RuntimeDep, item_code: Annotated[Line, Form(max_length=64)],
+          csrf: Annotated[Line, Form()], days: Annotated[int, Form(ge=1, le=3660)] = 7,
+          case_number: Annotated[Line, Form(max_length=64)] = "") -> Response:
     """Grant a consent for one service item."""
     return _change(request, runtime, csrf, lambda services, holder, at: services.consents.grant(
         Holder(holder.holder_kind, holder.holder_code), item_code=item_code, client_id=None,

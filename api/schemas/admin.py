@@ -18,6 +18,8 @@ from trust.models import (
     RevocationReason,
 )
 
+from .inputs import Instant, Line
+
 __all__ = [
     "AuditEntryRead",
     "AuditPage",
@@ -38,9 +40,10 @@ class ClientCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Line = Field(min_length=1, max_length=128)
     role: ClientRole
-    org_credit_code: str | None = Field(default=None, description="required for issuer/stamper")
+    org_credit_code: Line | None = Field(default=None, max_length=18,
+                                         description="required for issuer/stamper")
 
 
 class ClientRead(BaseModel):
@@ -79,7 +82,7 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
-    label: str = Field(min_length=1, max_length=128)
+    label: Line = Field(min_length=1, max_length=128)
 
 
 class KeyRead(BaseModel):
@@ -108,12 +111,12 @@ class SealCertificateIssue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["seal"]
-    org_name: str = Field(min_length=1, max_length=200)
-    credit_code: str
-    seal_name: str = Field(min_length=1, max_length=64)
+    org_name: Line = Field(min_length=1, max_length=200)
+    credit_code: Line = Field(max_length=18)
+    seal_name: Line = Field(min_length=1, max_length=64)
     seal_code: str | None = Field(default=None, pattern=r"^\d{13}$")
     algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
-    not_after: datetime | None = None
+    not_after: Instant | None = None
 
 
 class PersonCertificateIssue(BaseModel):
@@ -122,10 +125,10 @@ class PersonCertificateIssue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["person"]
-    name: str = Field(min_length=1, max_length=64)
-    id_number: str = Field(min_length=18, max_length=18)
+    name: Line = Field(min_length=1, max_length=64)
+    id_number: Line = Field(min_length=18, max_length=18)
     algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
-    not_after: datetime | None = None
+    not_after: Instant | None = None
 
 
 CertificateIssue = Annotated[

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.checks import CheckOutcome, MaterialResult
+from registry.holders import HolderKind
 from registry.models import AgentGrant, Consent, LicenceUse, ServiceItem
+
+from .inputs import Instant, Line
 
 __all__ = [
     "AgentGrantCreate",
@@ -48,14 +51,15 @@ class CheckCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    holder_kind: str = Field(examples=["credit-code"])
-    holder_code: str = Field(min_length=1, max_length=32)
-    item_code: str = Field(min_length=4, max_length=64, description="事项编码")
-    case_number: str = Field(min_length=1, max_length=64, description="the case (办件) number")
-    purpose: str = Field(min_length=1, max_length=200, description="用证事由")
-    consent_id: str | None = Field(default=None, max_length=32)
-    use_code: str | None = Field(default=None, max_length=16, description="用证码, e.g. ABCD-EFGH")
-    materials: list[str] | None = Field(default=None, description="default: all of the item's")
+    holder_kind: HolderKind = Field(examples=["credit-code"])
+    holder_code: Line = Field(min_length=1, max_length=32)
+    item_code: Line = Field(min_length=4, max_length=64, description="事项编码")
+    case_number: Line = Field(min_length=1, max_length=64, description="the case (办件) number")
+    purpose: Line = Field(min_length=1, max_length=200, description="用证事由")
+    consent_id: Line | None = Field(default=None, max_length=32)
+    use_code: Line | None = Field(default=None, max_length=16, description="用证码, e.g. ABCD-EFGH")
+    materials: list[Annotated[Line, Field(max_length=64)]] | None = Field(
+        default=None, max_length=100, description="default: all of the item's")
 
 
 class MaterialRead(BaseModel):
@@ -107,7 +111,7 @@ class UseCopyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    identifier: str
+    identifier: Line = Field(max_length=128)
 
 
 class ConsentCreate(BaseModel):
@@ -115,10 +119,11 @@ class ConsentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_code: str
-    client_id: str | None = Field(default=None, description="null: any intake client")
-    case_number: str | None = Field(default=None, max_length=64)
-    expires_at: datetime | None = Field(default=None, description="capped by configuration")
+    item_code: Line = Field(max_length=64)
+    client_id: Line | None = Field(default=None, max_length=64,
+                                   description="null: any intake client")
+    case_number: Line | None = Field(default=None, max_length=64)
+    expires_at: Instant | None = Field(default=None, description="capped by configuration")
 
 
 class ConsentRead(BaseModel):
@@ -144,7 +149,7 @@ class UseCodeCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_code: str
+    item_code: Line = Field(max_length=64)
 
 
 class UseCodeRead(BaseModel):
@@ -160,8 +165,8 @@ class AgentGrantCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_code: str = Field(min_length=18, max_length=18)
-    expires_at: datetime
+    agent_code: Line = Field(min_length=18, max_length=18)
+    expires_at: Instant
 
 
 class AgentGrantRead(BaseModel):

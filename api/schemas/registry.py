@@ -7,9 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.holders import HolderKind
 from registry.licences import PublicStatus
 from registry.lifecycle import RevocationKind
 from registry.models import Licence, LicenceEvent, LicenceStatus, LicenceType
+
+from .inputs import Day, Instant, JsonObject, Line, Text
 
 __all__ = [
     "LicenceCreate",
@@ -47,16 +50,16 @@ class LicenceCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type_code: str = Field(min_length=21, max_length=21, examples=["11100000000013338W032"])
-    holder_kind: str = Field(examples=["credit-code"],
-                             description="citizen-id, residence-permit, passport, "
-                             "hk-macau-travel-permit, taiwan-travel-permit or credit-code")
-    holder_code: str = Field(min_length=1, max_length=32)
-    holder_name: str = Field(min_length=1, max_length=200)
-    fields: dict[str, Any] = Field(description="surface fields, per the type's fields_schema")
-    valid_from: date | None = None
-    valid_until: date | None = Field(default=None, description="only for explicit validity")
-    printed_number: str | None = Field(default=None, max_length=64,
+    type_code: Line = Field(min_length=21, max_length=21, examples=["11100000000013338W032"])
+    holder_kind: HolderKind = Field(examples=["credit-code"],
+                                    description="citizen-id, residence-permit, passport, "
+                                    "hk-macau-travel-permit, taiwan-travel-permit or credit-code")
+    holder_code: Line = Field(min_length=1, max_length=32)
+    holder_name: Line = Field(min_length=1, max_length=200)
+    fields: JsonObject = Field(description="surface fields, per the type's fields_schema")
+    valid_from: Day | None = None
+    valid_until: Day | None = Field(default=None, description="only for explicit validity")
+    printed_number: Line | None = Field(default=None, max_length=64,
                                        description="default: the type's number pattern")
 
 
@@ -147,9 +150,9 @@ class TransitionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
-    legal_basis: str | None = Field(default=None, max_length=500)
-    effective_at: datetime | None = Field(default=None, description="default: now")
+    reason: Text = Field(min_length=1, max_length=500)
+    legal_basis: Text | None = Field(default=None, max_length=500)
+    effective_at: Instant | None = Field(default=None, description="default: now")
 
 
 class RevokeBody(BaseModel):
@@ -158,10 +161,10 @@ class RevokeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: RevocationKind
-    reason_code: str = Field(min_length=1, max_length=32)
-    reason: str = Field(min_length=1, max_length=500)
-    legal_basis: str = Field(min_length=1, max_length=500)
-    effective_at: datetime | None = None
+    reason_code: Line = Field(min_length=1, max_length=32)
+    reason: Text = Field(min_length=1, max_length=500)
+    legal_basis: Text = Field(min_length=1, max_length=500)
+    effective_at: Instant | None = None
 
 
 class NewVersionBody(BaseModel):
@@ -169,11 +172,11 @@ class NewVersionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
-    fields: dict[str, Any] | None = None
-    holder_name: str | None = Field(default=None, max_length=200)
-    valid_from: date | None = None
-    valid_until: date | None = None
+    reason: Text = Field(min_length=1, max_length=500)
+    fields: JsonObject | None = None
+    holder_name: Line | None = Field(default=None, max_length=200)
+    valid_from: Day | None = None
+    valid_until: Day | None = None
 
 
 class PublicStatusRead(BaseModel):

@@ -37,6 +37,8 @@ from signing.placement import (
 from signing.seals import SealRequest
 from signing.stamper import StampOptions
 
+from .inputs import Coordinate, Instant, Line, PageNumber, Text
+
 __all__ = [
     "SealAuthorise",
     "SealCreate",
@@ -49,7 +51,7 @@ __all__ = [
     "StampOptionsIn",
 ]
 
-Box = Annotated[tuple[float, float, float, float],
+Box = Annotated[tuple[Coordinate, Coordinate, Coordinate, Coordinate],
                 Field(description="(x1, y1, x2, y2) in PDF points, origin bottom-left")]
 
 
@@ -58,24 +60,24 @@ class SealCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    org_name: str = Field(min_length=1, max_length=200)
-    credit_code: str = Field(min_length=18, max_length=18,
+    org_name: Line = Field(min_length=1, max_length=200)
+    credit_code: Line = Field(min_length=18, max_length=18,
                              description="unified social credit code (GB 32100)")
     seal_type: SealType
-    name: str | None = Field(default=None, max_length=200)
-    holder_name: str | None = Field(default=None, max_length=64,
+    name: Line | None = Field(default=None, max_length=200)
+    holder_name: Line | None = Field(default=None, max_length=64,
                                     description="personal and legal-representative seals")
-    holder_id_number: str | None = Field(default=None, min_length=18, max_length=18)
-    region_code: str | None = Field(default=None, pattern=r"^\d{6}$")
-    seal_code: str | None = Field(default=None, pattern=r"^\d{13}$",
+    holder_id_number: Line | None = Field(default=None, min_length=18, max_length=18)
+    region_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    seal_code: str | None = Field(default=None, pattern=r"^[0-9]{13}$",
                                   description="13 digits; allocated when absent")
     level: OrganisationLevel = Field(default=OrganisationLevel.ENTERPRISE,
                                      description="decides the diameter (STANDARDS §4)")
     diameter_mm: float | None = Field(default=None, ge=20, le=80)
-    image_png_base64: str | None = Field(
+    image_png_base64: Line | None = Field(
         default=None, description="an uploaded transparent PNG instead of the generated image")
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
 
     def to_request(self) -> SealRequest:
@@ -139,7 +141,7 @@ class SealStatusChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class SealRevoke(SealStatusChange):
@@ -153,7 +155,7 @@ class SealAuthorise(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    client_id: str = Field(min_length=1, max_length=32)
+    client_id: Line = Field(min_length=1, max_length=32)
 
 
 class SealUseRead(BaseModel):
@@ -196,7 +198,7 @@ class BoxIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["box"]
-    page: int = Field(description="from 1; negative counts from the end (-1 = last page)")
+    page: PageNumber = Field(description="from 1; negative counts from the end (-1 = last page)")
     box: Box
 
 
@@ -206,9 +208,9 @@ class AnchorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["anchor"]
-    text: str = Field(min_length=1, max_length=100, examples=["盖章处"])
-    page: int | None = Field(default=None, description="search only this page")
-    offset: tuple[float, float] = Field(default=(0.0, 0.0), description="points (dx, dy)")
+    text: Line = Field(min_length=1, max_length=100, examples=["盖章处"])
+    page: PageNumber | None = Field(default=None, description="search only this page")
+    offset: tuple[Coordinate, Coordinate] = Field(default=(0.0, 0.0), description="points (dx, dy)")
 
 
 class FieldIn(BaseModel):
@@ -217,7 +219,7 @@ class FieldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["field"]
-    name: str = Field(min_length=1, max_length=64)
+    name: Line = Field(min_length=1, max_length=64)
 
 
 class InvisibleIn(BaseModel):
@@ -233,9 +235,9 @@ class CrossPageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    first: int = 1
-    last: int = -1
-    y: float | None = Field(default=None, description="height of the seal's centre in points")
+    first: PageNumber = 1
+    last: PageNumber = -1
+    y: Coordinate | None = Field(default=None, description="height of the seal's centre in points")
 
 
 class ReservedFieldIn(BaseModel):
@@ -243,8 +245,8 @@ class ReservedFieldIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
-    page: int
+    name: Line = Field(min_length=1, max_length=64)
+    page: PageNumber
     box: Box
 
 
@@ -263,8 +265,8 @@ class StampOptionsIn(BaseModel):
         default=None, description="default: certify when the document has no signature yet")
     reserve: list[ReservedFieldIn] = Field(
         default_factory=list, description="co-sealers' fields (the certifying seal only)")
-    reason: str | None = Field(default=None, max_length=200)
-    location: str | None = Field(default=None, max_length=200)
+    reason: Line | None = Field(default=None, max_length=200)
+    location: Line | None = Field(default=None, max_length=200)
 
     @field_validator("reserve")
     @classmethod

@@ -24,6 +24,8 @@ from trust.validation import (
 from trust.validation.changetext import describe
 from trust.validation.evidence import CertificateFacts, Modification
 
+from .inputs import Line, Text
+
 __all__ = [
     "CheckRead",
     "ModificationRead",
@@ -336,14 +338,14 @@ class VerificationReportRead(BaseModel):
 class QRPayloadBody(BaseModel):
     """A scanned QR code's text."""
 
-    payload: str = Field(min_length=1, max_length=8192)
+    payload: Line = Field(min_length=1, max_length=8192)
 
 
 class TrustAnchorCreate(BaseModel):
     """An external root CA to trust, PEM."""
 
-    certificate: str = Field(min_length=64, max_length=65536, description="PEM")
-    note: str | None = Field(default=None, max_length=500)
+    certificate: Text = Field(min_length=64, max_length=65536, description="PEM")
+    note: Line | None = Field(default=None, max_length=500)
 
 
 class TrustAnchorRead(BaseModel):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -59,12 +60,13 @@ def _workers(parent: psutil.Process, count: int, deadline: float) -> list[psutil
         time.sleep(0.1)
 
 
-@pytest.fixture
-def served(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``zhengyin serve`` with ``ZHENGYIN_HTTP_WORKERS=2`` (as the Docker image), ready."""
+@contextmanager
+def serve(env: dict[str, str], cwd: Path, **settings: str
+          ) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``zhengyin serve`` on a free port with ``settings`` (ZHENGYIN_… variables), ready."""
     port = _free_port()
     server = subprocess.Popen([ZHENGYIN, "serve", "--port", str(port)],
-                              env={**env, "ZHENGYIN_HTTP_WORKERS": "2"}, cwd=tmp_path,
+                              env={**env, **settings}, cwd=cwd,
                               stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     try:
@@ -83,6 +85,13 @@ def served(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Pop
         if server.poll() is None:
             server.terminate()
             server.wait(timeout=60)
+
+
+@pytest.fixture
+def served(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``zhengyin serve`` with ``ZHENGYIN_HTTP_WORKERS=2`` (as the Docker image), ready."""
+    with serve(env, tmp_path, ZHENGYIN_HTTP_WORKERS="2") as started:
+        yield started
 
 
 def test_connections_are_spread_over_every_worker(

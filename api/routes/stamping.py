@@ -28,11 +28,12 @@ from trust.clients import Principal, Scope
 from trust.db import utcnow
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
+from ..forms import StrictFormRoute
 from ..runtime import Runtime
 from ..schemas.inputs import Line, Text
 from ..schemas.seals import StampJobRead, StampOptionsIn
 
-router = APIRouter(tags=["stamping"])
+router = APIRouter(tags=["stamping"], route_class=StrictFormRoute)
 
 Stamper = Annotated[Principal, require(Scope.SEALS_USE)]
 

@@ -26,6 +26,7 @@ from trust.validation import FINAL_POLICY, Verifier
 from trust.validation import errors as validation_errors
 
 from ..deps import ReadServicesDep, ServicesDep, require
+from ..forms import StrictFormRoute
 from ..problems import register_status
 from ..schemas.verify import (
     QRPayloadBody,
@@ -34,7 +35,7 @@ from ..schemas.verify import (
     VerificationReportRead,
 )
 
-router = APIRouter(tags=["verification"])
+router = APIRouter(tags=["verification"], route_class=StrictFormRoute)
 
 VerifyCaller = Annotated[Principal, require(Scope.VERIFY_RUN)]
 PKIAdmin = Annotated[Principal, require(Scope.PKI_MANAGE)]

@@ -1,5 +1,5 @@
-"""Form fields that are not valid UTF-8 (the public verify page, the wallet's forms) are
-422 problem+json, never a 500 and never stored or shown as mojibake."""
+"""Form fields that are not valid UTF-8 (the public verify page, the wallet's forms, the
+verification and stamping APIs) are 422 problem+json, never a 500 and never stored or shown as mojibake."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import pytest
+
+from trust.models import ClientRole
 
 BOUNDARY = "zyBoundary"
 PDF = b"%PDF-1.7\n% not really a PDF\n%%EOF\n"
@@ -76,3 +78,18 @@ def test_a_form_in_an_unknown_charset_is_refused(http: Any) -> None:
     response = http.post("/wallet/login", content=b"token=abc", headers={
         "content-type": "application/x-www-form-urlencoded; charset=no-such-charset"})
     _refused(response)
+
+
+def test_the_verification_api_refuses_form_text_that_is_not_utf8(http: Any,
+                                                                 credentials: Any) -> None:
+    body, headers = _multipart((b'name="file"; filename="\xff\xfe.pdf"', PDF))
+    headers["authorization"] = f"Bearer {credentials[ClientRole.VERIFIER]}"
+    _refused(http.post("/verifications", content=body, headers=headers))
+
+
+def test_the_stamping_api_refuses_form_text_that_is_not_utf8(http: Any,
+                                                             credentials: Any) -> None:
+    body, headers = _multipart((b'name="file"; filename="a.pdf"', PDF),
+                               (b'name="case_number"', b"\xe4\xb8"))
+    headers["authorization"] = f"Bearer {credentials[ClientRole.STAMPER]}"
+    _refused(http.post("/seals/no-such-seal/stamp", content=body, headers=headers))

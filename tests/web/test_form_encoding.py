@@ -1,5 +1,6 @@
 """Form fields that are not valid UTF-8 (the public verify page, the wallet's forms, the
-verification and stamping APIs) are 422 problem+json, never a 500 and never stored or shown as mojibake."""
+verification and stamping APIs) are 422 problem+json, never a 500 and never stored or
+shown as mojibake."""
 
 from __future__ import annotations
 

@@ -106,6 +106,7 @@ def _signature(item: Any, *, page_good: bool) -> dict[str, Any]:
         "time": item.signing_time, "proven": item.signing_time_proven,
         "certification": evidence.docmdp,
         "checks": [_check(c, page_good=page_good) for c in item.checks],
+        "notes": [{"zh": note.zh, "en": note.en} for note in item.notes],
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,14 @@ def test_the_cli_prints_the_warning_and_takes_the_final_option(
     final = cli("verify", str(path), "--final", "--json")
     assert final.exit_code == 1, final.output
     assert json.loads(final.output)["verdict"]["reasons"][0]["code"] == "changes.field_values"
+
+
+def test_the_public_page_shows_the_warning_beside_a_passing_verdict(
+        api: Any, other: ForeignPKI) -> None:
+    filled = fill_text_field(other.sign(form_pdf(), certify=MDPPerm.FILL_FORMS))
+    page = api.post("/verify", files={"file": ("filled.pdf", filled, "application/pdf")})
+    assert page.status_code == 200
+    html = unescape(" ".join(page.text.split()))
+    assert 'data-indication="TOTAL-PASSED"' in html
+    assert 'id="signature-1-notes"' in html
+    assert "text field 'applicant' on page 1 filled" in html

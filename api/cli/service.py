@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..database import current_revision, head_revision, upgrade
-from .common import console, err_console, runtime
+from .common import console, err_console, require_data_dir, runtime, warn_about_base_url
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -38,6 +38,7 @@ def serve(
     current.keystore  # noqa: B018 - fail now, with a clear message, on a bad KEK
     if settings.is_development:
         current.ensure_pki()
+    warn_about_base_url(settings, listening_port=port or settings.port, unset_warns=False)
     configure_logging(settings.log_level, json_output=settings.log_json)
     chainer = None
     if workers > 1 and settings.audit_chaining == "background":
@@ -70,5 +71,6 @@ def db_upgrade(
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this code."""
+    require_data_dir(runtime().settings)
     engine = runtime().engine
     console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision(engine)}")

@@ -50,7 +50,7 @@ def _config_file() -> Path | None:
 
 
 class Settings(BaseSettings):
-    """One settings object, checked at start-up; see README 'Configuration'."""
+    """One settings object, checked at start-up; see docs/operations.md, Configuration."""
 
     model_config = SettingsConfigDict(env_prefix="ZHENGYIN_", extra="forbid",
                                       validate_default=True)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from trust.auditchain import BackgroundChainer
 
-__all__ = ["ServeError", "serve_workers"]
+__all__ = ["ServeError", "ensure_can_listen", "serve_workers"]
 
 APP = "api.asgi:app"
 _log = logging.getLogger("zhengyin.serve")
@@ -59,6 +59,11 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def ensure_can_listen(host: str, port: int) -> None:
+    """Raise :class:`ServeError` now, with a clear message, if ``host:port`` is taken."""
+    _listening_socket(host, port).close()
+
+
 def _worker(host: str, port: int) -> None:
     """One worker: its own SO_REUSEPORT socket, one uvicorn server."""
     import uvicorn
@@ -82,7 +87,7 @@ def serve_workers(host: str, port: int, workers: int,
         uvicorn.run(APP, host=host, port=port, log_config=None, access_log=False,
                     proxy_headers=True)
         return
-    _listening_socket(host, port).close()  # a clear error now, not a crash loop later
+    ensure_can_listen(host, port)  # a clear error now, not a crash loop later
     if chainer is not None:
         os.environ["ZHENGYIN_AUDIT_CHAINING"] = "external"  # inherited by the workers
     Supervisor(host, port, workers, chainer() if chainer is not None else None).run()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -22,6 +23,8 @@ from pydantic_settings import (
 from keys import KeyStoreConfig
 
 __all__ = ["Settings", "SettingsError"]
+
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104 - names
 
 
 class SettingsError(Exception):
@@ -47,7 +50,7 @@ def _config_file() -> Path | None:
 
 
 class Settings(BaseSettings):
-    """One settings object, checked at start-up; see README 'Configuration'."""
+    """One settings object, checked at start-up; see docs/operations.md, Configuration."""
 
     model_config = SettingsConfigDict(env_prefix="ZHENGYIN_", extra="forbid",
                                       validate_default=True)
@@ -168,6 +171,31 @@ class Settings(BaseSettings):
                 for error in exc.errors()
             )
             raise SettingsError(f"invalid settings: {problems}") from None
+
+    def base_url_warning(self, *, listening_port: int | None = None,
+                         unset_warns: bool = True) -> str | None:
+        """Why certificates issued now may point where this service does not answer.
+
+        The base URL is printed into certificates (CRL, OCSP, CA issuers) and QR codes for
+        good. Unset, it is the default; on this machine, a port other than the one the
+        service listens on (``listening_port``, else ``ZHENGYIN_PORT``) is nobody's. A public
+        URL behind a proxy cannot be checked from here and gives no warning.
+        """
+        if unset_warns and "public_base_url" not in self.model_fields_set:
+            return (f"ZHENGYIN_PUBLIC_BASE_URL is not set: certificates and QR codes issued "
+                    f"now carry {self.public_base_url} for good (set it to the URL where "
+                    f"this service answers)")
+        url = urlsplit(self.public_base_url)
+        port = listening_port if listening_port is not None else self.port
+        try:
+            url_port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            return f"ZHENGYIN_PUBLIC_BASE_URL {self.public_base_url} has no usable port"
+        if url.hostname in _LOCAL_HOSTS and url_port != port:
+            return (f"ZHENGYIN_PUBLIC_BASE_URL is {self.public_base_url} but the service "
+                    f"listens on port {port}: certificates and QR codes issued now point "
+                    f"where it does not answer")
+        return None
 
     @property
     def is_development(self) -> bool:

@@ -230,6 +230,15 @@ class SealService:
             raise SealNotFoundError(f"no seal {seal_id!r}", hint=_NOT_FOUND_HINT)
         return seal
 
+    def find(self, id_or_code: str) -> Seal:
+        """One seal by id or by its 13-digit seal code (what people read off the seal)."""
+        seal = self._session.get(Seal, id_or_code) or self._session.scalars(
+            select(Seal).where(Seal.seal_code == id_or_code)).first()
+        if seal is None:
+            raise SealNotFoundError(f"no seal with id or code {id_or_code!r}",
+                                    hint=_NOT_FOUND_HINT)
+        return seal
+
     def get_for(self, seal_id: str, *, client_id: str | None, used: bool = False) -> Seal:
         """The seal, if ``client_id`` may see it (None: an operator, who sees every seal).
 

@@ -20,7 +20,7 @@ from trust.privacy import mask_text, scrub_database_values
 
 from ..settings import SettingsError
 from . import audit, checks, clients, imports, keys, pki, registry, seals, service, verify
-from .common import CLIInputError, check_arguments
+from .common import CLIInputError, DataDirectoryMissingError, check_arguments
 
 __all__ = ["app", "main"]
 
@@ -50,7 +50,7 @@ verify.register(app)
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     KeyStoreError, TrustError, SettingsError, RegistryError, SigningError, JWSError,
-    CLIInputError,
+    CLIInputError, DataDirectoryMissingError,
 )
 
 

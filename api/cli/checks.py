@@ -11,7 +11,6 @@ from typing import Annotated, Any, NoReturn
 import typer
 from asn1crypto import pem
 from rich.markup import escape
-from rich.table import Table
 
 from registry.lifecycle import effective_status
 from registry.models import LicenceStatus
@@ -29,7 +28,7 @@ from ..pages.statuses import (
     status_view,
     validity_text,
 )
-from .common import CLI_ACTOR, console, read_json_file, ready_runtime
+from .common import CLI_ACTOR, JSON_OPTION, console, print_rows, read_json_file, ready_runtime
 
 items_app = typer.Typer(help="Service items (事项).", no_args_is_help=True)
 receipt_app = typer.Typer(help="Check receipts.", no_args_is_help=True)
@@ -49,15 +48,15 @@ def import_items(file: Annotated[Path, typer.Argument(help="JSON: one item or a 
 
 
 @items_app.command("list")
-def list_items() -> None:
+def list_items(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """Every service item."""
     runtime = ready_runtime()
-    table = Table("code", "name", "materials")
     with runtime.unit_of_work(readonly=True) as services:
-        for item in services.service_items.all():
-            table.add_row(item.code, item.name,
-                          ", ".join(material["name"] for material in item.materials))
-    console.print(table)
+        rows = [{"code": item.code, "name": item.name,
+                 "materials": [material["name"] for material in item.materials] if as_json
+                 else ", ".join(material["name"] for material in item.materials)}
+                for item in services.service_items.all()]
+    print_rows(("code", "name", "materials"), rows, as_json=as_json)
 
 
 def _root(root: Path) -> bytes:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from trust.clock import beijing_time
 from trust.db import utcnow
 from trust.models import ClientRole
 
-from .common import CLI_ACTOR, console, err_console, ready_runtime
+from .common import CLI_ACTOR, JSON_OPTION, console, err_console, print_rows, ready_runtime
 
 app = typer.Typer(help="API clients.", no_args_is_help=True)
 
@@ -37,16 +36,16 @@ def add(
 
 
 @app.command("list")
-def list_clients() -> None:
+def list_clients(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List clients."""
     runtime = ready_runtime()
-    table = Table("id", "name", "role", "org", "status", "created")
     with runtime.unit_of_work(readonly=True) as services:
-        for client in services.clients.list():
-            table.add_row(client.id, client.name, client.role.value,
-                          client.org_credit_code or "-", client.status.value,
-                          beijing_time(client.created_at))
-    console.print(table)
+        rows = [{"id": client.id, "name": client.name, "role": client.role.value,
+                 "org": client.org_credit_code, "status": client.status.value,
+                 "created": client.created_at.isoformat() if as_json
+                 else beijing_time(client.created_at)}
+                for client in services.clients.list()]
+    print_rows(("id", "name", "role", "org", "status", "created"), rows, as_json=as_json)
 
 
 @app.command("disable")

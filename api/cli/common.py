@@ -5,20 +5,68 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+import typer
+from rich.console import Console, ConsoleDimensions
+from rich.table import Table
 
 from ..runtime import Runtime
 from ..schemas.inputs import control_character, instant_in_range, problem_in_json
 from ..settings import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+_UNBOUNDED_WIDTH = 1_000_000
+
+
+class _PipeSafeConsole(Console):
+    """A Rich console that wraps and cuts only for a terminal.
+
+    Written to a pipe or a file, Rich assumes 80 columns: table cells were cut to
+    "f9f91855f0…" and long lines wrapped. Output that is not a terminal is given no width
+    limit, so a script reads whole ids, codes and paths.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dimensions = super().size
+        if self.is_terminal:
+            return dimensions
+        return ConsoleDimensions(_UNBOUNDED_WIDTH, dimensions.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _PipeSafeConsole()
+err_console = _PipeSafeConsole(stderr=True)
+
+
+def emit_json(document: object) -> None:
+    """Machine-readable output: one line of JSON on stdout, never wrapped or styled."""
+    typer.echo(json.dumps(document, ensure_ascii=False, default=str))
+
+
+def print_rows(columns: Sequence[str], rows: Iterable[Mapping[str, object]], *,
+               as_json: bool) -> None:
+    """A list command's output: a table for people, or (``--json``) one JSON array whose
+    objects carry ``columns`` as keys."""
+    chosen = [{column: row[column] for column in columns} for row in rows]
+    if as_json:
+        emit_json(chosen)
+        return
+    table = Table(*(column.replace("_", " ") for column in columns))
+    for row in chosen:
+        table.add_row(*("-" if row[column] is None else str(row[column])
+                        for column in columns))
+    console.print(table)
+
+
+JSON_OPTION = typer.Option("--json", help="print JSON (never wrapped or cut) for scripts")
 
 CLI_ACTOR = "cli:operator"
 
@@ -29,16 +77,50 @@ def runtime() -> Runtime:
     return Runtime(Settings.load())
 
 
-def ready_runtime() -> Runtime:
+class DataDirectoryMissingError(Exception):
+    """A command that only reads or changes an installation found no data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.message = f"no data directory at {data_dir.resolve()}"
+        self.hint = ("set ZHENGYIN_DATA_DIR (or data_dir in the ZHENGYIN_CONFIG file) to the "
+                     "service's data directory; only a new installation starts with "
+                     "zhengyin db upgrade")
+        super().__init__(self.message)
+
+
+def require_data_dir(settings: Settings) -> None:
+    """Refuse a data directory that is not there, rather than create an empty one.
+
+    Run from another directory, the default ``./zhengyin-data`` is a new, empty place: a
+    command that made it and then asked for ``db upgrade`` would lead to a second, separate
+    PKI. Only ``db upgrade``, ``pki init`` and ``serve`` may create the directory.
+    """
+    if not settings.data_dir.is_dir():
+        raise DataDirectoryMissingError(settings.data_dir)
+
+
+def ready_runtime(*, may_create: bool = False) -> Runtime:
     """The runtime after checking the schema is current (every command but ``db``).
 
-    In development mode the PKI is created on first use, as ``serve`` would.
+    In development mode the PKI is created on first use, as ``serve`` would. Unless
+    ``may_create``, a missing data directory is an error (:func:`require_data_dir`).
     """
     current = runtime()
+    if not may_create:
+        require_data_dir(current.settings)
     current.check_schema()
     if current.settings.is_development:
         current.ensure_pki()
     return current
+
+
+def warn_about_base_url(settings: Settings, *, listening_port: int | None = None,
+                        unset_warns: bool = True) -> None:
+    """Say on stderr when certificates about to be issued may point nowhere."""
+    warning = settings.base_url_warning(listening_port=listening_port,
+                                        unset_warns=unset_warns)
+    if warning is not None:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 class CLIInputError(Exception):

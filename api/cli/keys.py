@@ -5,26 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from keys import KeyAlgorithm, KeyHandle
 from trust.db import utcnow
 
-from .common import CLI_ACTOR, console, ready_runtime
+from .common import CLI_ACTOR, JSON_OPTION, console, print_rows, ready_runtime
 
 app = typer.Typer(help="Keys in the key store.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_keys() -> None:
+def list_keys(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List keys (metadata only)."""
     runtime = ready_runtime()
-    table = Table("handle", "label", "algorithm", "disabled", "note")
-    for info in runtime.keystore.list():
-        note = "" if info.algorithm.pdf_verifiable else "pdfsig cannot verify Ed25519"
-        table.add_row(str(info.handle), info.label, info.algorithm.value,
-                      "yes" if info.disabled else "no", note)
-    console.print(table)
+    rows = [{"handle": str(info.handle), "label": info.label,
+             "algorithm": info.algorithm.value,
+             "disabled": info.disabled if as_json else ("yes" if info.disabled else "no"),
+             "note": "" if info.algorithm.pdf_verifiable else "pdfsig cannot verify Ed25519"}
+            for info in runtime.keystore.list()]
+    print_rows(("handle", "label", "algorithm", "disabled", "note"), rows, as_json=as_json)
 
 
 @app.command("generate")

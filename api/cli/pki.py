@@ -7,14 +7,20 @@ from typing import Annotated
 
 import typer
 from asn1crypto import pem
-from rich.table import Table
 
 from keys import KeyAlgorithm
 from trust.db import utcnow
 from trust.models import RevocationReason
 from trust.pki import SERVICE_PURPOSES
 
-from .common import CLI_ACTOR, console, ready_runtime
+from .common import (
+    CLI_ACTOR,
+    JSON_OPTION,
+    console,
+    print_rows,
+    ready_runtime,
+    warn_about_base_url,
+)
 
 app = typer.Typer(help="Certificate authorities and certificates.", no_args_is_help=True)
 
@@ -22,26 +28,30 @@ app = typer.Typer(help="Certificate authorities and certificates.", no_args_is_h
 @app.command("init")
 def init() -> None:
     """Create the root CA, issuing CA, OCSP, TSA and audit identities (idempotent)."""
-    runtime = ready_runtime()
+    runtime = ready_runtime(may_create=True)
+    warn_about_base_url(runtime.settings)
     runtime.ensure_pki(at=utcnow())
     show()
 
 
 @app.command("show")
-def show() -> None:
+def show(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """List the current CA and service certificates."""
     runtime = ready_runtime()
-    table = Table("purpose", "serial", "subject", "not after", "key")
+    rows: list[dict[str, object]] = []
     with runtime.unit_of_work(readonly=True) as services:
         for purpose in SERVICE_PURPOSES:
             if not services.pki.has_identity(purpose):
-                table.add_row(purpose, "-", "(missing: run zhengyin pki init)", "-", "-")
+                rows.append({"purpose": purpose, "serial": None,
+                             "subject": None if as_json else "(missing: run zhengyin pki init)",
+                             "not_after": None, "key": None})
                 continue
-            identity = services.pki.identity(purpose)
-            record = services.pki.record(identity.serial_hex)
-            table.add_row(purpose, record.serial_hex, record.subject,
-                          f"{record.not_after:%Y-%m-%d}", record.key_handle)
-    console.print(table)
+            record = services.pki.record(services.pki.identity(purpose).serial_hex)
+            rows.append({"purpose": purpose, "serial": record.serial_hex,
+                         "subject": record.subject,
+                         "not_after": record.not_after.isoformat() if as_json
+                         else f"{record.not_after:%Y-%m-%d}", "key": record.key_handle})
+    print_rows(("purpose", "serial", "subject", "not_after", "key"), rows, as_json=as_json)
 
 
 @app.command("export")
@@ -71,6 +81,7 @@ def issue_seal(
 ) -> None:
     """Generate a key and issue an organisation-seal certificate for it."""
     runtime = ready_runtime()
+    warn_about_base_url(runtime.settings)
     at = utcnow()
     with runtime.unit_of_work() as services:
         handle = runtime.keystore.generate(algorithm, seal_name)

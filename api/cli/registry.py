@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from registry.catalogue import TypeDefinition, example_definitions, example_service_items
@@ -19,7 +18,15 @@ from registry.sealing import LicenceSealer
 from trust.clock import beijing_time
 from trust.db import utcnow
 
-from .common import CLI_ACTOR, console, parse_moment, read_json_file, ready_runtime
+from .common import (
+    CLI_ACTOR,
+    JSON_OPTION,
+    console,
+    parse_moment,
+    print_rows,
+    read_json_file,
+    ready_runtime,
+)
 
 types_app = typer.Typer(help="Licence types.", no_args_is_help=True)
 licence_app = typer.Typer(help="Licences.", no_args_is_help=True)
@@ -68,15 +75,15 @@ def export_type(code: str, out: Annotated[Path | None, typer.Option()] = None) -
 
 
 @types_app.command("list")
-def list_types() -> None:
+def list_types(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """The current version of every type."""
     runtime = ready_runtime()
-    table = Table("code", "name", "version", "authority", "holders")
     with runtime.unit_of_work(readonly=True) as services:
-        for row in services.catalogue.all_current():
-            table.add_row(row.code, row.name, str(row.version), row.authority_name,
-                          ", ".join(row.holder_kinds))
-    console.print(table)
+        rows = [{"code": row.code, "name": row.name, "version": row.version,
+                 "authority": row.authority_name,
+                 "holders": list(row.holder_kinds) if as_json else ", ".join(row.holder_kinds)}
+                for row in services.catalogue.all_current()]
+    print_rows(("code", "name", "version", "authority", "holders"), rows, as_json=as_json)
 
 
 @licence_app.command("show")

@@ -6,7 +6,6 @@ The CLI acts as the local operator. Stamping from the CLI needs no client grant 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -39,7 +38,17 @@ from trust.clock import beijing_time
 from trust.db import utcnow
 
 from ..runtime import Runtime
-from .common import CLI_ACTOR, console, err_console, ready_runtime, write_atomically
+from .common import (
+    CLI_ACTOR,
+    JSON_OPTION,
+    console,
+    emit_json,
+    err_console,
+    print_rows,
+    ready_runtime,
+    warn_about_base_url,
+    write_atomically,
+)
 
 app = typer.Typer(help="Seals: create, show, suspend, resume, revoke, authorise.",
                   no_args_is_help=True)
@@ -61,6 +70,7 @@ def create(  # noqa: PLR0917 - one parameter per command-line option
 ) -> None:
     """Create a seal: code, image, key and certificate."""
     runtime = ready_runtime()
+    warn_about_base_url(runtime.settings)
     request = SealRequest(
         org_name=org_name, credit_code=credit_code, seal_type=seal_type, name=name,
         holder_name=holder_name, holder_id_number=holder_id, seal_code=seal_code, level=level,
@@ -75,44 +85,62 @@ def create(  # noqa: PLR0917 - one parameter per command-line option
 def list_seals(
     org: Annotated[str | None, typer.Option(help="unified social credit code")] = None,
     status: Annotated[SealStatus | None, typer.Option()] = None,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """List seals."""
     runtime = ready_runtime()
-    table = Table("id", "code", "type", "name", "status", "valid until")
     with runtime.unit_of_work(readonly=True) as services:
-        for seal in services.seals.search(org_credit_code=org, status=status):
-            table.add_row(seal.id, seal.seal_code, seal.seal_type.value, seal.name,
-                          seal.status.value, f"{seal.valid_until:%Y-%m-%d}")
-    console.print(table)
+        rows = [{"id": seal.id, "code": seal.seal_code, "type": seal.seal_type.value,
+                 "name": seal.name, "status": seal.status.value,
+                 "valid_until": f"{seal.valid_until:%Y-%m-%d}"}
+                for seal in services.seals.search(org_credit_code=org, status=status)]
+    print_rows(("id", "code", "type", "name", "status", "valid_until"), rows,
+               as_json=as_json)
 
 
 @app.command("show")
 def show(
-    seal_id: Annotated[str, typer.Argument()],
+    seal: Annotated[str, typer.Argument(help="the seal's id or its 13-digit code")],
     image: Annotated[Path | None, typer.Option(help="write the seal's PNG here")] = None,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Show one seal (and optionally write its image)."""
     runtime = ready_runtime()
     with runtime.unit_of_work(readonly=True) as services:
-        seal = services.seals.get(seal_id)
-        clients = services.seals.authorised_clients(seal.id)
+        row = services.seals.find(seal)
+        fields: dict[str, object] = {
+            "id": row.id, "code": row.seal_code, "type": row.seal_type.value,
+            "name": row.name, "organisation": row.org_name,
+            "credit_code": row.org_credit_code, "status": row.status.value,
+            "status_reason": row.status_reason,
+            "valid_from": f"{row.valid_from:%Y-%m-%d}",
+            "valid_until": f"{row.valid_until:%Y-%m-%d}",
+            "key": row.key_handle, "certificate": row.certificate.serial_hex,
+            "image_sha256": row.image_sha256,
+            "clients": services.seals.authorised_clients(row.id),
+        }
+        png = row.image_png
+    clients: list[str] = fields["clients"]  # type: ignore[assignment]
+    if as_json:
+        emit_json(fields)
+    else:
         table = Table("field", "value", show_header=False)
         for label, value in (
-            ("id", seal.id), ("code", seal.seal_code), ("type", seal.seal_type.value),
-            ("name", seal.name), ("organisation", f"{seal.org_name} ({seal.org_credit_code})"),
-            ("status", seal.status.value + (f" — {seal.status_reason}"
-                                            if seal.status_reason else "")),
-            ("valid", f"{seal.valid_from:%Y-%m-%d} to {seal.valid_until:%Y-%m-%d}"),
-            ("key", seal.key_handle), ("certificate", seal.certificate.serial_hex),
-            ("image sha256", seal.image_sha256),
+            ("id", fields["id"]), ("code", fields["code"]), ("type", fields["type"]),
+            ("name", fields["name"]),
+            ("organisation", f"{fields['organisation']} ({fields['credit_code']})"),
+            ("status", f"{fields['status']}" + (f" — {fields['status_reason']}"
+                                                if fields["status_reason"] else "")),
+            ("valid", f"{fields['valid_from']} to {fields['valid_until']}"),
+            ("key", fields["key"]), ("certificate", fields["certificate"]),
+            ("image sha256", fields["image_sha256"]),
             ("clients", ", ".join(clients) or "-"),
         ):
-            table.add_row(label, value)
-        png = seal.image_png
-    console.print(table)
+            table.add_row(label, str(value))
+        console.print(table)
     if image is not None:
         image.write_bytes(png)
-        console.print(f"wrote {image}")
+        (err_console if as_json else console).print(f"wrote {image}")
 
 
 def _transition(action: str, seal_id: str, reason: str, **extra: bool) -> None:
@@ -169,6 +197,10 @@ def uses(
     seal_id: str,
     case_number: Annotated[str | None, typer.Option()] = None,
     csv: Annotated[Path | None, typer.Option(help="export every matching use as CSV")] = None,
+    excel: Annotated[bool, typer.Option(
+        help="start the CSV with a UTF-8 byte-order mark, so Excel on Chinese Windows reads "
+             "it as UTF-8 (--no-excel: plain UTF-8)")] = True,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """List a seal's uses (用印记录), or export them as CSV."""
     runtime = ready_runtime()
@@ -176,17 +208,21 @@ def uses(
     with runtime.unit_of_work(readonly=True) as services:
         services.seals.get(seal_id)
         if csv is not None:
-            with csv.open("w", encoding="utf-8", newline="") as out:
+            # Without the mark, Excel reads a CSV in the system's code page (GBK on
+            # Chinese Windows) and every Chinese purpose and name comes out garbled.
+            with csv.open("w", encoding="utf-8-sig" if excel else "utf-8",
+                          newline="") as out:
                 for chunk in services.seal_uses.csv_rows(where):
                     out.write(chunk)
             console.print(f"wrote {csv}")
             return
-        table = Table("id", "at", "case", "purpose", "document", "level", "output sha256")
-        for use in services.seal_uses.iter_all(where):
-            table.add_row(str(use.id), beijing_time(use.at), use.case_number,
-                          use.purpose, use.document_name or "", use.level.value,
-                          use.output_sha256[:16])
-    console.print(table)
+        rows = [{"id": use.id, "at": use.at.isoformat() if as_json else beijing_time(use.at),
+                 "case": use.case_number, "purpose": use.purpose,
+                 "document": use.document_name or "", "level": use.level.value,
+                 "output_sha256": use.output_sha256 if as_json else use.output_sha256[:16]}
+                for use in services.seal_uses.iter_all(where)]
+    print_rows(("id", "at", "case", "purpose", "document", "level", "output_sha256"), rows,
+               as_json=as_json)
 
 
 # ------------------------------------------------------------------------------ stamp
@@ -327,7 +363,6 @@ def stamp_batch(  # noqa: PLR0917 - one parameter per command-line option
     for row in job.results:
         if not row["ok"]:
             err_console.print(f"[red]{row['name'] or 'job'}[/red]: {row['error']['message']}")
-    console.print(json.dumps({"job": job.id, "status": job.status.value, "total": job.total,
-                              "succeeded": job.succeeded, "failed": job.failed,
-                              "output": str(out)}, ensure_ascii=False))
+    emit_json({"job": job.id, "status": job.status.value, "total": job.total,
+               "succeeded": job.succeeded, "failed": job.failed, "output": str(out)})
     runtime.close()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..database import current_revision, head_revision, upgrade
-from .common import console, err_console, runtime
+from .common import console, err_console, require_data_dir, runtime, warn_about_base_url
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -30,7 +30,7 @@ def serve(
     from trust.auditchain import BackgroundChainer
 
     from ..logs import configure_logging
-    from ..serving import ServeError, serve_workers
+    from ..serving import ServeError, ensure_can_listen, serve_workers
 
     current = runtime()
     settings = current.settings
@@ -38,6 +38,13 @@ def serve(
     current.keystore  # noqa: B018 - fail now, with a clear message, on a bad KEK
     if settings.is_development:
         current.ensure_pki()
+    host, port = host or settings.host, port or settings.port
+    try:
+        ensure_can_listen(host, port)  # a port in use is the one thing to say
+    except ServeError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    warn_about_base_url(settings, listening_port=port, unset_warns=False)
     configure_logging(settings.log_level, json_output=settings.log_json)
     chainer = None
     if workers > 1 and settings.audit_chaining == "background":
@@ -47,7 +54,7 @@ def serve(
     else:
         current.close()  # the one worker builds its own runtime
     try:
-        serve_workers(host or settings.host, port or settings.port, workers, chainer)
+        serve_workers(host, port, workers, chainer)
     except ServeError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
@@ -70,5 +77,6 @@ def db_upgrade(
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this code."""
+    require_data_dir(runtime().settings)
     engine = runtime().engine
     console.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision(engine)}")

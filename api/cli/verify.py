@@ -21,7 +21,7 @@ from trust.db import utcnow
 from trust.validation import Indication, VerificationReport, Verifier
 
 from ..schemas.verify import VerificationReportRead
-from .common import CLI_ACTOR, console, ready_runtime
+from .common import CLI_ACTOR, JSON_OPTION, console, emit_json, ready_runtime
 
 __all__ = ["anchor_app", "register", "trustlist_app"]
 
@@ -215,12 +215,17 @@ def add_anchor(
 
 
 @anchor_app.command("list")
-def list_anchors() -> None:
+def list_anchors(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """External trust anchors (removed ones marked)."""
     current = ready_runtime()
     with current.unit_of_work(readonly=True) as services:
-        for anchor in services.anchors.all():
-            console.print(f"{anchor.sha256}  {anchor.status.value:8}  {anchor.subject}")
+        rows = [{"sha256": anchor.sha256, "status": anchor.status.value,
+                 "subject": anchor.subject} for anchor in services.anchors.all()]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        console.print(f"{row['sha256']}  {row['status']:8}  {row['subject']}")
 
 
 @anchor_app.command("remove")

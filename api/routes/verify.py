@@ -124,7 +124,8 @@ def verify_qr_payload(body: QRPayloadBody, services: ReadServicesDep, _caller: V
 
 @router.get("/trust-list", operation_id="get_trust_list", response_class=Response,
             responses={200: {"content": {"application/jose": {}},
-                             "description": "compact JWS; see the README, offline checks"}})
+                             "description": "compact JWS; see docs/verification.md, "
+                             "offline verification"}})
 def get_trust_list(services: ReadServicesDep) -> Response:
     """The signed trust list: anchors, CRLs and every seal with its status."""
     token = services.runtime.verification.trust_list(services)

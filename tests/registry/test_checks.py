@@ -465,7 +465,7 @@ def _self_signed(subject: pyca.Name) -> bytes:
 
 
 def _readme_request_digest(request: dict[str, Any]) -> str:
-    """``request_sha256`` as README "Verifying a receipt offline" describes it."""
+    """``request_sha256`` as docs/api.md "Verifying a receipt offline" describes it."""
     canonical = {"consent_id": None, "materials": [], **request,
                  "use_code": bool(request.get("use_code"))}
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -319,7 +319,7 @@ def test_a_display_code_names_a_pinned_signer_or_fails(ours: Ours) -> None:
 @pytest.mark.openssl
 def test_openssl_validates_a_receipts_path_as_the_readme_shows_and_refuses_a_rogue_one(
         ours: Ours, openssl: OpenSSL, tmp_path: Path) -> None:
-    # README "Verifying a receipt offline", step 2, with an independent validator.
+    # docs/api.md "Verifying a receipt offline", step 2, with an independent validator.
     def check(token: str) -> CommandResult:
         header = jwt.get_unverified_header(token)
         paths = []

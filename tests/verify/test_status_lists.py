@@ -10,6 +10,9 @@ import base64
 import itertools
 import json
 import multiprocessing
+import os
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -248,3 +251,35 @@ def test_a_forged_expired_or_foreign_signed_list_is_refused(
         result = _offline(cli, offline_files, offline_files["revoked"], listed)
         assert result.exit_code == 3, (name, result.output)
         assert message in result.output, (name, result.output)
+
+
+# ---------------------------------------------------------------------- zhengyin qr verify
+
+
+def _qr_verify(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHENGYIN_")}
+    zhengyin = str(Path(sys.executable).with_name("zhengyin"))
+    return subprocess.run([zhengyin, "qr", "verify", *args], env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+
+
+@pytest.mark.parametrize("state", ["revoked", "suspended"])
+def test_qr_verify_with_the_status_list_fails_a_code_shown_before_the_change(
+        state: str, verify_env: VerifyEnv, http: TestClient, offline_files: dict[str, Path],
+        tmp_path: Path) -> None:
+    identifier, _ = verify_env.issue()
+    with verify_env.runtime.unit_of_work() as services:
+        from api.routes.holder import display_token
+
+        licence = services.licences.get(identifier, Reader(everything=True))
+        code, _ = display_token(services, licence, utcnow())
+    assert _decode(code)[1]["status"]["status_list"]["idx"] == _entry_of(verify_env,
+                                                                         identifier)[1]
+    trust = ["--trust-list", str(offline_files["trust"]), "--root", str(offline_files["root"])]
+    assert _qr_verify(code, *trust).returncode == 0  # the code alone says valid
+    _change(verify_env, identifier, state)
+    listed = tmp_path / "list.jwt"
+    listed.write_text(http.get(f"/status-lists/{_entry_of(verify_env, identifier)[0]}").text)
+    result = _qr_verify(code, *trust, "--status-list", str(listed))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "据状态列表，签发于 " in result.stdout and "✔" not in result.stdout

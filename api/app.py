@@ -102,5 +102,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                    display, holder, seals, stamping, wallet, verify, verify_page):
         # Every operation documents the problems any call may get (api/problems.py).
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    app.include_router(public.status_router, responses=PROBLEM_RESPONSES)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

@@ -23,6 +23,7 @@ from keys import errors as key_errors
 from registry import catalogue as registry_catalogue
 from registry import errors as registry_errors
 from registry import sealing as registry_sealing
+from registry import statuslists as registry_statuslists
 from registry import usecopies as registry_usecopies
 from trust import errors as trust_errors
 
@@ -169,6 +170,7 @@ _STATUS: dict[type[BaseException], int] = {
     registry_errors.FileStoreError: 503,
     registry_sealing.NoIssuerSealError: 409,
     registry_usecopies.UseCopyNotFoundError: 404,
+    registry_statuslists.StatusListNotFoundError: 404,
     registry_usecopies.LicenceNoLongerValidError: 409,
     registry_errors.RegistryError: 400,
 }

@@ -30,6 +30,7 @@ from registry.lifecycle import LifecycleService
 from registry.receipts import ServiceSigner
 from registry.sealing import LicenceSealer
 from registry.serials import SerialAllocator
+from registry.statuslists import PublishedList, StatusListCache, StatusLists
 from registry.usecopies import Platform, UseCopyService
 from signing.seals import SealService
 from signing.stamping import StamperCache, StampService
@@ -58,7 +59,7 @@ from trust.jws import SignerTrust
 from trust.keyadmin import KeyAdministration
 from trust.ocsp import OCSPResponder
 from trust.pki import AUDIT, PKI, TSA, PKIConfig
-from trust.purposes import REGISTRY_IDENTITY
+from trust.purposes import REGISTRY_IDENTITY, STATUS_LIST
 from trust.tsa import TimeStampAuthority
 
 from .database import check_schema
@@ -118,6 +119,8 @@ class Runtime:
         self.principals = PrincipalCache(settings.client_cache_seconds)
         # Type versions never change once stored, so they are safe to keep.
         self.type_versions = TypeVersions()
+        # The last status list token built per list, until the list changes.
+        self.status_list_cache = StatusListCache()
 
     @cached_property
     def engine(self) -> Engine:
@@ -532,6 +535,18 @@ class Services:
     def lifecycle(self) -> LifecycleService:
         """Licence status changes and new versions."""
         return LifecycleService(self.session, self.audit, self.issuance)
+
+    @cached_property
+    def status_lists(self) -> StatusLists:
+        """Status lists (draft-ietf-oauth-status-list): entries and the published tokens."""
+        return StatusLists(self.session, base_url=self.runtime.settings.public_base_url,
+                           cache=self.runtime.status_list_cache)
+
+    def published_status_list(self, list_id: int, *, at: datetime) -> PublishedList:
+        """The signed Status List Token of ``list_id``, signed by the registry identity."""
+        signer = self.runtime.registry_signer(self)
+        return self.status_lists.published(
+            list_id, at=at, sign=lambda claims: signer.sign(claims, typ=STATUS_LIST.typ))
 
     @cached_property
     def licences(self) -> LicenceQuery:

@@ -71,6 +71,7 @@ from .issuance import IssuanceService, verify_url
 from .models import ImportBatch, Licence, LicenceStatus, LicenceType
 from .sealing import find_issuer_seal, licence_view
 from .serials import SerialAllocator
+from .statuslists import StatusLists, status_list_uri
 
 __all__ = ["ImportOptions", "ImportProgress", "ImportService", "ImportSummary", "ImportUnit",
            "default_batch_id"]
@@ -341,6 +342,8 @@ class ImportService:
         for row in good:
             if row.row in serials:
                 chunk.licences.append(self._licence_row(run, row, serials[row.row], at))
+        if chunk.licences:
+            self._entries(chunk.licences, at)
         if run.seal_id is not None and chunk.licences:
             self._seal(run, chunk)
         start, end = run.rows_done, lines[-1].row
@@ -382,6 +385,15 @@ class ImportService:
                     serials[row.row] = SerialAllocator.serial(year, first + offset)
         return serials
 
+    def _entries(self, rows: list[dict[str, Any]], at: datetime) -> None:
+        """Each row's status-list entry, drawn (and committed) before any PDF is rendered;
+        a chunk that then fails leaves unused entries, which read valid like free ones."""
+        with self._units() as unit:
+            entries = StatusLists(unit.session, base_url=self._base_url).allocate(
+                at, len(rows))
+        for row, (list_id, index) in zip(rows, entries, strict=True):
+            row.update(status_list_id=list_id, status_list_index=index)
+
     def _licence_row(self, run: _Run, row: CheckedRow, serial: str,
                      at: datetime) -> dict[str, Any]:
         licence_type, issuer = run.licence_type, run.checker.issuer_code
@@ -400,7 +412,7 @@ class ImportService:
             "status_changed_at": row.issued_at, "pdf_sha256": None, "pdf_size": None,
             "seal_id": None, "previous_id": None, "superseded_by_id": None,
             "created_by": run.options.actor, "import_batch_id": run.batch_id,
-            "import_row": row.row,
+            "import_row": row.row, "status_list_id": None, "status_list_index": None,
         }
 
     def _seal(self, run: _Run, chunk: ChunkRows) -> None:
@@ -409,10 +421,11 @@ class ImportService:
         jobs = []
         for row in chunk.licences:
             licence = Licence(**row)  # transient: only read by the view and the digest
-            jobs.append(SealJob(licence_view(licence, run.licence_type,
-                                             verify_url=verify_url(self._base_url,
-                                                                   row["identifier"])),
-                                run.seal_id, chunk.at))
+            jobs.append(SealJob(licence_view(
+                licence, run.licence_type, verify_url=verify_url(self._base_url,
+                                                                 row["identifier"]),
+                status_uri=status_list_uri(self._base_url, row["status_list_id"])),
+                run.seal_id, chunk.at))
             chunk.input_digests.append(IssuanceService.data_digest(licence))
         for row, sealed in zip(chunk.licences, self._sealing.seal_all(jobs), strict=True):
             row.update(pdf_sha256=sealed.sha256, pdf_size=sealed.size, seal_id=run.seal_id)

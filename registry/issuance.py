@@ -49,8 +49,10 @@ from .models import (
     LicenceType,
     TransitionAction,
 )
+from .render import LicenceView
 from .sealing import IssuerSeal, LicenceSealer, find_issuer_seal, licence_view
 from .serials import SerialAllocator
+from .statuslists import StatusLists, status_list_uri
 from .templatefit import unprintable_fields
 
 __all__ = [
@@ -167,6 +169,7 @@ class IssuanceService:
         self._sealer = sealer
         self._serials = serials
         self._base_url = base_url
+        self.status_lists = StatusLists(session, base_url=base_url)
 
     # ------------------------------------------------------------------ checks
 
@@ -280,6 +283,8 @@ class IssuanceService:
             valid_until=prepared.valid_until, status=LicenceStatus.VALID,
             status_changed_at=at, seal_id=seal.id, created_by=party.actor,
         )
+        # Its status-list entry first: the index is printed in the PDF's signed metadata.
+        licence.status_list_id, licence.status_list_index = self.status_lists.allocate(at)[0]
         self._seal_and_store(licence, licence_type, seal, at=at)
         self._insert_issued(licence, party, at, TransitionAction.ISSUED, None)
         if idempotency_key is not None and party.client_id is not None:
@@ -332,11 +337,17 @@ class IssuanceService:
         return format_printed_number(pattern, year=today.year, region=issuer_code[2:8],
                                      serial=serial, issuer=issuer_code, holder_code=holder_code)
 
+    def view(self, licence: Licence, licence_type: LicenceType) -> LicenceView:
+        """What the licence's page shows, with its verification URL and status-list entry."""
+        return licence_view(licence, licence_type,
+                            verify_url=verify_url(self._base_url, licence.identifier),
+                            status_uri=status_list_uri(self._base_url, licence.status_list_id)
+                            if licence.status_list_id is not None else "")
+
     def _seal_and_store(self, licence: Licence, licence_type: LicenceType,
                         seal: IssuerSeal, *, at: datetime) -> None:
         """Certify the licence's PDF and store it (fsynced) before its rows are written."""
-        view = licence_view(licence, licence_type,
-                            verify_url=verify_url(self._base_url, licence.identifier))
+        view = self.view(licence, licence_type)
         pdf = self._sealer.seal(self._session, view, seal, at=at)
         licence.pdf_sha256 = self._files.put(pdf)
         licence.pdf_size = len(pdf)
@@ -427,6 +438,8 @@ class IssuanceService:
             status_changed_at=at, seal_id=seal.id, previous_id=previous.id,
             created_by=party.actor,
         )
+        # A new version gets its own entry: an index is never shared across versions.
+        licence.status_list_id, licence.status_list_index = self.status_lists.allocate(at)[0]
         self._seal_and_store(licence, licence_type, seal, at=at)
         self._insert_issued(licence, party, at, action, previous)
         return licence
@@ -444,16 +457,22 @@ class IssuanceService:
         licence_type = self._session.get(LicenceType, licence.type_id)
         assert licence_type is not None
         seal = find_issuer_seal(self._session, licence.issuer_code, licence_type.seal_types, at)
-        view = licence_view(licence, licence_type,
-                            verify_url=verify_url(self._base_url, licence.identifier))
+        entry: dict[str, int] = {}
+        if licence.status_list_id is None:
+            # Imported before status lists: its entry now, as it gets its signed metadata.
+            list_id, index = self.status_lists.allocate(at)[0]
+            entry = {"status_list_id": list_id, "status_list_index": index}
+            licence.status_list_id, licence.status_list_index = list_id, index
+        view = self.view(licence, licence_type)
         pdf = self._sealer.seal(self._session, view, seal, at=at)
         digest = self._files.put(pdf)
         claimed = self._session.execute(
             update(Licence).where(Licence.id == licence.id).where(Licence.pdf_sha256.is_(None))
-            .values(pdf_sha256=digest, pdf_size=len(pdf), seal_id=seal.id)
+            .values(pdf_sha256=digest, pdf_size=len(pdf), seal_id=seal.id, **entry)
             .execution_options(synchronize_session=False)
         )
-        self._session.refresh(licence, ["pdf_sha256", "pdf_size", "seal_id"])
+        self._session.refresh(licence, ["pdf_sha256", "pdf_size", "seal_id",
+                                        "status_list_id", "status_list_index"])
         if cast(CursorResult[Any], claimed).rowcount != 1:
             referenced = self._session.scalar(
                 select(Licence.id).where(Licence.pdf_sha256 == digest).limit(1))

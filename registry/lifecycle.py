@@ -217,6 +217,8 @@ class LifecycleService:
         self._check_effective(licence, effective, at)
         licence.status = transition.to
         licence.status_changed_at = at
+        # Its status list is rebuilt at the next request (registry/statuslists.py).
+        self._issuance.status_lists.touch(licence.status_list_id, at)
         event = LicenceEvent(
             licence_id=licence.id, action=action, operation_code=action.operation_code,
             from_status=previous, to_status=transition.to, reason_code=reason_code,

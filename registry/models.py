@@ -39,6 +39,8 @@ __all__ = [
     "LicenceUseCopy",
     "SerialCounter",
     "ServiceItem",
+    "StatusList",
+    "StatusListSlot",
     "TransitionAction",
     "UseCode",
 ]
@@ -154,15 +156,50 @@ class Licence(Base):
     created_by: Mapped[str] = mapped_column(String(160))
     import_batch_id: Mapped[str | None] = mapped_column(String(32))
     import_row: Mapped[int | None] = mapped_column(Integer)
+    # Its entry in a status list (registry/statuslists.py); None: issued before lists.
+    status_list_id: Mapped[int | None] = mapped_column(ForeignKey("status_lists.id"))
+    status_list_index: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("type_code", "issuer_code", "serial", "version"),
+        # Building a list reads its entries that are not valid.
+        Index("ix_licences_status_list_status", "status_list_id", "status"),
         Index("ix_licences_holder", "holder_code", "type_code"),
         Index("ix_licences_type_issuer_id", "type_code", "issuer_code", "id"),
         Index("ix_licences_issuer_id", "issuer_code", "id"),
         Index("ix_licences_valid_until_status", "valid_until", "status"),
         UniqueConstraint("import_batch_id", "import_row"),
     )
+
+
+class StatusList(Base):
+    """One published status list (draft-ietf-oauth-status-list): its size and version.
+
+    ``version`` goes up with every status change of one of its licences, so a token
+    built from the rows is cached until it does (registry/statuslists.py).
+    ``closed_at``: no new entries are drawn from it (it is filling up).
+    """
+
+    __tablename__ = "status_lists"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bits: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StatusListSlot(Base):
+    """An allocated entry: the primary key makes two licences never share one, and the
+    row is written before the licence's PDF is rendered with its index."""
+
+    __tablename__ = "status_list_slots"
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"), primary_key=True,
+                                         autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class LicenceEvent(Base):

@@ -85,8 +85,17 @@ class ServiceSigner:
 
 def display_payload(*, identifier: str, type_name: str, printed_number: str,
                     holder_name: str, status: str, valid_until: str | None, at: datetime,
-                    lifetime: timedelta) -> dict[str, Any]:
-    """What a display QR asserts: a few fields of one licence, as of ``at``, briefly."""
+                    lifetime: timedelta, status_list: tuple[str, int] | None = None
+                    ) -> dict[str, Any]:
+    """What a display QR asserts: a few fields of one licence, as of ``at``, briefly.
+
+    ``status_list`` (URI, index): the licence's status-list entry, as the draft's
+    Referenced Token ``status`` claim (draft-ietf-oauth-status-list-20 §6.1), so an offline
+    verifier holding the list checks the status now. An added claim: codes without it
+    (and readers that ignore it) stay version 1.
+    """
+    extra = {"status": {"status_list": {"idx": status_list[1], "uri": status_list[0]}}} \
+        if status_list is not None else {}
     return {
         "v": 1,
         "id": identifier,
@@ -97,6 +106,7 @@ def display_payload(*, identifier: str, type_name: str, printed_number: str,
         "u": valid_until,
         "iat": int(at.timestamp()),
         "exp": int((at + lifetime).timestamp()),
+        **extra,
     }
 
 

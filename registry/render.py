@@ -22,6 +22,7 @@ from functools import cached_property
 from signing.certified import A4, BornSealedPage
 from signing.fontsubset import FontSource, FontSubset
 from signing.qr import FastQR, rects_ops
+from trust.statuslist import INDEX_KEY, URI_KEY
 
 from .errors import RegistryError
 
@@ -64,6 +65,9 @@ class LicenceView:
     footer: str
     type_code: str = ""
     issuer_code: str = ""
+    status_list_uri: str = ""
+    """The Status List Token holding its status (trust.statuslist); empty: none."""
+    status_list_index: int | None = None
 
 
 @dataclass
@@ -241,12 +245,19 @@ class LicenceRenderer:
         more = tuple("\n".join([_FRAME, self._text_ops(runs, subset)]).encode("ascii")
                      for runs in pages[1:])
         # GB/T 36903 element names as existing systems use them (STANDARDS §2), so that
-        # verifiers find the identifier without parsing the page.
-        metadata = (
+        # verifiers find the identifier and validity without parsing the page; then our
+        # own /ZYSL and /ZYSI: the licence's status-list URI and index (trust.statuslist),
+        # read by offline verification from the signed revision.
+        metadata: tuple[tuple[str, str], ...] = (
             ("ZZBS", view.identifier), ("ZZMC", view.title), ("ZZLXDM", view.type_code),
             ("ZZBH", view.printed_number), ("ZZBFJG", view.issuer_name),
             ("ZZBFJGDM", view.issuer_code), ("ZZBFRQ", view.issued_on.isoformat()),
+            ("ZZYXQQSRQ", view.valid_from.isoformat()),
+            ("ZZYXQJZRQ", view.valid_until.isoformat() if view.valid_until else "长期有效"),
         )
+        if view.status_list_uri and view.status_list_index is not None:
+            metadata += ((URI_KEY, view.status_list_uri),
+                         (INDEX_KEY, str(view.status_list_index)))
         return BornSealedPage(content=content, subset=subset, seal_rect=SEAL_POSITION,
                               title=f"{view.title} {view.printed_number}",
                               document_id=view.identifier, metadata=metadata, more=more)

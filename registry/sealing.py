@@ -114,12 +114,13 @@ REDACTED = "（已隐去：本事项无权获取）"
 
 
 def licence_view(licence: Licence, licence_type: LicenceType, *, verify_url: str,
-                 disclosed: Collection[str] | None = None) -> LicenceView:
+                 disclosed: Collection[str] | None = None, status_uri: str = "") -> LicenceView:
     """What the licence page shows, from the licence row and its type version.
 
     ``disclosed``: the surface fields a use-copy may show (a use's); every other value,
     and a person holder's name (checks never disclose it), becomes :data:`REDACTED`, so
     it is not in the page at all. None: the licence itself, everything shown.
+    ``status_uri``: the status list holding the licence's entry (its signed metadata).
     """
     template = licence_type.template
     properties = licence_type.fields_schema.get("properties", {})
@@ -152,6 +153,8 @@ def licence_view(licence: Licence, licence_type: LicenceType, *, verify_url: str
         footer=template.get("footer", ""),
         type_code=licence.type_code,
         issuer_code=licence.issuer_code,
+        status_list_uri=status_uri if licence.status_list_index is not None else "",
+        status_list_index=licence.status_list_index if status_uri else None,
     )
 
 

@@ -74,16 +74,23 @@ def _print(report: VerificationReport) -> None:
             _line(f"    note: {note.en}")
 
 
-def _offline(trust_list: Path, root: Path) -> Verifier:
+def _offline(trust_list: Path, root: Path, status_list: Path | None) -> Verifier:
+    """A verifier from the trust list; with a status list (signed by the registry
+    identity the trust list pins for status lists) licences are judged by it."""
     from trust.anchors import parse_certificate
+    from trust.statuslist import verify_status_list
     from trust.trustlist import read_trust_list
     from trust.validation import DEFAULT_LIMITS
     from trust.validation.examine import Examiner
 
     anchor = parse_certificate(root.read_bytes()).dump()
-    listed = read_trust_list(trust_list.read_text(encoding="ascii"), [bytes(anchor)],
-                             now=utcnow())
-    return Verifier(Examiner(listed.material(), DEFAULT_LIMITS), seals=listed, licences=None)
+    now = utcnow()
+    listed = read_trust_list(trust_list.read_text(encoding="ascii"), [bytes(anchor)], now=now)
+    statuses = verify_status_list(status_list.read_text(encoding="ascii"),
+                                  listed.signer_trust(), now=now) \
+        if status_list is not None else None
+    return Verifier(Examiner(listed.material(), DEFAULT_LIMITS), seals=listed, licences=None,
+                    status_list=statuses)
 
 
 def verify(  # noqa: PLR0917 - one parameter per command-line option
@@ -98,6 +105,10 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
         help="verify offline with this signed trust list (needs --root)")] = None,
     root: Annotated[Path | None, typer.Option(
         help="our root CA certificate (PEM or DER), obtained out of band")] = None,
+    status_list: Annotated[Path | None, typer.Option(
+        help="offline: a status list token (GET /status-lists/{id}) giving the licence's "
+             "status; without it the status is not checked", exists=True,
+             dir_okay=False)] = None,
     final: Annotated[bool, typer.Option(
         "--final", help="hold documents sealed elsewhere to the final rule too: after a "
         "signature only validation data, document time-stamps and registered seals in "
@@ -118,8 +129,12 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
                 console.print("offline verification takes a FILE, --trust-list and --root",
                               style="red")
                 raise typer.Exit(EXIT_ERROR)
-            result = _policy(_offline(trust_list, root), final).verify_pdf(
+            result = _policy(_offline(trust_list, root, status_list), final).verify_pdf(
                 file.read_bytes(), at=at, file_name=file.name)
+        elif status_list is not None:
+            console.print("--status-list is for offline verification (with --trust-list and "
+                          "--root); online, the registry gives the status", style="red")
+            raise typer.Exit(EXIT_ERROR)
         else:
             result = _online(file, licence, qr, report=report, at=at, final=final)
     except (TrustError, JWSError) as exc:

@@ -17,6 +17,7 @@ from registry.lifecycle import effective_status
 from registry.models import Licence, LicenceUse
 from registry.receipts import DISPLAY_TYP, display_payload
 from registry.sealing import LicenceSealer
+from registry.statuslists import status_list_uri
 from trust.db import utcnow
 
 from ..deps import HolderDep, ReadServicesDep, RuntimeDep, ServicesDep
@@ -218,6 +219,10 @@ def display_token(services: Services, licence: Licence, at: datetime) -> tuple[s
         status=effective_status(licence, LicenceSealer.today(at)).value,
         valid_until=licence.valid_until.isoformat() if licence.valid_until else None,
         at=at, lifetime=lifetime,
+        status_list=(status_list_uri(runtime.settings.public_base_url, licence.status_list_id),
+                     licence.status_list_index)
+        if licence.status_list_id is not None and licence.status_list_index is not None
+        else None,
     )
     signer = runtime.registry_signer(services)
     return signer.sign(payload, typ=DISPLAY_TYP, embed_chain=False), at + lifetime

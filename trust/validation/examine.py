@@ -734,14 +734,16 @@ def _certifies(reader: PdfFileReader, embedded: EmbeddedPdfSignature) -> bool:
 
 def _licence_metadata(reader: PdfFileReader, revision: int
                       ) -> tuple[str | None, tuple[tuple[str, str], ...]]:
-    """GB/T 36903 entries of the document information in ``revision`` (STANDARDS §2)."""
+    """GB/T 36903 entries of the document information in ``revision`` (STANDARDS §2),
+    and our status-list entry (/ZYSL, /ZYSI: trust.statuslist)."""
     try:
         resolver = reader.get_historical_resolver(revision)
         info = resolver.trailer_view["/Info"].get_object()
     except Exception:
         return None, ()
     values = []
-    for key in ("/ZZBS", "/ZZMC", "/ZZLXDM", "/ZZBH", "/ZZBFJG", "/ZZBFJGDM", "/ZZBFRQ"):
+    for key in ("/ZZBS", "/ZZMC", "/ZZLXDM", "/ZZBH", "/ZZBFJG", "/ZZBFJGDM", "/ZZBFRQ",
+                "/ZZYXQQSRQ", "/ZZYXQJZRQ", "/ZYSL", "/ZYSI"):
         try:
             value = info.get(key)
         except Exception:

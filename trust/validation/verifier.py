@@ -17,16 +17,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import checks
 from .changepolicy import ChangeContext
 from .checks import run
 from .directories import LicenceDirectory, LicenceRecord, SealDirectory, SealRecord
 from .evidence import DocumentEvidence, SignatureEvidence
+from .listedstatus import check_listed_status
 from .policy import DEFAULT_POLICY, ValidationPolicy
 from .report import SignatureReport, Subject, VerificationReport
 from .verdict import CheckResult, Reason
+
+if TYPE_CHECKING:
+    from ..statuslist import VerifiedStatusList
 
 __all__ = ["DocumentExaminer", "QRClaim", "QRPayloadReader", "Verifier"]
 
@@ -60,19 +64,22 @@ class Verifier:
 
     def __init__(self, examiner: DocumentExaminer, *, seals: SealDirectory,
                  licences: LicenceDirectory | None, policy: ValidationPolicy = DEFAULT_POLICY,
-                 qr: QRPayloadReader | None = None) -> None:
+                 qr: QRPayloadReader | None = None,
+                 status_list: VerifiedStatusList | None = None) -> None:
         """``licences`` None: no licence registry (offline, from a trust list); licence
-        identifiers in documents are then reported as not checked."""
+        identifiers in documents are then judged by ``status_list`` (a verified status
+        list, :mod:`.listedstatus`) or, without one, reported as not checked."""
         self.examiner = examiner
         self.seals = seals
         self.licences = licences
         self.policy = policy
         self.qr = qr
+        self.status_list = status_list
 
     def with_policy(self, policy: ValidationPolicy) -> Verifier:
         """The same verifier under another policy (e.g. :data:`~.policy.FINAL_POLICY`)."""
         return Verifier(self.examiner, seals=self.seals, licences=self.licences,
-                        policy=policy, qr=self.qr)
+                        policy=policy, qr=self.qr, status_list=self.status_list)
 
     # ------------------------------------------------------------------ entry points
 
@@ -171,7 +178,10 @@ class Verifier:
                 copy = self.licences.use_copy_of(digest, at=at, signed_at=moment)
                 if copy is not None and copy.identifier == licence.identifier:
                     licence = copy
-        if self.licences is None and evidence.licence_identifier:
+        if self.licences is None and evidence.licence_identifier \
+                and self.status_list is not None:
+            licence_check = run("licence", check_listed_status, evidence, self.status_list, at)
+        elif self.licences is None and evidence.licence_identifier:
             identifier = evidence.licence_identifier
             licence_check = CheckResult.not_applicable("licence", Reason(
                 "licence.offline",

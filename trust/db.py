@@ -133,14 +133,10 @@ def make_engine(url: str, *, pool_size: int = 10, for_worker: bool = False) -> E
         )
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(
-        url,
-        json_serializer=_json_dumps,
-        hide_parameters=True,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        poolclass=NullPool if for_worker else None,
-    )
+    # A worker process opens its connections as it needs them (NullPool takes no sizes).
+    pooling: dict[str, Any] = {"poolclass": NullPool} if for_worker else {
+        "pool_size": pool_size, "max_overflow": pool_size}
+    engine = create_engine(url, json_serializer=_json_dumps, hide_parameters=True, **pooling)
     _ping_when_idle(engine)
     return engine
 

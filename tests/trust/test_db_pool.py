@@ -69,3 +69,14 @@ def test_an_idle_connection_the_server_dropped_is_replaced_without_an_error(
     replacement = _backend_pid(engine)
 
     assert replacement != dropped
+
+
+def test_a_worker_engine_opens_a_connection_per_use_on_either_backend(
+        database_url: str) -> None:
+    worker = make_engine(database_url, for_worker=True)
+    try:
+        with worker.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+        assert type(worker.pool).__name__ == "NullPool"
+    finally:
+        worker.dispose()

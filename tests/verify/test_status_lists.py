@@ -116,6 +116,17 @@ def test_the_route_answers_304_to_the_current_etag_and_404_for_no_list(
     assert http.get("/status-lists/999999").status_code == 404
 
 
+def test_the_list_lives_a_day_and_any_web_page_may_fetch_it(
+        verify_env: VerifyEnv, http: TestClient, changed: dict[str, tuple[str, bytes]]
+        ) -> None:
+    list_id, _ = _entry_of(verify_env, changed["valid"][0])
+    response = http.get(f"/status-lists/{list_id}", headers={"Origin": "https://rp.example"})
+    _, payload = _decode(response.text)
+    assert payload["exp"] - payload["iat"] == 24 * 3600
+    assert payload["ttl"] == 300
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
 def test_a_status_change_shows_at_the_route_within_seconds(
         verify_env: VerifyEnv, http: TestClient) -> None:
     identifier, _ = verify_env.issue()

@@ -337,9 +337,10 @@ class IssuanceService:
         """Certify the licence's PDF and store it (fsynced) before its rows are written."""
         view = licence_view(licence, licence_type,
                             verify_url=verify_url(self._base_url, licence.identifier))
-        pdf = self._sealer.seal(self._session, view, seal, at=at)
-        licence.pdf_sha256 = self._files.put(pdf)
-        licence.pdf_size = len(pdf)
+        sealed = self._sealer.seal(self._session, view, seal, at=at)
+        licence.pdf_sha256 = self._files.put(sealed.pdf)
+        licence.signed_sha256 = sealed.signed_sha256
+        licence.pdf_size = len(sealed.pdf)
 
     @staticmethod
     def data_digest(licence: Licence) -> str:
@@ -446,14 +447,15 @@ class IssuanceService:
         seal = find_issuer_seal(self._session, licence.issuer_code, licence_type.seal_types, at)
         view = licence_view(licence, licence_type,
                             verify_url=verify_url(self._base_url, licence.identifier))
-        pdf = self._sealer.seal(self._session, view, seal, at=at)
-        digest = self._files.put(pdf)
+        sealed = self._sealer.seal(self._session, view, seal, at=at)
+        digest = self._files.put(sealed.pdf)
         claimed = self._session.execute(
             update(Licence).where(Licence.id == licence.id).where(Licence.pdf_sha256.is_(None))
-            .values(pdf_sha256=digest, pdf_size=len(pdf), seal_id=seal.id)
+            .values(pdf_sha256=digest, signed_sha256=sealed.signed_sha256,
+                    pdf_size=len(sealed.pdf), seal_id=seal.id)
             .execution_options(synchronize_session=False)
         )
-        self._session.refresh(licence, ["pdf_sha256", "pdf_size", "seal_id"])
+        self._session.refresh(licence, ["pdf_sha256", "signed_sha256", "pdf_size", "seal_id"])
         if cast(CursorResult[Any], claimed).rowcount != 1:
             referenced = self._session.scalar(
                 select(Licence.id).where(Licence.pdf_sha256 == digest).limit(1))

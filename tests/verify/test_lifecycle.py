@@ -166,10 +166,10 @@ def test_a_licence_pdf_that_is_not_the_issued_file_fails(verify_env: VerifyEnv) 
         # The issuer's own seal on a page it never issued: a changed operator name.
         forged = runtime.sealer.seal(services.session, view.__class__(**{
             **view.__dict__, "holder": "北京某某冒名餐饮有限公司"}),
-            IssuerSeal.of(services.seals.get(verify_env.market_seal.id)), at=utcnow())
+            IssuerSeal.of(services.seals.get(verify_env.market_seal.id)), at=utcnow()).pdf
     report = verify_env.verify(forged)
     assert report.verdict.indication is Indication.TOTAL_FAILED
-    assert report.verdict.sub_indication is SubIndication.HASH_FAILURE
+    assert report.verdict.sub_indication is SubIndication.FORMAT_FAILURE
     assert checks_of(report)["licence"].reason.code == "licence.not_issued_file"
     # Every cryptographic check passes: only the registry knows this file was not issued.
     assert checks_of(report)["integrity"].status.value == "passed"

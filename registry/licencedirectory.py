@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trust.validation.directories import LicenceRecord, LicenceState
@@ -53,24 +53,25 @@ class RegistryLicenceDirectory:
         """The licence whose issued PDF, or a use-copy of which, has a signed revision
         with this SHA-256; its state now and when that revision was sealed.
 
-        One query, each branch on an index: ``licences.signed_sha256`` (unique), the
-        issued file's ``pdf_sha256`` for a row whose signed digest was never recorded (a
-        born-sealed file is its own signed revision: migration 0014), and the use-copies'
-        ``signed_sha256`` (unique).
+        One query, three index branches (``licences.signed_sha256``, ``pdf_sha256``,
+        the use-copies' ``signed_sha256`` then the primary key), at most a row each. The
+        issued file's ``pdf_sha256`` stands in for a row whose signed digest was never
+        recorded (a born-sealed file is its own signed revision: migration 0014); the
+        NULL test is made here, not in SQL, where a planner may scan every unsealed row.
         """
         copy_of = (select(LicenceUseCopy.licence_id)
                    .where(LicenceUseCopy.signed_sha256 == signed_sha256).scalar_subquery())
-        licence = self._session.scalars(select(Licence).where(or_(
-            Licence.signed_sha256 == signed_sha256,
-            and_(Licence.signed_sha256.is_(None), Licence.pdf_sha256 == signed_sha256),
-            Licence.id == copy_of)).limit(1)).first()
-        if licence is None:
-            return None
-        record = self._record(licence, at, signed_at)
-        if licence.signed_sha256 == signed_sha256 or (
-                licence.signed_sha256 is None and licence.pdf_sha256 == signed_sha256):
-            return record
-        return replace(record, use_copy=True)
+        rows = self._session.scalars(select(Licence).where(or_(
+            Licence.signed_sha256 == signed_sha256, Licence.pdf_sha256 == signed_sha256,
+            Licence.id == copy_of)).limit(3)).all()
+        for licence in rows:
+            if licence.signed_sha256 == signed_sha256 or (
+                    licence.signed_sha256 is None and licence.pdf_sha256 == signed_sha256):
+                return self._record(licence, at, signed_at)
+        for licence in rows:
+            if licence.pdf_sha256 != signed_sha256:  # found by the use-copy branch
+                return replace(self._record(licence, at, signed_at), use_copy=True)
+        return None
 
     def _record(self, licence: Licence, at: datetime, signed_at: datetime | None
                 ) -> LicenceRecord:

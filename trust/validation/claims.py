@@ -16,12 +16,12 @@ from typing import Any
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 
 from ._revisionstate import parse_xmp
 from .evidence import LicenceClaim
 
-__all__ = ["MAX_IDENTIFIER", "licence_claims"]
+__all__ = ["MAX_IDENTIFIER", "licence_claims", "trailer_entry"]
 
 MAX_IDENTIFIER = 200
 """The longest identifier taken at face value (GB/T 36904 identifiers are under 100)."""
@@ -31,15 +31,32 @@ _MAX_CLAIMS = 20
 _SHOWN = 64
 
 
+def trailer_entry(resolver: HistoricalResolver, key: str) -> Any:
+    """The trailer's ``key`` as of the resolver's revision, or None.
+
+    pyHanko's ``trailer_view[key]`` dereferences through the reader, that is in the
+    *latest* revision: an update that redefines the object in place (same number) would
+    be read instead of the revision's own. Resolving the reference with the historical
+    resolver reads the object as that revision defined it (and what it refers to).
+    """
+    try:
+        value = resolver.trailer_view.raw_get(key)
+    except KeyError:
+        return None
+    if isinstance(value, generic.IndirectObject):
+        return resolver.get_object(value.reference)
+    return value
+
+
 def licence_claims(reader: PdfFileReader) -> tuple[LicenceClaim, ...]:
     """Every distinct claim of every revision, first revision first (bounded)."""
     found: dict[tuple[str, str], LicenceClaim] = {}
     for revision in range(reader.xrefs.total_revisions):
         try:
-            trailer = reader.get_historical_resolver(revision).trailer_view
+            resolver = reader.get_historical_resolver(revision)
         except Exception:  # noqa: S112 - an unreadable revision: the layout check says so
             continue
-        for claim in (*_info_claims(trailer, revision), *_xmp_claims(trailer, revision)):
+        for claim in (*_info_claims(resolver, revision), *_xmp_claims(resolver, revision)):
             found.setdefault((claim.source, claim.found), claim)
             if len(found) >= _MAX_CLAIMS:
                 return tuple(found.values())
@@ -66,10 +83,9 @@ def _claim(value: object, source: str, revision: int) -> LicenceClaim:
     return LicenceClaim(None, kind or type(value).__name__, source, revision)
 
 
-def _info_claims(trailer: Any, revision: int) -> list[LicenceClaim]:
+def _info_claims(resolver: HistoricalResolver, revision: int) -> list[LicenceClaim]:
     try:
-        info = trailer.get("/Info")
-        info = info.get_object() if info is not None else None
+        info = trailer_entry(resolver, "/Info")
         if not isinstance(info, generic.DictionaryObject):
             return []
         keys = [key for key in info if str(key)[1:].lower() in _NAMES]
@@ -86,9 +102,11 @@ def _info_claims(trailer: Any, revision: int) -> list[LicenceClaim]:
         return []
 
 
-def _xmp_claims(trailer: Any, revision: int) -> list[LicenceClaim]:
+def _xmp_claims(resolver: HistoricalResolver, revision: int) -> list[LicenceClaim]:
     try:
-        metadata = trailer["/Root"].get_object().get("/Metadata")
+        root = trailer_entry(resolver, "/Root")
+        metadata = root.get("/Metadata") if isinstance(root, generic.DictionaryObject) \
+            else None
         stream = metadata.get_object() if metadata is not None else None
         if not isinstance(stream, generic.StreamObject):
             return []

@@ -67,7 +67,7 @@ from .. import _asn1fix
 from . import _speedups
 from .cadesattrs import signed_attribute_problem
 from .changes import describe_changes
-from .claims import licence_claims
+from .claims import licence_claims, trailer_entry
 from .errors import DocumentTooLargeError, EncryptedDocumentError, NotAPDFError
 from .evidence import (
     CertificateFacts,
@@ -742,9 +742,10 @@ def _licence_metadata(reader: PdfFileReader, revision: int
                       ) -> tuple[str | None, tuple[tuple[str, str], ...]]:
     """GB/T 36903 entries of the document information in ``revision`` (STANDARDS §2)."""
     try:
-        resolver = reader.get_historical_resolver(revision)
-        info = resolver.trailer_view["/Info"].get_object()
+        info = trailer_entry(reader.get_historical_resolver(revision), "/Info")
     except Exception:
+        return None, ()
+    if not isinstance(info, generic.DictionaryObject):
         return None, ()
     values = []
     for key in ("/ZZBS", "/ZZMC", "/ZZLXDM", "/ZZBH", "/ZZBFJG", "/ZZBFJGDM", "/ZZBFRQ"):

@@ -22,8 +22,6 @@ from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.sign.signers import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from registry.licences import Reader
-from registry.lifecycle import RevocationKind
 from trust.db import utcnow
 from trust.pki import ISSUING, ROOT
 from trust.validation import CheckStatus, Indication, SubIndication, Verifier
@@ -38,20 +36,12 @@ __all__ = ["verify_env"]
 @pytest.fixture(scope="module")
 def other(verify_env: VerifyEnv) -> ForeignPKI:
     """Another authority, trusted as an external trust anchor."""
-    authority = ForeignPKI.create()
-    with verify_env.runtime.unit_of_work() as services:
-        services.anchors.add(authority.root_pem, note="test: another authority",
-                             at=utcnow(), actor="test")
-    return authority
+    return verify_env.trusted_authority()
 
 
 def _revoked(env: VerifyEnv) -> tuple[str, bytes]:
     identifier, pdf = env.issue()
-    with env.runtime.unit_of_work() as services:
-        licence = services.licences.get(identifier, Reader(everything=True))
-        services.lifecycle.revoke(licence, kind=RevocationKind.REVOKED, reason_code="07",
-                                  reason="违法经营", legal_basis="《食品安全法》第一百三十五条",
-                                  effective_at=None, at=utcnow(), actor="test")
+    env.revoke(identifier)
     return identifier, pdf
 
 

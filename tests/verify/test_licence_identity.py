@@ -66,12 +66,14 @@ def _rewrite_info(pdf: bytes, value: generic.PdfObject | None) -> bytes:
     return _written(writer)
 
 
-def _with_xmp(pdf: bytes, identifier: str) -> bytes:
-    """An incremental update giving the catalog XMP metadata that names ``identifier``."""
+def _with_xmp(pdf: bytes, identifier: str, *, attribute: bool = False) -> bytes:
+    """An incremental update giving the catalog XMP metadata that names ``identifier``
+    (a ``zz:ZZBS`` element, or a ``certificateIdentifier`` attribute)."""
+    entry = f'zz:certificateIdentifier="{identifier}">' if attribute else \
+        f'><zz:ZZBS>{identifier}</zz:ZZBS>'
     packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/'
               '1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:zz="urn:gbt'
-              f'36903"><zz:ZZBS>{identifier}</zz:ZZBS></rdf:Description></rdf:RDF>'
-              '</x:xmpmeta>')
+              f'36903" {entry}</rdf:Description></rdf:RDF></x:xmpmeta>')
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     writer.root[pdf_name("/Metadata")] = writer.add_object(
         MetadataStream(stream_data=packet.encode()))
@@ -84,7 +86,10 @@ def _another(env: VerifyEnv) -> str:
 
 
 def _replacement(rewrite: str, other: str) -> generic.PdfObject | None:
-    """The /ZZBS a forger writes: none, a number, 300 characters, another licence's."""
+    """The /ZZBS a forger writes: none, empty, a number, 300 characters, another
+    licence's."""
+    if rewrite == "empty":
+        return generic.TextStringObject("")
     if rewrite == "numeric":
         return generic.NumberObject(42)  # type: ignore[no-untyped-call]
     if rewrite == "over-long":
@@ -92,7 +97,8 @@ def _replacement(rewrite: str, other: str) -> generic.PdfObject | None:
     return generic.TextStringObject(other) if rewrite == "another-licence" else None
 
 
-@pytest.mark.parametrize("rewrite", ["dropped", "numeric", "over-long", "another-licence"])
+@pytest.mark.parametrize("rewrite", ["dropped", "empty", "numeric", "over-long",
+                                     "another-licence"])
 def test_an_info_rewrite_on_a_revoked_licence_never_passes_and_reports_the_revocation(
         verify_env: VerifyEnv, rewrite: str) -> None:
     identifier, pdf = _revoked(verify_env)
@@ -156,7 +162,8 @@ def test_a_licence_extended_with_validation_data_and_a_time_stamp_still_resolves
     assert stamp.licence_check.reason.code == "licence.other_signature"
 
 
-@pytest.mark.parametrize("where", ["later-info", "later-xmp", "signed-xmp"])
+@pytest.mark.parametrize("where", ["later-info", "later-xmp", "later-xmp-attribute",
+                                   "signed-xmp"])
 def test_a_foreign_sealed_pdf_claiming_a_licence_fails_naming_it(
         verify_env: VerifyEnv, other: ForeignPKI, where: str) -> None:
     identifier = verify_env.issue()[0]
@@ -164,8 +171,8 @@ def test_a_foreign_sealed_pdf_claiming_a_licence_fails_naming_it(
         forged = other.sign(_with_xmp(approval_pdf(1), identifier))
     else:
         signed = other.sign(approval_pdf(1))
-        forged = _with_xmp(signed, identifier) if where == "later-xmp" else \
-            _rewrite_info(signed, generic.TextStringObject(identifier))
+        forged = _with_xmp(signed, identifier, attribute=where.endswith("attribute")) \
+            if "xmp" in where else _rewrite_info(signed, generic.TextStringObject(identifier))
     report = verify_env.verify(forged)
     assert report.verdict.indication is Indication.TOTAL_FAILED
     assert report.licence is None

@@ -45,6 +45,8 @@ class SealedFile:
 
     sha256: str
     size: int
+    signed_sha256: str
+    """SHA-256 of its signed revision (:attr:`~registry.sealing.SealedLicence.signed_sha256`)."""
 
 
 class LicenceSealing(Protocol):
@@ -63,8 +65,8 @@ def seal_jobs(session: Session, sealer: LicenceSealer, files: FileStore,
         seal = session.get(Seal, job.seal_id)
         if seal is None:
             raise RegistryError(f"seal {job.seal_id} does not exist")
-        pdf = sealer.seal(session, job.view, IssuerSeal.of(seal), at=job.at)
-        results.append(SealedFile(files.put(pdf), len(pdf)))
+        sealed = sealer.seal(session, job.view, IssuerSeal.of(seal), at=job.at)
+        results.append(SealedFile(files.put(sealed.pdf), len(sealed.pdf), sealed.signed_sha256))
     return results
 
 

@@ -409,7 +409,8 @@ class ImportService:
             "holder_code": row.holder_code, "holder_name": row.holder_name,
             "fields": row.fields, "issued_at": row.issued_at, "valid_from": row.valid_from,
             "valid_until": row.valid_until, "status": LicenceStatus.VALID,
-            "status_changed_at": row.issued_at, "pdf_sha256": None, "pdf_size": None,
+            "status_changed_at": row.issued_at, "pdf_sha256": None, "signed_sha256": None,
+            "pdf_size": None,
             "seal_id": None, "previous_id": None, "superseded_by_id": None,
             "created_by": run.options.actor, "import_batch_id": run.batch_id,
             "import_row": row.row, "status_list_id": None, "status_list_index": None,
@@ -428,7 +429,8 @@ class ImportService:
                 run.seal_id, chunk.at))
             chunk.input_digests.append(IssuanceService.data_digest(licence))
         for row, sealed in zip(chunk.licences, self._sealing.seal_all(jobs), strict=True):
-            row.update(pdf_sha256=sealed.sha256, pdf_size=sealed.size, seal_id=run.seal_id)
+            row.update(pdf_sha256=sealed.sha256, signed_sha256=sealed.signed_sha256,
+                       pdf_size=sealed.size, seal_id=run.seal_id)
 
     def _write(self, run: _Run, chunk: ChunkRows, start: int, end: int, *,
                careful: bool) -> tuple[int, int]:

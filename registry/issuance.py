@@ -348,9 +348,10 @@ class IssuanceService:
                         seal: IssuerSeal, *, at: datetime) -> None:
         """Certify the licence's PDF and store it (fsynced) before its rows are written."""
         view = self.view(licence, licence_type)
-        pdf = self._sealer.seal(self._session, view, seal, at=at)
-        licence.pdf_sha256 = self._files.put(pdf)
-        licence.pdf_size = len(pdf)
+        sealed = self._sealer.seal(self._session, view, seal, at=at)
+        licence.pdf_sha256 = self._files.put(sealed.pdf)
+        licence.signed_sha256 = sealed.signed_sha256
+        licence.pdf_size = len(sealed.pdf)
 
     @staticmethod
     def data_digest(licence: Licence) -> str:
@@ -464,14 +465,15 @@ class IssuanceService:
             entry = {"status_list_id": list_id, "status_list_index": index}
             licence.status_list_id, licence.status_list_index = list_id, index
         view = self.view(licence, licence_type)
-        pdf = self._sealer.seal(self._session, view, seal, at=at)
-        digest = self._files.put(pdf)
+        sealed = self._sealer.seal(self._session, view, seal, at=at)
+        digest = self._files.put(sealed.pdf)
         claimed = self._session.execute(
             update(Licence).where(Licence.id == licence.id).where(Licence.pdf_sha256.is_(None))
-            .values(pdf_sha256=digest, pdf_size=len(pdf), seal_id=seal.id, **entry)
+            .values(pdf_sha256=digest, signed_sha256=sealed.signed_sha256,
+                    pdf_size=len(sealed.pdf), seal_id=seal.id, **entry)
             .execution_options(synchronize_session=False)
         )
-        self._session.refresh(licence, ["pdf_sha256", "pdf_size", "seal_id",
+        self._session.refresh(licence, ["pdf_sha256", "signed_sha256", "pdf_size", "seal_id",
                                         "status_list_id", "status_list_index"])
         if cast(CursorResult[Any], claimed).rowcount != 1:
             referenced = self._session.scalar(

@@ -2,7 +2,9 @@
 
 Only what anyone may learn about a licence: type, issuer, validity, status now and at the
 signing time, and the hash of the PDF issued for the version; never the holder. A
-use-copy (加注件) the registry made is found by the digest of its signed revision.
+document is found by the digest of its signed revision (the bytes a seal's signature
+covers): a licence's issued PDF by ``Licence.signed_sha256``, a use-copy (加注件) the
+registry made by ``LicenceUseCopy.signed_sha256``, in one indexed query.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trust.validation.directories import LicenceRecord, LicenceState
@@ -46,16 +48,30 @@ class RegistryLicenceDirectory:
         licence = self._find(identifier)
         return self._record(licence, at, signed_at) if licence is not None else None
 
-    def use_copy_of(self, signed_sha256: str, *, at: datetime, signed_at: datetime
-                    ) -> LicenceRecord | None:
-        """The licence a recorded use-copy with this signed-revision digest was made of
-        (registry/usecopies.py), its state now and when the copy was sealed."""
-        licence = self._session.scalar(
-            select(Licence).join(LicenceUseCopy, LicenceUseCopy.licence_id == Licence.id)
-            .where(LicenceUseCopy.signed_sha256 == signed_sha256))
-        if licence is None:
-            return None
-        return replace(self._record(licence, at, signed_at), use_copy=True)
+    def licence_by_signed_digest(self, signed_sha256: str, *, at: datetime,
+                                 signed_at: datetime) -> LicenceRecord | None:
+        """The licence whose issued PDF, or a use-copy of which, has a signed revision
+        with this SHA-256; its state now and when that revision was sealed.
+
+        One query, three index branches (``licences.signed_sha256``, ``pdf_sha256``,
+        the use-copies' ``signed_sha256`` then the primary key), at most a row each. The
+        issued file's ``pdf_sha256`` stands in for a row whose signed digest was never
+        recorded (a born-sealed file is its own signed revision: migration 0014); the
+        NULL test is made here, not in SQL, where a planner may scan every unsealed row.
+        """
+        copy_of = (select(LicenceUseCopy.licence_id)
+                   .where(LicenceUseCopy.signed_sha256 == signed_sha256).scalar_subquery())
+        rows = self._session.scalars(select(Licence).where(or_(
+            Licence.signed_sha256 == signed_sha256, Licence.pdf_sha256 == signed_sha256,
+            Licence.id == copy_of)).limit(3)).all()
+        for licence in rows:
+            if licence.signed_sha256 == signed_sha256 or (
+                    licence.signed_sha256 is None and licence.pdf_sha256 == signed_sha256):
+                return self._record(licence, at, signed_at)
+        for licence in rows:
+            if licence.pdf_sha256 != signed_sha256:  # found by the use-copy branch
+                return replace(self._record(licence, at, signed_at), use_copy=True)
+        return None
 
     def _record(self, licence: Licence, at: datetime, signed_at: datetime | None
                 ) -> LicenceRecord:

@@ -149,6 +149,11 @@ class Licence(Base):
     status: Mapped[LicenceStatus] = mapped_column(str_enum(LicenceStatus))
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     pdf_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    signed_sha256: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    """SHA-256 of the issued PDF's signed revision (the bytes the issuing seal's signature
+    covers): verification identifies a document as this licence by it, whatever was
+    appended later (issue 13 §1). NULL until sealed; for rows sealed before migration
+    0014 and not backfilled, :attr:`pdf_sha256` stands in (registry.licencedirectory)."""
     pdf_size: Mapped[int | None] = mapped_column(Integer)
     seal_id: Mapped[str | None] = mapped_column(String(32))
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("licences.id"))
@@ -407,7 +412,8 @@ class LicenceUseCopy(Base):
 
     ``signed_sha256`` is the SHA-256 of the copy's signed revision (the bytes its platform
     seal covers): verification finds the licence a use-copy was made of by it, and so
-    reports that licence's status now (trust.validation.LicenceDirectory.use_copy_of).
+    reports that licence's status now
+    (trust.validation.LicenceDirectory.licence_by_signed_digest).
     """
 
     __tablename__ = "licence_use_copies"

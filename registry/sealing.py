@@ -7,6 +7,7 @@ certificates, pre-encoded ASN.1). A seal's entry is rebuilt when its certificate
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -30,8 +31,8 @@ from .errors import RegistryError
 from .models import Licence, LicenceType
 from .render import LicenceRenderer, LicenceView
 
-__all__ = ["REDACTED", "IssuerSeal", "LicenceSealer", "NoIssuerSealError", "find_issuer_seal",
-           "licence_view"]
+__all__ = ["REDACTED", "IssuerSeal", "LicenceSealer", "NoIssuerSealError", "SealedLicence",
+           "find_issuer_seal", "licence_view"]
 
 _SEALS = cast(Table, Seal.__table__)
 _CERTIFICATES = cast(Table, CertificateRecord.__table__)
@@ -158,6 +159,23 @@ def licence_view(licence: Licence, licence_type: LicenceType, *, verify_url: str
     )
 
 
+@dataclass(frozen=True)
+class SealedLicence:
+    """A licence PDF as sealed, and the digest verification will know it by."""
+
+    pdf: bytes
+
+    @property
+    def signed_sha256(self) -> str:
+        """SHA-256 of the signed revision: the bytes the seal's /ByteRange ends with
+        (ISO 32000-1 §12.8.1), as verification computes it per signature. The sealer
+        writes licences born sealed (signing.pdfwriter.PdfWriter.finish_signed): one
+        revision whose /ByteRange ends at the end of the file, so that is the whole file.
+        A sealer that appends after the seal (B-LT validation data, a document
+        time-stamp) must take the end from the seal's /ByteRange instead."""
+        return hashlib.sha256(self.pdf).hexdigest()
+
+
 class LicenceSealer:
     """Renders and certifies licence PDFs; thread-safe, one per process."""
 
@@ -200,12 +218,12 @@ class LicenceSealer:
             return entry
 
     def seal(self, session: Session, view: LicenceView, seal: IssuerSeal, *,
-             at: datetime) -> bytes:
+             at: datetime) -> SealedLicence:
         """The licence PDF, certified (DocMDP: no changes) with ``seal``, time-stamped."""
         entry = self._entry(session, seal)
         page = self.renderer.page(view)
-        return page.write(self.renderer.font, entry.appearance, entry.signer, at=at,
-                          producer="Zhengyin 证印")
+        return SealedLicence(page.write(self.renderer.font, entry.appearance, entry.signer,
+                                        at=at, producer="Zhengyin 证印"))
 
     @staticmethod
     def today(at: datetime) -> date:

@@ -28,6 +28,7 @@ from trust.validation import VerificationReport
 from ..registry.conftest import MARKET, food_request, seal_png
 from ..signing.documents import ANCHOR, approval_pdf
 from ..signing.fixtures import StampingEnv, make_stamping_env
+from .foreign import ForeignPKI
 
 __all__ = ["VerifyEnv", "api", "cli", "verify_env"]
 
@@ -95,6 +96,26 @@ class VerifyEnv:
     def new_seal(self, seal_type: SealType = SealType.APPROVAL, **overrides: Any) -> Seal:
         """Another seal of the test organisation."""
         return self.stamping.new_seal(seal_type, **overrides)
+
+    def trusted_authority(self) -> ForeignPKI:
+        """Another authority, its root trusted as an external trust anchor."""
+        authority = ForeignPKI.create()
+        with self.runtime.unit_of_work() as services:
+            services.anchors.add(authority.root_pem, note="test: another authority",
+                                 at=utcnow(), actor="test")
+        return authority
+
+    def revoke(self, identifier: str) -> None:
+        """Revoke a licence (吊销), as its issuer would."""
+        from registry.licences import Reader
+        from registry.lifecycle import RevocationKind
+
+        with self.runtime.unit_of_work() as services:
+            licence = services.licences.get(identifier, Reader(everything=True))
+            services.lifecycle.revoke(
+                licence, kind=RevocationKind.REVOKED, reason_code="07", reason="违法经营",
+                legal_basis="《食品安全法》第一百三十五条", effective_at=None, at=utcnow(),
+                actor="test")
 
 
 def make_verify_env(database_url: str, kek_text: str,

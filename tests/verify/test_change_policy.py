@@ -38,11 +38,7 @@ __all__ = ["verify_env"]
 @pytest.fixture(scope="module")
 def other(verify_env: VerifyEnv) -> ForeignPKI:
     """Another authority, trusted as an external trust anchor."""
-    authority = ForeignPKI.create()
-    with verify_env.runtime.unit_of_work() as services:
-        services.anchors.add(authority.root_pem, note="test: another authority",
-                                   at=utcnow(), actor="test")
-    return authority
+    return verify_env.trusted_authority()
 
 
 def _passed(report: VerificationReport) -> None:

@@ -109,15 +109,8 @@ def test_without_a_time_stamp_a_revoked_certificate_is_indeterminate(
 
 def test_a_revoked_licence_fails_revoked_now_but_was_valid_when_sealed(
         verify_env: VerifyEnv) -> None:
-    from registry.licences import Reader
-    from registry.lifecycle import RevocationKind
-
     identifier, pdf = verify_env.issue()
-    with verify_env.runtime.unit_of_work() as services:
-        licence = services.licences.get(identifier, Reader(everything=True))
-        services.lifecycle.revoke(licence, kind=RevocationKind.REVOKED, reason_code="07",
-                                  reason="违法经营", legal_basis="《食品安全法》第一百三十五条",
-                                  effective_at=None, at=utcnow(), actor="test")
+    verify_env.revoke(identifier)
     report = verify_env.verify(pdf)
     assert report.verdict.indication is Indication.TOTAL_FAILED
     assert report.verdict.sub_indication is SubIndication.REVOKED
@@ -166,10 +159,10 @@ def test_a_licence_pdf_that_is_not_the_issued_file_fails(verify_env: VerifyEnv) 
         # The issuer's own seal on a page it never issued: a changed operator name.
         forged = runtime.sealer.seal(services.session, view.__class__(**{
             **view.__dict__, "holder": "北京某某冒名餐饮有限公司"}),
-            IssuerSeal.of(services.seals.get(verify_env.market_seal.id)), at=utcnow())
+            IssuerSeal.of(services.seals.get(verify_env.market_seal.id)), at=utcnow()).pdf
     report = verify_env.verify(forged)
     assert report.verdict.indication is Indication.TOTAL_FAILED
-    assert report.verdict.sub_indication is SubIndication.HASH_FAILURE
+    assert report.verdict.sub_indication is SubIndication.FORMAT_FAILURE
     assert checks_of(report)["licence"].reason.code == "licence.not_issued_file"
     # Every cryptographic check passes: only the registry knows this file was not issued.
     assert checks_of(report)["integrity"].status.value == "passed"

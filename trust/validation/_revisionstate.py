@@ -23,6 +23,7 @@ __all__ = [
     "FieldView",
     "RevisionView",
     "TooComplexError",
+    "parse_xmp",
     "raw",
     "reach",
     "same",
@@ -329,12 +330,28 @@ def _tree(stack: list[Any], budget: Budget) -> Iterator[tuple[Ref, Any, tuple[An
             yield reference, node, tuple(context)
 
 
+def parse_xmp(data: bytes) -> Any:
+    """The XMP packet's root element, parsed without resolving entities or fetching
+    anything; None when it is not well-formed XML or uses entities (which could make
+    readers see other text than the search did)."""
+    from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
+
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                                 remove_comments=True, remove_pis=True)
+        root = etree.fromstring(data, parser=parser)
+    except Exception:
+        return None
+    if any(True for _ in root.iter(etree.Entity)):
+        return None
+    return root
+
+
 def xmp_properties(stream: Any) -> frozenset[tuple[str, str]] | None:
     """The XMP packet's properties as (path, value) pairs, without the ones every
     incremental writer refreshes (modification and metadata dates, producer, the
     toolkit, the per-save instance ID of ISO 16684-1 xmpMM); None when the stream is not
     well-formed XMP."""
-    from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
     from pyhanko.pdf_utils.decode_limits import DecodePurpose
 
     ignored = {"{http://ns.adobe.com/xap/1.0/}ModifyDate",
@@ -345,12 +362,10 @@ def xmp_properties(stream: Any) -> frozenset[tuple[str, str]] | None:
     try:
         data = stream.read_data(DecodePurpose.XMP_METADATA) \
             if hasattr(stream, "read_data") else stream.data
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                                 remove_comments=True, remove_pis=True)
-        root = etree.fromstring(data, parser=parser)
     except Exception:
         return None
-    if any(True for _ in root.iter(etree.Entity)):
+    root = parse_xmp(data)
+    if root is None:
         return None
     pairs: set[tuple[str, str]] = set()
 

@@ -19,13 +19,14 @@ registry or a licence's status) map to the closest one:
 * /ByteRange and coverage games, unreadable signatures, CMS signed attributes that break
   CAdES, bytes after the signed revisions that are no well-formed incremental update:
   TOTAL-FAILED / FORMAT_FAILURE;
-* a licence PDF that is not the issued file: TOTAL-FAILED / HASH_FAILURE;
+* a document claiming a licence its signed revisions are not: TOTAL-FAILED /
+  FORMAT_FAILURE (:mod:`.licencecheck`, which checks licences);
 * a seal suspended or revoked at the signing time, a licence revoked, suspended or
   reported lost: TOTAL-FAILED / REVOKED; a licence expired or superseded: TOTAL-FAILED /
   EXPIRED;
-* a certificate of our CA that is not a registered seal, an unknown licence identifier,
-  a signature violating its field's seed values (/SV): INDETERMINATE /
-  SIG_CONSTRAINTS_FAILURE.
+* a certificate of our CA that is not a registered seal, an unknown licence identifier
+  asked for by itself, a signature violating its field's seed values (/SV):
+  INDETERMINATE / SIG_CONSTRAINTS_FAILURE.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import ParamSpec
 from ..clock import beijing_time
 from . import changepolicy, changetext
 from .changepolicy import ChangeContext
-from .directories import LicenceRecord, LicenceState, SealRecord, SealState
+from .directories import SealRecord, SealState
 from .errors import CheckFailedError, NotApplicable
 from .evidence import DocumentEvidence, SignatureEvidence
 from .policy import ChangeLevel, ChangeRule, ValidationPolicy
@@ -52,8 +53,6 @@ __all__ = [
     "check_format",
     "check_integrity",
     "check_layout",
-    "check_licence",
-    "check_licence_status",
     "check_registration",
     "check_revocation",
     "check_seed_values",
@@ -579,63 +578,3 @@ def check_registration(evidence: SignatureEvidence, seal: SealRecord | None,
                   "does not affect what it sealed before")
     return Reason("seal.registered", f"签章为已登记的电子印章{label_zh}，签名时有效{now_zh}",
                   f"signed with the registered seal {label_en}, active when signing{now_en}")
-
-
-_STATUS_SUB = {
-    LicenceState.REVOKED: S.REVOKED, LicenceState.SUSPENDED: S.REVOKED,
-    LicenceState.LOST: S.REVOKED, LicenceState.EXPIRED: S.EXPIRED,
-    LicenceState.SUPERSEDED: S.EXPIRED,
-}
-
-
-def check_licence_status(licence: LicenceRecord | None, identifier: str) -> Reason:
-    """The licence exists and is valid now (the question a QR scan asks)."""
-    if licence is None:
-        raise _fail(S.SIG_CONSTRAINTS_FAILURE, "licence.unknown",
-                    f"证照库中没有标识为 {identifier} 的电子证照",
-                    f"the registry has no licence with identifier {identifier}")
-    state = licence.state_now
-    until = licence.valid_until.isoformat() if licence.valid_until else "长期"
-    until_en = licence.valid_until.isoformat() if licence.valid_until else "no end date"
-    if state is not LicenceState.VALID:
-        extra_zh = f"，已由 {licence.superseded_by} 取代" if licence.superseded_by else ""
-        extra_en = f", replaced by {licence.superseded_by}" if licence.superseded_by else ""
-        raise _fail(_STATUS_SUB[state], f"licence.{state.value}",
-                    f"电子证照“{licence.type_name}”当前状态：{state.zh}{extra_zh}",
-                    f"the licence ({licence.type_name}) is {state.value} now{extra_en}")
-    return Reason("licence.valid", f"电子证照“{licence.type_name}”当前有效（有效期至 {until}）",
-                  f"the licence ({licence.type_name}) is valid now (until {until_en})")
-
-
-def check_licence(evidence: SignatureEvidence, document_sha256: str,
-                  licence: LicenceRecord | None, policy: ValidationPolicy) -> Reason:
-    """A licence PDF: the issued file (or a use-copy the registry recorded of it), valid
-    when sealed and now."""
-    _readable(evidence)
-    identifier = evidence.licence_identifier
-    if not policy.check_licences or identifier is None:
-        raise NotApplicable(Reason("licence.none", "文件不含电子证照标识",
-                                   "the document carries no licence identifier"))
-    if licence is None:
-        raise _fail(S.SIG_CONSTRAINTS_FAILURE, "licence.unknown",
-                    f"文件声称为电子证照 {identifier}，但证照库中没有此证照",
-                    f"the document claims to be licence {identifier}, which the registry "
-                    "does not know")
-    issued = licence.pdf_sha256
-    if not licence.use_copy and (
-            issued is None or issued not in (evidence.signed_bytes_sha256, document_sha256)):
-        raise _fail(S.HASH_FAILURE, "licence.not_issued_file",
-                    f"此 PDF 不是证照库为电子证照 {identifier} 签发的文件",
-                    f"this PDF is not the file the registry issued for licence {identifier}")
-    at_signing = licence.state_at_signing
-    if at_signing is not None and at_signing is not LicenceState.VALID:
-        raise _fail(_STATUS_SUB[at_signing], "licence.invalid_when_sealed",
-                    f"加盖印章时电子证照的状态为：{at_signing.zh}",
-                    f"the licence was {at_signing.value} when it was sealed")
-    status = check_licence_status(licence, identifier)
-    if licence.use_copy:
-        return Reason("licence.use_copy", f"此文件是证照库为电子证照 {identifier} 制作并登记的"
-                      f"加注件；{status.zh}",
-                      f"this document is a use-copy the registry made and recorded of licence "
-                      f"{identifier}; {status.en}")
-    return status

@@ -99,12 +99,11 @@ class LicenceRecord:
     superseded_by: str | None
     use_copy: bool = False
     """True when the document is a use-copy (加注件) of this licence that the registry
-    made and recorded by its signed digest (:meth:`LicenceDirectory.use_copy_of`), not
-    the licence's own PDF."""
+    made and recorded by its signed digest, not the licence's own PDF."""
 
 
 class LicenceDirectory(Protocol):
-    """Licence status now and at a time, and the hash of the PDF issued for it."""
+    """Which licence a signed revision is; status now and at a time; the issued PDF."""
 
     def licence(self, identifier: str, *, at: datetime, signed_at: datetime | None
                 ) -> LicenceRecord | None:
@@ -115,9 +114,10 @@ class LicenceDirectory(Protocol):
         """The PDF issued for this licence version, for re-verification by identifier."""
         ...
 
-    def use_copy_of(self, signed_sha256: str, *, at: datetime, signed_at: datetime
-                    ) -> LicenceRecord | None:
-        """The licence of which the registry made a use-copy (加注件) whose signed revision
-        (the bytes its platform seal covers) has this SHA-256, with ``use_copy`` set; or
-        None. Asked only for a document that names a licence but is not its issued PDF."""
+    def licence_by_signed_digest(self, signed_sha256: str, *, at: datetime,
+                                 signed_at: datetime) -> LicenceRecord | None:
+        """The licence whose issued PDF has a signed revision (the bytes its seal's
+        signature covers) with this SHA-256, or of which the registry made a use-copy
+        (加注件) with that signed digest (then ``use_copy`` is set); or None. This, not
+        the document's metadata, decides which licence a document is (issue 13 §1)."""
         ...

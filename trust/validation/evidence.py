@@ -20,6 +20,7 @@ __all__ = [
     "ChainFacts",
     "ChangeFacts",
     "DocumentEvidence",
+    "LicenceClaim",
     "Modification",
     "ObjectChange",
     "SeedValueFacts",
@@ -209,6 +210,23 @@ class SignatureEvidence:
 
 
 @dataclass(frozen=True)
+class LicenceClaim:
+    """A licence identifier the document claims: a GB/T 36903 ``ZZBS`` (or
+    ``certificateIdentifier``) entry of the document information or the XMP metadata of
+    one revision, signed or appended later (:mod:`.claims`)."""
+
+    identifier: str | None
+    """The identifier claimed; None when the entry holds no identifier (a number, an
+    empty or over-long string, unreadable XMP): a malformed claim."""
+    found: str
+    """The value as found, or what a malformed one is; bounded, for the reason."""
+    source: str
+    """"info" (document information) or "xmp" (the catalog's XMP metadata)."""
+    revision: int
+    """The first revision (0: the file as first written) in which it was found."""
+
+
+@dataclass(frozen=True)
 class DocumentEvidence:
     """A document's signatures and what surrounds them."""
 
@@ -225,3 +243,7 @@ class DocumentEvidence:
     examined_at: datetime
     material: str
     """Fingerprint of the trust material used."""
+    licence_claims: tuple[LicenceClaim, ...] = ()
+    """Every licence identifier the document claims, in any revision (:mod:`.claims`).
+    Which licence a document is never follows from these: only a signed revision's
+    digest decides; a claim can only contradict it."""

@@ -22,8 +22,11 @@ as a format problem of that signature instead of an exception.
       proven signing time (else now), with revocation data from the document's DSS first
       and our own CRLs; then our CRLs' revocation index, the authoritative answer for
       certificates we issued;
-   e. the licence identifier (/ZZBS) of the document information in the signed revision.
-5. The file layout after the earliest signed revision (:mod:`.layout`): every byte
+   e. the licence identifier (/ZZBS) of the document information in the signed revision
+      (named when the registry cannot be asked; which licence a document is follows from
+      the signed revision's digest alone).
+5. Every licence identifier the document claims, in any revision (:mod:`.claims`).
+6. The file layout after the earliest signed revision (:mod:`.layout`): every byte
    belongs to a well-formed incremental update.
 """
 
@@ -64,12 +67,14 @@ from .. import _asn1fix
 from . import _speedups
 from .cadesattrs import signed_attribute_problem
 from .changes import describe_changes
+from .claims import licence_claims, trailer_entry
 from .errors import DocumentTooLargeError, EncryptedDocumentError, NotAPDFError
 from .evidence import (
     CertificateFacts,
     ChainFacts,
     ChangeFacts,
     DocumentEvidence,
+    LicenceClaim,
     SignatureEvidence,
     TimestampFacts,
 )
@@ -243,12 +248,12 @@ class Examiner:
 
         def finding(problem: str, *, revisions: int = 0,
                     signatures: tuple[SignatureEvidence, ...] = (),
-                    empty: tuple[str, ...] = (), layout: LayoutFacts | None = None
-                    ) -> DocumentEvidence:
+                    empty: tuple[str, ...] = (), layout: LayoutFacts | None = None,
+                    claims: tuple[LicenceClaim, ...] = ()) -> DocumentEvidence:
             return DocumentEvidence(
                 sha256=digest, size=len(data), revisions=revisions, signatures=signatures,
                 empty_fields=empty, problem=problem or None, layout=layout,
-                examined_at=at, material=self.fingerprint)
+                examined_at=at, material=self.fingerprint, licence_claims=claims)
 
         try:
             reader = PdfFileReader(BytesIO(data), strict=True,
@@ -290,7 +295,8 @@ class Examiner:
         # document malformed, whatever the signatures say.
         dss_problem = revinfo.problem if revinfo is not None else None
         return finding(dss_problem or "", revisions=revisions, signatures=tuple(signatures),
-                       empty=empty, layout=_layout(data, reader, signatures))
+                       empty=empty, layout=_layout(data, reader, signatures),
+                       claims=licence_claims(reader))
 
     @staticmethod
     def _fields(reader: PdfFileReader) -> list[tuple[str, Any, Any]]:
@@ -737,9 +743,10 @@ def _licence_metadata(reader: PdfFileReader, revision: int
     """GB/T 36903 entries of the document information in ``revision`` (STANDARDS §2),
     and our status-list entry (/ZYSL, /ZYSI: trust.statuslist)."""
     try:
-        resolver = reader.get_historical_resolver(revision)
-        info = resolver.trailer_view["/Info"].get_object()
+        info = trailer_entry(reader.get_historical_resolver(revision), "/Info")
     except Exception:
+        return None, ()
+    if not isinstance(info, generic.DictionaryObject):
         return None, ()
     values = []
     for key in ("/ZZBS", "/ZZMC", "/ZZLXDM", "/ZZBH", "/ZZBFJG", "/ZZBFJGDM", "/ZZBFRQ",

@@ -58,7 +58,7 @@ class SignatureReport:
         if self.timing.status is passed and not self.signing_time_proven:
             found.append(self.timing.reason)
         if self.licence_check.status is CheckStatus.NOT_APPLICABLE \
-                and evidence.licence_identifier is not None:
+                and self.licence_check.reason.code == "licence.offline":
             found.append(self.licence_check.reason)
         return tuple(dict.fromkeys(found))
 

@@ -3,8 +3,10 @@
 Steps for a PDF:
 
 1. examine the bytes (in a worker process with limits, or in-process): facts only;
-2. look each signer up in the seal registry and each licence identifier in the licence
-   registry, at the signing time (the proven one, else the time of verification);
+2. look each signer up in the seal registry, and each signature's signed revision (by
+   its SHA-256) in the licence registry, at the signing time (the proven one, else the
+   time of verification): a match makes the document that licence, whatever its
+   metadata says or later revisions appended (issue 13 §1);
 3. run every check against the policy; the verdicts follow from the results.
 
 A licence identifier is verified by its status in the registry and by re-verifying the
@@ -24,6 +26,7 @@ from .changepolicy import ChangeContext
 from .checks import run
 from .directories import LicenceDirectory, LicenceRecord, SealDirectory, SealRecord
 from .evidence import DocumentEvidence, SignatureEvidence
+from .licencecheck import LicenceIdentity, check_licence, check_licence_status
 from .listedstatus import check_listed_status
 from .policy import DEFAULT_POLICY, ValidationPolicy
 from .report import SignatureReport, Subject, VerificationReport
@@ -98,7 +101,7 @@ class Verifier:
             raise VerificationError("no licence registry to ask (offline verification)",
                                     hint="verify the licence's PDF instead")
         licence = self.licences.licence(identifier, at=at, signed_at=None)
-        status = run("licence-status", checks.check_licence_status, licence, identifier)
+        status = run("licence-status", check_licence_status, licence, identifier)
         signatures: tuple[SignatureReport, ...] = ()
         if licence is not None and licence.pdf_sha256 is not None:
             issued = self.licences.issued_pdf(licence.identifier)
@@ -145,9 +148,12 @@ class Verifier:
         # Fields holding a registered seal: the final rule lets one fill a reserved field.
         registered = [item.field for item, seal in zip(evidence.signatures, seals, strict=True)
                       if seal is not None]
-        signatures = tuple(self._signature(item, seal, evidence.sha256, at, registered)
+        identity = LicenceIdentity(tuple(
+            (item.field, record) for item in evidence.signatures
+            if (record := self._licence(item, at)) is not None), evidence.licence_claims)
+        signatures = tuple(self._signature(item, seal, identity, at, registered)
                            for item, seal in zip(evidence.signatures, seals, strict=True))
-        licence = next((item.licence for item in signatures if item.licence is not None), None)
+        licence = identity.record
         return VerificationReport(
             subject=Subject("pdf", evidence.sha256, evidence.size, file_name,
                             licence.identifier if licence else None),
@@ -159,29 +165,31 @@ class Verifier:
             return self.seals.seal_for_certificate(evidence.signer.der, signed_at=moment)
         return None
 
+    def _licence(self, evidence: SignatureEvidence, at: datetime) -> LicenceRecord | None:
+        """The licence (or use-copy) this signature's signed revision is, by its digest:
+        one indexed query per signature. Any signature qualifies, not only a registered
+        seal's: the signed revision ends with the signature's own value, so only the
+        signature the registry made has the recorded digest (a seal since rekeyed
+        included). Document time-stamps seal no licence."""
+        digest = evidence.signed_bytes_sha256
+        if self.licences is None or not self.policy.check_licences or digest is None \
+                or evidence.kind != "signature":
+            return None
+        moment = evidence.chain.moment if evidence.chain is not None else at
+        return self.licences.licence_by_signed_digest(digest, at=at, signed_at=moment)
+
     def _signature(self, evidence: SignatureEvidence, seal: SealRecord | None,
-                   document_sha256: str, at: datetime, registered: list[str]
+                   identity: LicenceIdentity, at: datetime, registered: list[str]
                    ) -> SignatureReport:
         policy = self.policy
-        moment = evidence.chain.moment if evidence.chain is not None else at
         context = ChangeContext.of(evidence, registered=seal is not None,
                                    registered_fields=registered)
-        licence: LicenceRecord | None = None
-        if policy.check_licences and evidence.licence_identifier and self.licences is not None:
-            licence = self.licences.licence(evidence.licence_identifier, at=at,
-                                            signed_at=moment)
-            digest = evidence.signed_bytes_sha256
-            if licence is not None and digest is not None \
-                    and licence.pdf_sha256 not in (digest, document_sha256):
-                # Not the issued PDF: a use-copy the registry made of it (加注件) is known
-                # by its signed digest, and then stands for the licence's status.
-                copy = self.licences.use_copy_of(digest, at=at, signed_at=moment)
-                if copy is not None and copy.identifier == licence.identifier:
-                    licence = copy
         if self.licences is None and evidence.licence_identifier \
                 and self.status_list is not None:
             licence_check = run("licence", check_listed_status, evidence, self.status_list, at)
         elif self.licences is None and evidence.licence_identifier:
+            # Offline: only the signed revision's own identifier is named (metadata
+            # appended later never changes which licence is meant).
             identifier = evidence.licence_identifier
             licence_check = CheckResult.not_applicable("licence", Reason(
                 "licence.offline",
@@ -189,10 +197,9 @@ class Verifier:
                 f"the licence registry was not consulted (offline): check licence "
                 f"{identifier} online"))
         else:
-            licence_check = run("licence", checks.check_licence, evidence, document_sha256,
-                                licence, policy)
+            licence_check = run("licence", check_licence, evidence, identity, policy)
         return SignatureReport(
-            evidence=evidence, seal=seal, licence=licence,
+            evidence=evidence, seal=seal, licence=identity.of(evidence.field),
             format=run("format", checks.check_format, evidence),
             integrity=run("integrity", checks.check_integrity, evidence),
             changes=run("changes", checks.check_changes, evidence, policy, context),

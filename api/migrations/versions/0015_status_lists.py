@@ -2,7 +2,7 @@
 each licence's entry.
 
 Revision ID: 0015
-Revises: 0013 (the lead rechains it after 0014)
+Revises: 0014
 Create Date: 2026-12-06 10:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import trust.db
 
 revision = '0015'
-down_revision = '0013'
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

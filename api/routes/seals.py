@@ -19,7 +19,6 @@ from signing.models import Seal, SealStatus
 from signing.uselog import SealUseFilter
 from trust.clients import Principal, Scope
 from trust.db import utcnow
-from trust.models import CertificateRecord
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..runtime import Services
@@ -53,8 +52,7 @@ def visible_seal(services: Services, seal_id: str, caller: Principal, *,
 
 def seal_read(services: Services, seal: Seal, caller: Principal) -> SealRead:
     """The response body for one seal."""
-    record = services.session.get(CertificateRecord, seal.certificate_id)
-    assert record is not None
+    record = services.seals.certificate_of(seal)
     clients = services.seals.authorised_clients(seal.id) if _manages(caller) else None
     return SealRead.of(seal, serial=record.serial_hex, clients=clients)
 

@@ -45,7 +45,7 @@ class CheckRunner:
         statements = runtime.async_statements
         if statements is None or request.use_code is not None or request.consent_id is None:
             return await anyio.to_thread.run_sync(
-                self._check_and_commit, request, caller,
+                self.check_and_commit, request, caller,
                 limiter=_check_threads(runtime.settings.check_threads))
         signer = runtime.registry_signer_loaded
         if signer is None:
@@ -58,7 +58,8 @@ class CheckRunner:
             await anyio.to_thread.run_sync(runtime.audit_committed)
         return CheckRead.of(outcome).model_dump_json().encode("utf-8")
 
-    def _check_and_commit(self, request: CheckRequest, caller: Caller) -> bytes:
+    def check_and_commit(self, request: CheckRequest, caller: Caller) -> bytes:
+        """The thread path: the check in a unit of work of its own, committed, serialised."""
         # A check under a consent reads, then writes once (registry/checks.py): no
         # transaction of its own on PostgreSQL. A use code is claimed by an update first:
         # a transaction.

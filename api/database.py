@@ -8,12 +8,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, text
 
 from trust.db import Base
 from trust.errors import DatabaseSchemaError
 
-__all__ = ["alembic_config", "check_schema", "metadata", "upgrade"]
+__all__ = ["alembic_config", "check_schema", "metadata", "ping", "upgrade"]
 
 
 def metadata() -> MetaData:
@@ -51,6 +51,12 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def ping(engine: Engine) -> None:
+    """Raise unless the database answers a trivial statement (readiness probes)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def check_schema(engine: Engine) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from trust.models import KeptReport
 from trust.validation import VerificationReport
 
-__all__ = ["REPORT_LIFETIME", "find_report", "keep_report"]
+__all__ = ["REPORT_LIFETIME", "KeptReports", "find_report", "keep_report"]
 
 REPORT_LIFETIME = timedelta(minutes=15)
 
@@ -76,3 +76,18 @@ def find_report(session: Session, token: str, *, at: datetime) -> VerificationRe
     if row is None or row.expires_at <= at:
         return None
     return _schema().model_validate_json(zlib.decompress(row.report)).report
+
+
+class KeptReports:
+    """The kept reports of one unit of work (what the public page's links name)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def keep(self, report: VerificationReport, *, at: datetime) -> str:
+        """See :func:`keep_report`."""
+        return keep_report(self._session, report, at=at)
+
+    def find(self, token: str, *, at: datetime) -> VerificationReport | None:
+        """See :func:`find_report`."""
+        return find_report(self._session, token, at=at)

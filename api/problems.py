@@ -25,7 +25,11 @@ from registry import errors as registry_errors
 from registry import sealing as registry_sealing
 from registry import statuslists as registry_statuslists
 from registry import usecopies as registry_usecopies
+from signing import errors as signing_errors
+from signing.timestamps import TimeStampUnavailableError
 from trust import errors as trust_errors
+from trust.anchors import TrustAnchorError
+from trust.validation import errors as validation_errors
 
 from .schemas.inputs import PATTERN_MESSAGES
 from .settings import SettingsError
@@ -40,7 +44,7 @@ __all__ = [
     "Problem",
     "install_problem_handlers",
     "problem_response",
-    "register_status",
+    "status_for",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -173,18 +177,33 @@ _STATUS: dict[type[BaseException], int] = {
     registry_statuslists.StatusListNotFoundError: 404,
     registry_usecopies.LicenceNoLongerValidError: 409,
     registry_errors.RegistryError: 400,
+    signing_errors.SealNotFoundError: 404,
+    signing_errors.StampJobNotFoundError: 404,
+    signing_errors.SealOrganisationError: 422,
+    signing_errors.SealStateError: 409,
+    signing_errors.SealUnusableError: 409,
+    signing_errors.DocumentLockedError: 409,
+    signing_errors.StampNotPermittedError: 409,
+    signing_errors.PDFTooLargeError: 413,
+    signing_errors.SealError: 422,
+    signing_errors.BadImageError: 422,
+    signing_errors.BadPDFError: 422,
+    signing_errors.PlacementError: 422,
+    signing_errors.StampOptionsError: 422,
+    TimeStampUnavailableError: 503,
+    signing_errors.SigningError: 400,
+    validation_errors.NotAPDFError: 422,
+    validation_errors.DocumentTooLargeError: 413,
+    validation_errors.DocumentTooComplexError: 422,
+    validation_errors.EncryptedDocumentError: 422,
+    validation_errors.VerifierBusyError: 503,
+    validation_errors.UnsupportedPayloadError: 422,
+    TrustAnchorError: 422,
 }
-_HANDLED: list[type[BaseException]] = [
-    key_errors.KeyStoreError, trust_errors.TrustError, SettingsError,
-    registry_errors.RegistryError,
-]
-
-
-def register_status(error_class: type[BaseException], status: int) -> None:
-    """Upper layers' error bases and their statuses (called once at app build)."""
-    _STATUS[error_class] = status
-    if not any(issubclass(error_class, handled) for handled in _HANDLED):
-        _HANDLED.append(error_class)
+# The bases whose errors become problem documents; anything else is a bare 500.
+_HANDLED: tuple[type[BaseException], ...] = tuple(
+    error for error in _STATUS
+    if not any(other is not error and issubclass(error, other) for other in _STATUS))
 
 
 def status_for(error: BaseException) -> int:

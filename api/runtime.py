@@ -32,6 +32,7 @@ from registry.sealing import LicenceSealer
 from registry.serials import SerialAllocator
 from registry.statuslists import PublishedList, StatusListCache, StatusLists
 from registry.usecopies import Platform, UseCopyService
+from registry.uses import LicenceUses
 from signing.seals import SealService
 from signing.stamping import StamperCache, StampService
 from signing.timestamps import (
@@ -62,7 +63,9 @@ from trust.pki import AUDIT, PKI, TSA, PKIConfig
 from trust.purposes import REGISTRY_IDENTITY, STATUS_LIST
 from trust.tsa import TimeStampAuthority
 
-from .database import check_schema
+from .checkrun import CheckRunner
+from .database import check_schema, ping
+from .keptreports import KeptReports
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -222,6 +225,10 @@ class Runtime:
             _log.exception("audit records committed but not chained yet; they stay in the "
                            "outbox (`zhengyin audit chain` links them)")
 
+    def ping_database(self) -> None:
+        """Raise unless the database answers (readiness)."""
+        ping(self.engine)
+
     def check_schema(self) -> None:
         """Raise when the database is not at this code's migration head."""
         check_schema(self.engine)
@@ -264,6 +271,11 @@ class Runtime:
     def sealer(self) -> LicenceSealer:
         """Renders and certifies licence PDFs (font and seals kept warm)."""
         return LicenceSealer(self.keystore, self.timestamp_client)
+
+    @cached_property
+    def checks(self) -> CheckRunner:
+        """Runs certificate-free checks on a worker thread or the event loop."""
+        return CheckRunner(self)
 
     @cached_property
     def holder_tokens(self) -> HolderTokens:
@@ -552,6 +564,16 @@ class Services:
     def licences(self) -> LicenceQuery:
         """Reading licences."""
         return LicenceQuery(self.session, versions=self.runtime.type_versions)
+
+    @cached_property
+    def uses(self) -> LicenceUses:
+        """Use records and checks (read side)."""
+        return LicenceUses(self.session)
+
+    @cached_property
+    def kept_reports(self) -> KeptReports:
+        """Verification reports the public page links to, for 15 minutes."""
+        return KeptReports(self.session)
 
     @cached_property
     def service_items(self) -> ServiceItems:

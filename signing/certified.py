@@ -33,6 +33,7 @@ __all__ = [
     "BornSealedPage",
     "SealAppearance",
     "UnrenderableTextError",
+    "add_certification",
     "font_objects",
     "to_unicode_cmap",
 ]
@@ -170,6 +171,35 @@ def font_objects(source: FontSource, subset: FontSubset, *, font_compression: in
     ]
 
 
+
+
+def add_certification(writer: PdfWriter, seal: SealAppearance, signer: CMSSigner, *,
+                      box: tuple[float, float], when: str, docmdp: int = 1,
+                      field_name: str = "Seal1", reason: str | None = None) -> None:
+    """The seal's widget, its certification signature dictionary and its appearance.
+
+    The one writer of both born-signed documents (licences, reports): a CAdES detached
+    signature (ETSI EN 319 142-1) that certifies the document with DocMDP permission
+    ``docmdp`` (ISO 32000-1 §12.8.2.2), its /Contents reserved for ``signer``'s CMS.
+    ``box``: the lower-left corner of the seal on the first page; ``when``: a PDF date.
+    """
+    x0, y0 = box
+    side = seal.size_pt
+    writer.add(WIDGET, (
+        f"<< /Type /Annot /Subtype /Widget /FT /Sig /T {utf16_hex(field_name)} "
+        f"/V {SIGDICT} 0 R /F 132 /P {PAGE} 0 R "
+        f"/Rect [{x0:.2f} {y0:.2f} {x0 + side:.2f} {y0 + side:.2f}] "
+        f"/AP << /N {AP_FORM} 0 R >> >>").encode())
+    reason_entry = f"/Reason {utf16_hex(reason)} " if reason is not None else ""
+    writer.add_signature(SIGDICT, SignaturePlaceholder.build(
+        "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
+        f"/Name {utf16_hex(seal.name)} /M ({when}) {reason_entry}"
+        "/Reference [<< /Type /SigRef /TransformMethod /DocMDP "
+        f"/TransformParams << /Type /TransformParams /P {docmdp} /V /1.2 >> >>]",
+        max_cms_bytes=signer.max_size))
+    writer.add_raw(seal.offsets, seal.chunk)
+
+
 @dataclass(frozen=True)
 class BornSealedPage:
     """One page (content stream with font /F1) to certify with a seal, the seal on it."""
@@ -209,7 +239,6 @@ class BornSealedPage:
         width, height = self.page_size
         when = pdf_date(at.astimezone(CHINA_TZ))
         x0, y0 = self.seal_rect
-        side = seal.size_pt
         writer = PdfWriter()
         writer.add(CATALOG, (
             f"<< /Type /Catalog /Pages {PAGES} 0 R /Lang (zh-CN) "
@@ -237,18 +266,8 @@ class BornSealedPage:
             writer.add(contents, stream_object("", data, compress=6))
         for number, body in font_objects(source, self.subset):
             writer.add(number, body)
-        writer.add(WIDGET, (
-            f"<< /Type /Annot /Subtype /Widget /FT /Sig /T {utf16_hex(field_name)} "
-            f"/V {SIGDICT} 0 R /F 132 /P {PAGE} 0 R "
-            f"/Rect [{x0:.2f} {y0:.2f} {x0 + side:.2f} {y0 + side:.2f}] "
-            f"/AP << /N {AP_FORM} 0 R >> >>").encode())
-        writer.add_signature(SIGDICT, SignaturePlaceholder.build(
-            "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
-            f"/Name {utf16_hex(seal.name)} /M ({when}) "
-            "/Reference [<< /Type /SigRef /TransformMethod /DocMDP "
-            f"/TransformParams << /Type /TransformParams /P {docmdp} /V /1.2 >> >>]",
-            max_cms_bytes=signer.max_size))
-        writer.add_raw(seal.offsets, seal.chunk)
+        add_certification(writer, seal, signer, box=(x0, y0), when=when, docmdp=docmdp,
+                          field_name=field_name)
         extra = "".join(f" /{key} {utf16_hex(value)}" for key, value in self.metadata
                         if key.isalnum())
         writer.add(INFO, (

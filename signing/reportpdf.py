@@ -21,7 +21,6 @@ from trust.validation import CheckStatus, Indication, VerificationReport
 from trust.validation.report import SignatureReport
 
 from .certified import (
-    AP_FORM,
     CATALOG,
     CHINA_TZ,
     CONTENTS,
@@ -32,11 +31,12 @@ from .certified import (
     SIGDICT,
     WIDGET,
     SealAppearance,
+    add_certification,
     font_objects,
 )
 from .cms import CMSSigner
 from .fontsubset import FontSource
-from .pdfwriter import PdfWriter, SignaturePlaceholder, pdf_date, stream_object, utf16_hex
+from .pdfwriter import PdfWriter, pdf_date, stream_object, utf16_hex
 
 __all__ = ["render_report"]
 
@@ -262,21 +262,8 @@ def render_report(report: VerificationReport, *, font: FontSource, seal: SealApp
                                                compress=6))
     for number, body in font_objects(font, subset):
         writer.add(number, body)
-    x0, y0 = _SEAL_BOX
-    side = seal.size_pt
-    writer.add(WIDGET, (
-        f"<< /Type /Annot /Subtype /Widget /FT /Sig /T {utf16_hex('Seal1')} "
-        f"/V {SIGDICT} 0 R /F 132 /P {PAGE} 0 R "
-        f"/Rect [{x0:.2f} {y0:.2f} {x0 + side:.2f} {y0 + side:.2f}] "
-        f"/AP << /N {AP_FORM} 0 R >> >>").encode())
-    writer.add_signature(SIGDICT, SignaturePlaceholder.build(
-        "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
-        f"/Name {utf16_hex(seal.name)} /M ({when}) "
-        f"/Reason {utf16_hex('核验报告 verification report')} "
-        "/Reference [<< /Type /SigRef /TransformMethod /DocMDP "
-        "/TransformParams << /Type /TransformParams /P 1 /V /1.2 >> >>]",
-        max_cms_bytes=signer.max_size))
-    writer.add_raw(seal.offsets, seal.chunk)
+    add_certification(writer, seal, signer, box=_SEAL_BOX, when=when,
+                      reason="核验报告 verification report")
     writer.add(INFO, (
         f"<< /Title {utf16_hex('电子签章核验报告 ' + report_id)} /Producer {utf16_hex(producer)} "
         f"/CreationDate ({when}) /ModDate ({when}) >>").encode())

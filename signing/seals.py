@@ -271,6 +271,12 @@ class SealService:
             query = query.where(Seal.id.in_(_usable_seal_ids(client_id)))
         return list(self._session.scalars(query.order_by(Seal.created_at, Seal.id)))
 
+    def certificate_of(self, seal: Seal) -> CertificateRecord:
+        """The seal's current certificate row (after a rekey in this unit of work too)."""
+        record = self._session.get(CertificateRecord, seal.certificate_id)
+        assert record is not None  # a foreign key
+        return record
+
     def authorised_clients(self, seal_id: str) -> list[str]:
         """Ids of the clients that may stamp with this seal."""
         return list(self._session.scalars(

@@ -115,6 +115,16 @@ class AuditLog:
         self.append_many([AuditRecord(actor=actor, action=action, object_type=object_type,
                                       object_id=object_id, at=at, details=details)])
 
+    def entries(self, *, after: int, limit: int, object_type: str | None = None,
+                object_id: str | None = None) -> list[AuditEntry]:
+        """Chained entries after sequence number ``after``, in order, at most ``limit``."""
+        query = select(AuditEntry).where(AuditEntry.seq > after)
+        if object_type:
+            query = query.where(AuditEntry.object_type == object_type)
+        if object_id:
+            query = query.where(AuditEntry.object_id == object_id)
+        return list(self._session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
+
     def append_many(self, records: Sequence[AuditRecord]) -> None:
         """Record entries in order into the outbox.
 

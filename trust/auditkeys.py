@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from keys import KeyHandle, KeyStore, KeyStoreError, PublicKey
 
+from .auditverify import AuditVerification, verify_audit_chain
 from .errors import CertificateNotFoundError
 from .models import CertificateRecord
 from .pki import AUDIT, PKI, ROOT
@@ -28,6 +29,10 @@ class AuditKeys:
         self._session = session
         self._pki = pki
         self._keys = keystore
+
+    def verify_chain(self, *, every: int) -> AuditVerification:
+        """Recompute the chain and check each checkpoint with the key-store key that made it."""
+        return verify_audit_chain(self._session, self.key_of, every=every)
 
     def key_of(self, serial_hex: str) -> PublicKey:
         """The key that signs checkpoints under certificate ``serial_hex``, from the key store.

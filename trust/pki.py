@@ -202,6 +202,14 @@ class PKI:
         assert record is not None
         return IssuedCertificate.of(record)
 
+    def records(self, *, role: CertificateRole | None = None, after_id: int = 0,
+                limit: int = 100) -> list[CertificateRecord]:
+        """Issued certificates after row ``after_id``, in row order (keyset paging)."""
+        query = select(CertificateRecord).where(CertificateRecord.id > after_id)
+        if role is not None:
+            query = query.where(CertificateRecord.role == role)
+        return list(self._session.scalars(query.order_by(CertificateRecord.id).limit(limit)))
+
     def record(self, serial_hex: str) -> CertificateRecord:
         """A certificate row by serial number (hex, any case, colons and leading zeros allowed).
 

@@ -6,13 +6,11 @@ from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from keys import KeyHandle
-from trust.auditverify import verify_audit_chain
 from trust.clients import Principal, Scope
 from trust.db import utcnow
-from trust.models import AuditEntry, CertificateRecord, CertificateRole
+from trust.models import CertificateRole
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..schemas.admin import (
@@ -126,10 +124,7 @@ def list_certificates(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[CertificateRead]:
     """Issued certificates, keyset-paged by row id."""
-    query = select(CertificateRecord).where(CertificateRecord.id > after_id)
-    if role is not None:
-        query = query.where(CertificateRecord.role == role)
-    rows = services.session.scalars(query.order_by(CertificateRecord.id).limit(limit))
+    rows = services.pki.records(role=role, after_id=after_id, limit=limit)
     return [CertificateRead.of(row) for row in rows]
 
 
@@ -158,12 +153,8 @@ def list_audit_entries(
     object_id: Line | None = None,
 ) -> AuditPage:
     """Audit entries in sequence order, keyset-paged."""
-    query = select(AuditEntry).where(AuditEntry.seq > after)
-    if object_type:
-        query = query.where(AuditEntry.object_type == object_type)
-    if object_id:
-        query = query.where(AuditEntry.object_id == object_id)
-    rows = list(services.session.scalars(query.order_by(AuditEntry.seq).limit(limit + 1)))
+    rows = services.audit.entries(after=after, limit=limit + 1, object_type=object_type,
+                                  object_id=object_id)
     rows, more = rows[:limit], len(rows) > limit
     entries = [AuditEntryRead.model_validate(row, from_attributes=True) for row in rows]
     return AuditPage(entries=entries, next_after=rows[-1].seq if more else None)
@@ -172,8 +163,8 @@ def list_audit_entries(
 @router.post("/audit/verify", operation_id="verify_audit", response_model=AuditVerifyRead)
 def verify_audit(services: ReadServicesDep, _caller: AuditReader) -> AuditVerifyRead:
     """Recompute the chain and the checkpoint signatures (409 names the first broken entry)."""
-    result = verify_audit_chain(services.session, services.audit_keys.key_of,
-                                every=services.runtime.settings.audit_checkpoint_every)
+    result = services.audit_keys.verify_chain(
+        every=services.runtime.settings.audit_checkpoint_every)
     return AuditVerifyRead(entries=result.entries, checkpoints=result.checkpoints,
                            last_seq=result.last_seq, last_hash=result.last_hash,
                            pending=result.pending, oldest_pending_at=result.oldest_pending_at,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated
 
-import anyio
-import anyio.to_thread
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
-from sqlalchemy import select
 
-from registry.checks import Caller, CheckRequest, check_under_consent
+from registry.checks import Caller, CheckRequest
 from registry.errors import RegistryError
-from registry.models import LicenceCheck, LicenceUse
+from registry.models import LicenceCheck
 from trust.clients import Principal, Scope
 from trust.db import utcnow
 from trust.models import ClientRole
@@ -21,7 +18,7 @@ from trust.models import ClientRole
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..problems import NotFoundError
 from ..ratelimit import RateLimiter
-from ..runtime import Runtime
+from ..runtime import Services
 from ..schemas.checks import CheckCreate, CheckRead, LicenceUseRead, ServiceItemRead, UseCopyCreate
 from ..schemas.inputs import Cursor, JsonObject, Line
 
@@ -35,14 +32,6 @@ UseReader = Annotated[Principal, require(Scope.USES_READ)]
 @cache
 def _limiter(per_minute: int) -> RateLimiter:
     return RateLimiter(per_minute)
-
-
-@cache
-def _check_threads(threads: int) -> anyio.CapacityLimiter:
-    # Checks beyond this many wait on the event loop, not in threads: more threads than
-    # a few only contend for the GIL and the cores (measured: 8 in flight per process
-    # gave 208 checks/s on 2 cores where 4 gave 323/s).
-    return anyio.CapacityLimiter(threads)
 
 
 @router.put("/admin/service-items", operation_id="define_service_items",
@@ -71,50 +60,20 @@ async def run_check(body: CheckCreate, runtime: RuntimeDep, caller: Intake) -> R
     Without a valid consent or code the answer is a 403 that says nothing about the
     holder. Every licence disclosed is a use record; the answer carries a signed receipt.
     """
-    # The hot path of intake systems (hundreds a second). The answer is returned as bytes,
-    # not re-validated. Elsewhere than under a consent on PostgreSQL, one worker-thread hop
-    # runs the check, commits and serialises.
     _limiter(runtime.settings.check_rate_per_minute).check(caller.client_id)
     request = CheckRequest(
         holder_kind=body.holder_kind, holder_code=body.holder_code, item_code=body.item_code,
         case_number=body.case_number, purpose=body.purpose, consent_id=body.consent_id,
         use_code=body.use_code, materials=tuple(body.materials) if body.materials else None)
     asking = Caller(client_id=caller.client_id, client_name=caller.name, actor=caller.actor)
-    statements = runtime.async_statements
-    if statements is None or request.use_code is not None or request.consent_id is None:
-        answer = await anyio.to_thread.run_sync(
-            _check_and_commit, runtime, request, asking,
-            limiter=_check_threads(runtime.settings.check_threads))
-        return Response(answer, media_type="application/json")
-    # PostgreSQL, under a consent: on the event loop, no thread (trust/asyncdb.py).
-    signer = runtime.registry_signer_loaded
-    if signer is None:
-        signer = await anyio.to_thread.run_sync(runtime.load_registry_signer)
-    outcome = await check_under_consent(statements, runtime.engine.dialect, signer, request,
-                                        asking, at=utcnow())
-    if runtime.chains_elsewhere:
-        runtime.audit_committed()
-    else:
-        await anyio.to_thread.run_sync(runtime.audit_committed)
-    return Response(CheckRead.of(outcome).model_dump_json().encode("utf-8"),
-                    media_type="application/json")
+    return Response(await runtime.checks.run(request, asking), media_type="application/json")
 
 
-def _check_and_commit(runtime: Runtime, request: CheckRequest, caller: Caller) -> bytes:
-    # A check under a consent reads, then writes once (registry/checks.py): no transaction
-    # of its own on PostgreSQL. A use code is claimed by an update first: a transaction.
-    runtime.load_registry_signer()  # its first use creates the registry's identity
-    with runtime.unit_of_work(one_write=request.use_code is None) as services:
-        outcome = services.checks.check(request, caller, at=utcnow())
-        answer = CheckRead.of(outcome).model_dump_json().encode("utf-8")
-    return answer
-
-
-def _own_check(services: Any, check_id: str, caller: Principal) -> LicenceCheck:
-    check = services.session.get(LicenceCheck, check_id)
-    if check is None or check.client_id != caller.client_id:
+def _own_check(services: Services, check_id: str, caller: Principal) -> LicenceCheck:
+    check = services.uses.check_of(check_id, client_id=caller.client_id)
+    if check is None:
         raise NotFoundError(f"no check {check_id!r}")
-    return check  # type: ignore[no-any-return]
+    return check
 
 
 @router.get("/checks/{check_id}/receipt", operation_id="get_check_receipt",
@@ -149,14 +108,13 @@ def list_licence_uses(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[LicenceUseRead]:
     """Uses of licences: an issuer sees its own licences', an administrator all."""
-    query = select(LicenceUse).where(LicenceUse.id > after)
+    issuer_code = None
     if caller.role is not ClientRole.ADMIN:
         if caller.org_credit_code is None:
             raise RegistryError("this client acts for no organisation")
-        query = query.where(LicenceUse.issuer_code == caller.org_credit_code)
-    if identifier:
-        query = query.where(LicenceUse.identifier == identifier)
-    rows = services.session.scalars(query.order_by(LicenceUse.id).limit(limit))
+        issuer_code = caller.org_credit_code
+    rows = services.uses.page(issuer_code=issuer_code, identifier=identifier, after=after,
+                              limit=limit)
     return [LicenceUseRead.of(row) for row in rows]
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from ..deps import RuntimeDep
 
@@ -24,8 +23,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Readiness: database reachable and at the schema head, key store open, PKI present."""
     checks: dict[str, Any] = {}
     try:
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        runtime.ping_database()
         runtime.check_schema()
         checks["database"] = "ok"
     except Exception as exc:

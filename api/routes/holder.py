@@ -9,12 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from registry.holders import Holder, HolderKind, normalise_holder
 from registry.licences import Reader
 from registry.lifecycle import effective_status
-from registry.models import Licence, LicenceUse
+from registry.models import Licence
 from registry.receipts import DISPLAY_TYP, display_payload
 from registry.sealing import LicenceSealer
 from registry.statuslists import status_list_uri
@@ -35,7 +34,7 @@ from ..schemas.checks import (
 )
 from ..schemas.inputs import Cursor, Line
 from ..schemas.registry import LicenceRead
-from .licences import licence_read, pdf_response
+from .licences import licence_read, licence_reads, pdf_response
 
 router = APIRouter(prefix="/holder", tags=["holder"])
 
@@ -78,7 +77,7 @@ def holder_list_licences(holder: HolderDep, runtime: RuntimeDep,
     with reading_as(runtime, holder, for_holder, access="licences.list") as (services, subject):
         at = utcnow()
         rows = services.licences.page(Reader(holder_code=subject.code), limit=500)
-        return [licence_read(services, row, at) for row in rows]
+        return licence_reads(services, rows, at)
 
 
 @router.get("/licences/{identifier}", operation_id="holder_get_licence",
@@ -188,9 +187,7 @@ def holder_list_uses(holder: HolderDep, runtime: RuntimeDep,
     """Every use of the holder's (or its principal's) licences: who, for what, which
     fields, when."""
     with reading_as(runtime, holder, for_holder, access="uses.list") as (services, subject):
-        rows = services.session.scalars(
-            select(LicenceUse).where(LicenceUse.holder_code == subject.code)
-            .where(LicenceUse.id > after).order_by(LicenceUse.id.desc()).limit(limit))
+        rows = services.uses.of_holder(subject.code, after=after, limit=limit)
         return [LicenceUseRead.of(row) for row in rows]
 
 

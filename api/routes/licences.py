@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,9 +11,8 @@ from fastapi.responses import Response as RawResponse
 
 from registry.issuance import IssueRequest, IssuingParty
 from registry.licences import Reader
-from registry.lifecycle import ChangeRequest, effective_status
+from registry.lifecycle import ChangeRequest
 from registry.models import Licence
-from registry.sealing import LicenceSealer
 from trust.clients import Principal, Scope
 from trust.db import utcnow
 from trust.models import ClientRole
@@ -56,15 +56,13 @@ def party_of(principal: Principal) -> IssuingParty:
 
 def licence_read(services: Services, licence: Licence, at: datetime) -> LicenceRead:
     """The response body of one licence."""
-    previous = services.session.get(Licence, licence.previous_id) if licence.previous_id else None
-    successor = services.session.get(Licence, licence.superseded_by_id) \
-        if licence.superseded_by_id else None
-    return LicenceRead.of(
-        licence, services.licences.licence_type(licence),
-        effective_status(licence, LicenceSealer.today(at)),
-        previous=previous.identifier if previous else None,
-        superseded_by=successor.identifier if successor else None,
-    )
+    return licence_reads(services, [licence], at)[0]
+
+
+def licence_reads(services: Services, licences: Sequence[Licence], at: datetime
+                  ) -> list[LicenceRead]:
+    """The response bodies of a page of licences (a fixed number of queries per page)."""
+    return [LicenceRead.listed(listing) for listing in services.licences.listed(licences, at=at)]
 
 
 @router.post("", operation_id="issue_licence", status_code=201, response_model=LicenceRead,
@@ -114,7 +112,7 @@ def list_licences(
                                   type_code=type_code, issuer_code=issuer_code,
                                   after_id=after, limit=limit + 1)
     rows, more = rows[:limit], len(rows) > limit
-    return LicencePage(licences=[licence_read(services, row, at) for row in rows],
+    return LicencePage(licences=licence_reads(services, rows, at),
                        next_after=rows[-1].id if more else None)
 
 

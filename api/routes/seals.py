@@ -15,16 +15,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from signing import errors as signing_errors
 from signing.models import Seal, SealStatus
-from signing.timestamps import TimeStampUnavailableError
 from signing.uselog import SealUseFilter
 from trust.clients import Principal, Scope
 from trust.db import utcnow
-from trust.models import CertificateRecord
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
-from ..problems import register_status
 from ..runtime import Services
 from ..schemas.inputs import Cursor, Instant, Line
 from ..schemas.seals import (
@@ -43,27 +39,6 @@ SealsAdmin = Annotated[Principal, require(Scope.SEALS_MANAGE)]
 SealsReader = Annotated[Principal, require(Scope.SEALS_READ)]
 UsesReader = Annotated[Principal, require(Scope.USES_READ)]
 
-# One status per signing-layer error class (api/problems.py walks the MRO).
-for _error, _status in (
-    (signing_errors.SealNotFoundError, 404),
-    (signing_errors.StampJobNotFoundError, 404),
-    (signing_errors.SealOrganisationError, 422),
-    (signing_errors.SealStateError, 409),
-    (signing_errors.SealUnusableError, 409),
-    (signing_errors.DocumentLockedError, 409),
-    (signing_errors.StampNotPermittedError, 409),
-    (signing_errors.PDFTooLargeError, 413),
-    (signing_errors.SealError, 422),
-    (signing_errors.BadImageError, 422),
-    (signing_errors.BadPDFError, 422),
-    (signing_errors.PlacementError, 422),
-    (signing_errors.StampOptionsError, 422),
-    (TimeStampUnavailableError, 503),
-    (signing_errors.SigningError, 400),
-):
-    register_status(_error, _status)
-
-
 def _manages(caller: Principal) -> bool:
     return Scope.SEALS_MANAGE in caller.scopes
 
@@ -77,8 +52,7 @@ def visible_seal(services: Services, seal_id: str, caller: Principal, *,
 
 def seal_read(services: Services, seal: Seal, caller: Principal) -> SealRead:
     """The response body for one seal."""
-    record = services.session.get(CertificateRecord, seal.certificate_id)
-    assert record is not None
+    record = services.seals.certificate_of(seal)
     clients = services.seals.authorised_clients(seal.id) if _manages(caller) else None
     return SealRead.of(seal, serial=record.serial_hex, clients=clients)
 

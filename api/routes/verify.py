@@ -18,7 +18,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
-from trust.anchors import TrustAnchorError
 from trust.clients import Principal, Scope
 from trust.db import utcnow
 from trust.models import TrustAnchor
@@ -27,7 +26,6 @@ from trust.validation import errors as validation_errors
 
 from ..deps import ReadServicesDep, ServicesDep, require
 from ..forms import StrictFormRoute
-from ..problems import register_status
 from ..schemas.verify import (
     QRPayloadBody,
     TrustAnchorCreate,
@@ -39,17 +37,6 @@ router = APIRouter(tags=["verification"], route_class=StrictFormRoute)
 
 VerifyCaller = Annotated[Principal, require(Scope.VERIFY_RUN)]
 PKIAdmin = Annotated[Principal, require(Scope.PKI_MANAGE)]
-
-for _error, _status in (
-    (validation_errors.NotAPDFError, 422),
-    (validation_errors.DocumentTooLargeError, 413),
-    (validation_errors.DocumentTooComplexError, 422),
-    (validation_errors.EncryptedDocumentError, 422),
-    (validation_errors.VerifierBusyError, 503),
-    (validation_errors.UnsupportedPayloadError, 422),
-    (TrustAnchorError, 422),
-):
-    register_status(_error, _status)
 
 _FILE = File(description="the signed PDF to verify")
 _REPORT_PDF: dict[int | str, dict[str, Any]] = {

@@ -34,7 +34,6 @@ from trust.validation import (
 
 from ..deps import ReadServicesDep, ServicesDep
 from ..forms import StrictFormRoute
-from ..keptreports import find_report, keep_report
 from ..pages import render
 from ..pages.statuses import Tone, status_view
 from ..problems import ApiError, NotFoundError
@@ -155,7 +154,7 @@ def _page(request: Request, *, status_code: int = 200, **context: Any) -> HTMLRe
 def _result(request: Request, services: Services, report: VerificationReport,
             *, identifier: str | None = None) -> HTMLResponse:
     with services.runtime.writing_unit(services) as writer:
-        token = keep_report(writer.session, report, at=utcnow())
+        token = writer.kept_reports.keep(report, at=utcnow())
     return _page(request, result=view(report), token=token, identifier=identifier)
 
 
@@ -212,7 +211,7 @@ def licence_page(identifier: str, request: Request, services: ReadServicesDep) -
 
 
 def _kept(services: Services, token: str) -> VerificationReport:
-    report = find_report(services.session, token, at=utcnow())
+    report = services.kept_reports.find(token, at=utcnow())
     if report is None:
         raise NotFoundError("no such report (reports are kept for 15 minutes)",
                             hint="verify the document again")

@@ -257,13 +257,7 @@ def uses_page(request: Request, runtime: RuntimeDep) -> Response:
         holder = _holder(request, runtime)
     except _SignedOutError:
         return RedirectResponse("/wallet/login", status_code=303)
-    from sqlalchemy import select
-
-    from registry.models import LicenceUse
-
     with runtime.unit_of_work(readonly=True) as services:
-        uses = list(services.session.scalars(
-            select(LicenceUse).where(LicenceUse.holder_code == holder.holder_code)
-            .order_by(LicenceUse.id.desc()).limit(200)))
+        uses = services.uses.of_holder(holder.holder_code, limit=200)
     return _page(request, runtime, "wallet_uses.html", uses=uses)
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.holders import HolderKind
-from registry.licences import PublicStatus
+from registry.licences import LicenceListing, PublicStatus
 from registry.lifecycle import RevocationKind
 from registry.models import Licence, LicenceEvent, LicenceStatus, LicenceType
 
@@ -101,6 +101,12 @@ class LicenceRead(BaseModel):
             valid_from=licence.valid_from, valid_until=licence.valid_until, status=status,
             pdf_sha256=licence.pdf_sha256, previous=previous, superseded_by=superseded_by,
         )
+
+    @classmethod
+    def listed(cls, listing: LicenceListing) -> LicenceRead:
+        """From a licence as the registry lists it."""
+        return cls.of(listing.licence, listing.licence_type, listing.status,
+                      previous=listing.previous, superseded_by=listing.superseded_by)
 
 
 class LicencePage(BaseModel):

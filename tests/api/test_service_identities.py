@@ -7,7 +7,6 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from api.routes.checks import _check_and_commit
 from api.runtime import Runtime
 from registry.checks import Caller, CheckRequest
 from registry.errors import ConsentError
@@ -63,7 +62,7 @@ def test_a_processs_first_check_makes_the_registry_identity_in_a_unit_of_its_own
                            consent_id="no-such-consent")
     try:
         with pytest.raises(ConsentError):  # the refusal, not a write refused in the unit
-            _check_and_commit(fresh, request, Caller("c1", "intake", "client:c1"))
+            fresh.checks.check_and_commit(request, Caller("c1", "intake", "client:c1"))
     finally:
         fresh.close()
     assert _registry_identities(runtime) == 1

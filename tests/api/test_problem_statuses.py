@@ -23,6 +23,7 @@ PACKAGES = ("keys", "trust", "signing", "registry", "api")
 
 STATUS_BEFORE: dict[str, int] = {
     "api.cli.common.CLIInputError": 500,
+    "api.cli.common.DataDirectoryMissingError": 500,
     "api.forms.FormEncodingError": HTTP,
     "api.middleware._BodyTooLargeError": HTTP,
     "api.problems.ApiError": 400,
@@ -33,6 +34,8 @@ STATUS_BEFORE: dict[str, int] = {
     "api.routes.wallet._SignedOutError": 500,
     "api.serving.ServeError": 500,
     "api.settings.SettingsError": 500,
+    "registry.statuslists.StatusListNotFoundError": 404,
+    "trust.statuslist.StatusListError": 500,
     "keys.errors.InsecureKEKFileError": 503,
     "keys.errors.KEKMismatchError": 503,
     "keys.errors.KEKMissingError": 503,

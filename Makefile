@@ -28,7 +28,7 @@ test: install-test
 	ZHENGYIN_REQUIRE_BACKENDS=1 $(BIN)/pytest -q
 
 lint: install-test
-	$(BIN)/ruff check keys trust signing registry api tests bench
+	$(BIN)/ruff check core keys trust signing registry api tests bench
 	$(BIN)/mypy
 
 check: lint test

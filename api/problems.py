@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.errors import ZhengyinError
 from keys import errors as key_errors
 from registry import catalogue as registry_catalogue
 from registry import errors as registry_errors
@@ -51,16 +52,11 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("zhengyin.api")
 
 
-class ApiError(Exception):
+class ApiError(ZhengyinError):
     """An error raised by the API layer itself (authorisation, limits, routing)."""
 
     code = "api.error"
     status = 400
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class ForbiddenError(ApiError):
@@ -199,6 +195,7 @@ _STATUS: dict[type[BaseException], int] = {
     validation_errors.VerifierBusyError: 503,
     validation_errors.UnsupportedPayloadError: 422,
     TrustAnchorError: 422,
+    ZhengyinError: 400,
 }
 # The bases whose errors become problem documents; anything else is a bare 500.
 _HANDLED: tuple[type[BaseException], ...] = tuple(

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from core.errors import ZhengyinError
 from keys import KeyStoreConfig
 
 __all__ = ["Settings", "SettingsError"]
@@ -27,15 +28,11 @@ __all__ = ["Settings", "SettingsError"]
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104 - names
 
 
-class SettingsError(Exception):
+class SettingsError(ZhengyinError):
     """The configuration cannot be used; the message says which setting to change."""
 
     code = "settings.invalid"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 def _config_file() -> Path | None:

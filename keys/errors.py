@@ -6,6 +6,8 @@ contains key material.
 
 from __future__ import annotations
 
+from core.errors import ZhengyinError
+
 __all__ = [
     "InsecureKEKFileError",
     "KEKMismatchError",
@@ -18,15 +20,11 @@ __all__ = [
 ]
 
 
-class KeyStoreError(Exception):
+class KeyStoreError(ZhengyinError):
     """Root of every key-store failure."""
 
     code = "keys.error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class KEKMissingError(KeyStoreError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import ZhengyinError
+
 __all__ = [
     "AgentGrantError",
     "ConsentError",
@@ -24,16 +26,14 @@ __all__ = [
 ]
 
 
-class RegistryError(Exception):
+class RegistryError(ZhengyinError):
     """Root of every registry failure; carries a stable ``code`` and a ``hint``."""
 
     code = "registry.error"
 
     def __init__(self, message: str, *, hint: str | None = None,
                  errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint=hint)
         self.problem_extra: dict[str, Any] = {"errors": errors} if errors else {}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.errors import ZhengyinError
+
 __all__ = [
     "AnchorNotFoundError",
     "BadImageError",
@@ -28,15 +30,11 @@ __all__ = [
 ]
 
 
-class SigningError(Exception):
+class SigningError(ZhengyinError):
     """Root of every signing-layer failure; carries a stable ``code`` and a ``hint``."""
 
     code = "signing.error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class SealError(SigningError):

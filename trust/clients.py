@@ -23,9 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.errors import PlatformError
+
 from .audit import AuditLog
 from .codes import validate_credit_code
-from .errors import AuthenticationError, ClientNotFoundError, ClientStateError, TrustError
+from .errors import AuthenticationError, ClientNotFoundError, ClientStateError
 from .locks import lock_row, lock_rows
 from .models import ApiClient, ClientRole, ClientStatus
 
@@ -138,10 +140,10 @@ class ClientService:
         role = ClientRole(role)
         name = name.strip()
         if not name or len(name) > 128:
-            raise TrustError("a client name must be 1 to 128 characters")
+            raise PlatformError("a client name must be 1 to 128 characters")
         code = validate_credit_code(org_credit_code).value if org_credit_code else None
         if role in (ClientRole.ISSUER, ClientRole.STAMPER) and code is None:
-            raise TrustError(
+            raise PlatformError(
                 f"a {role.value} client acts for an organisation",
                 hint="pass --org with the organisation's unified social credit code",
             )
@@ -150,7 +152,7 @@ class ClientService:
             id=secrets.token_hex(8), name=name, role=role, org_credit_code=code,
             secret_sha256=_digest(secret), status=ClientStatus.ACTIVE, created_at=at,
         )
-        duplicate = TrustError(f"a client named {name!r} already exists")
+        duplicate = PlatformError(f"a client named {name!r} already exists")
         if self._session.scalar(select(ApiClient.id).where(ApiClient.name == name)):
             raise duplicate
         try:

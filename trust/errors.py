@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from core.errors import (  # house-move: re-export
+    AuditChainBrokenError,  # house-move: re-export
+    AuditCheckpointMissingError,  # house-move: re-export
+    AuditExportError,  # house-move: re-export
+    AuditSignerMissingError,  # house-move: re-export
+    AuthenticationError,  # house-move: re-export
+    ClientNotFoundError,  # house-move: re-export
+    ClientStateError,  # house-move: re-export
+    ConcurrentChangeError,  # house-move: re-export
+    DatabaseSchemaError,  # house-move: re-export
+    InvalidCodeError,  # house-move: re-export
+    InvalidCreditCodeError,  # house-move: re-export
+    InvalidIDNumberError,  # house-move: re-export
+    ZhengyinError,
+)  # house-move: re-export
+
 __all__ = [
-    "AuditChainBrokenError",
-    "AuditCheckpointMissingError",
-    "AuditExportError",
-    "AuditSignerMissingError",
-    "AuthenticationError",
+    "AuditChainBrokenError",  # house-move: re-export
+    "AuditCheckpointMissingError",  # house-move: re-export
+    "AuditExportError",  # house-move: re-export
+    "AuditSignerMissingError",  # house-move: re-export
+    "AuthenticationError",  # house-move: re-export
     "CertificateNotFoundError",
-    "ClientNotFoundError",
-    "ClientStateError",
-    "ConcurrentChangeError",
-    "DatabaseSchemaError",
-    "InvalidCodeError",
-    "InvalidCreditCodeError",
-    "InvalidIDNumberError",
+    "ClientNotFoundError",  # house-move: re-export
+    "ClientStateError",  # house-move: re-export
+    "ConcurrentChangeError",  # house-move: re-export
+    "DatabaseSchemaError",  # house-move: re-export
+    "InvalidCodeError",  # house-move: re-export
+    "InvalidCreditCodeError",  # house-move: re-export
+    "InvalidIDNumberError",  # house-move: re-export
     "PKINotInitialisedError",
     "RevocationError",
     "TimeStampError",
@@ -23,21 +39,10 @@ __all__ = [
 ]
 
 
-class TrustError(Exception):
+class TrustError(ZhengyinError):
     """Root of every trust-layer failure; carries a stable ``code`` and a ``hint``."""
 
     code = "trust.error"
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
-class DatabaseSchemaError(TrustError):
-    """The database schema is not at the revision this code needs."""
-
-    code = "database.schema_outdated"
 
 
 class PKINotInitialisedError(TrustError):
@@ -52,24 +57,6 @@ class CertificateNotFoundError(TrustError):
     code = "pki.certificate_not_found"
 
 
-class InvalidCodeError(TrustError):
-    """An identifier (credit code, ID number) failed its format or check-character test."""
-
-    code = "codes.invalid"
-
-
-class InvalidCreditCodeError(InvalidCodeError):
-    """A unified social credit code failed its format or check-character test."""
-
-    code = "codes.invalid_credit_code"
-
-
-class InvalidIDNumberError(InvalidCodeError):
-    """A citizen ID or residence permit number failed its format, date or check test."""
-
-    code = "codes.invalid_id_number"
-
-
 class RevocationError(TrustError):
     """A revocation request cannot be carried out (already revoked, a CA, bad reason)."""
 
@@ -82,73 +69,3 @@ class TimeStampError(TrustError):
     code = "tsa.bad_request"
 
 
-class ConcurrentChangeError(TrustError):
-    """Another change of the same thing was recorded after this request's time.
-
-    The request decided on what it saw at its time; recording it now would write the
-    history out of order. Nothing changed: read the current state and send it again.
-    """
-
-    code = "state.changed_meanwhile"
-
-
-class ClientNotFoundError(TrustError):
-    """No API client by that id or name."""
-
-    code = "clients.not_found"
-
-
-class ClientStateError(TrustError):
-    """The client's state does not allow this (disabled; the last administrator)."""
-
-    code = "clients.illegal_transition"
-
-
-class AuthenticationError(TrustError):
-    """A credential is missing, malformed, unknown, wrong or disabled.
-
-    One class and one message for all cases, so a caller cannot tell which.
-    """
-
-    code = "auth.invalid_credential"
-
-
-class AuditChainBrokenError(TrustError):
-    """The audit log's hash chain or a checkpoint signature does not verify.
-
-    ``seq`` is the first audit entry (or checkpoint) found broken.
-    """
-
-    code = "audit.chain_broken"
-
-    def __init__(self, message: str, *, seq: int, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.seq = seq
-
-
-class AuditCheckpointMissingError(AuditChainBrokenError):
-    """A signed checkpoint the interval requires is not there (deleted, or never signed).
-
-    ``missing`` are the checkpoint sequence numbers absent (first, last, how many);
-    ``unproven`` the entries no surviving checkpoint of their interval covers.
-    """
-
-    code = "audit.checkpoint_missing"
-
-    def __init__(self, message: str, *, missing: tuple[int, int, int],
-                 unproven: tuple[int, int], hint: str | None = None) -> None:
-        super().__init__(message, seq=missing[0], hint=hint)
-        self.missing = missing
-        self.unproven = unproven
-
-
-class AuditSignerMissingError(TrustError):
-    """An entry due a signed checkpoint cannot be linked: there is no audit identity yet."""
-
-    code = "audit.signer_missing"
-
-
-class AuditExportError(TrustError):
-    """A file of exported audit checkpoints cannot be used: a line is forged or malformed."""
-
-    code = "audit.export_invalid"

@@ -28,7 +28,6 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .auditformat import GENESIS_HASH, MANUAL, checkpoint_message, entry_hash
-from .auditverify import AuditVerification, verify_audit_chain
 from .db import insert_rows
 from .errors import AuditSignerMissingError
 from .models import AuditCheckpoint, AuditEntry, AuditHead, AuditOutboxRecord
@@ -38,14 +37,12 @@ __all__ = [
     "GENESIS_HASH",
     "AuditLog",
     "AuditRecord",
-    "AuditVerification",
     "CheckpointSigner",
     "checkpoint_message",
     "entry_hash",
     "link_records",
     "lock_head",
     "outbox_batch",
-    "verify_audit_chain",
     "wrote_to_outbox",
 ]
 

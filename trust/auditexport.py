@@ -38,25 +38,44 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keys import PublicKey
 
-from .auditformat import checkpoint_message, iso, verify_signature
+from .auditformat import checkpoint_message, iso
 from .errors import AuditExportError
 from .models import AuditCheckpoint
 from .purposes import AUDIT_CHECKPOINT
 from .signerpaths import SignerPathError, SignerTrust, validate_signer_path
 
-__all__ = ["EXPORT_TYPE", "ExportedCheckpoint", "export_lines", "read_export"]
+__all__ = ["EXPORT_TYPE", "ExportedCheckpoint", "export_lines", "read_export", "verify_signature"]
 
 EXPORT_TYPE = "zhengyin.audit-checkpoint"
 EXPORT_VERSION = 1
 _KEYS = frozenset({"type", "v", "seq", "hash", "at", "every", "prev", "kid", "signature",
                    "x5c"})
 _MAX_LINE = 64 * 1024
+
+
+def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> None:
+    """Raise :class:`InvalidSignature` unless ``signature`` is ``key``'s over ``data``.
+
+    The formats a key store produces (:class:`keys.KeyStore`): ECDSA DER with SHA-256,
+    RSA PKCS#1 v1.5 with SHA-256, Ed25519. Any other key is refused, never passed.
+    """
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    elif isinstance(key, rsa.RSAPublicKey):
+        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key.verify(signature, data)
+    else:
+        raise InvalidSignature(f"unsupported key type {type(key).__name__}")
+
 
 
 @dataclass(frozen=True, slots=True)

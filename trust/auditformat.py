@@ -1,7 +1,8 @@
 """What the audit log hashes and signs: entry hashes and checkpoint messages.
 
 Shared by the writer (:mod:`trust.audit`), the verifier (:mod:`trust.auditverify`) and the
-off-site export (:mod:`trust.auditexport`), so all three agree byte for byte.
+off-site export (:mod:`trust.auditexport`), so all three agree byte for byte. Checking
+a checkpoint's signature needs a key, so it lives upstairs (:mod:`trust.auditexport`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-
-from keys import PublicKey
-
 __all__ = [
     "GENESIS_HASH",
     "MANUAL",
     "checkpoint_message",
     "entry_hash",
     "iso",
-    "verify_signature",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -77,18 +71,3 @@ def checkpoint_message(seq: int, chain_hash: str, at: datetime, every: int | Non
     return (f"zhengyin-audit-checkpoint-v2\n{seq}\n{chain_hash}\n{iso(at)}\n{every}\n"
             f"{prev or 0}").encode()
 
-
-def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> None:
-    """Raise :class:`InvalidSignature` unless ``signature`` is ``key``'s over ``data``.
-
-    The formats a key store produces (:class:`keys.KeyStore`): ECDSA DER with SHA-256,
-    RSA PKCS#1 v1.5 with SHA-256, Ed25519. Any other key is refused, never passed.
-    """
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-    elif isinstance(key, rsa.RSAPublicKey):
-        key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-    elif isinstance(key, ed25519.Ed25519PublicKey):
-        key.verify(signature, data)
-    else:
-        raise InvalidSignature(f"unsupported key type {type(key).__name__}")

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 
 from keys import PublicKey
 
-from .auditexport import ExportedCheckpoint
-from .auditformat import GENESIS_HASH, MANUAL, checkpoint_message, entry_hash, verify_signature
+from .auditexport import ExportedCheckpoint, verify_signature
+from .auditformat import GENESIS_HASH, MANUAL, checkpoint_message, entry_hash
 from .errors import (
     AuditChainBrokenError,
     AuditCheckpointMissingError,

@@ -25,7 +25,7 @@ from registry.importreport import ImportReport
 from registry.issuance import IssueRequest, IssuingParty
 from registry.models import Licence, LicenceEvent
 from signing.models import SealUse
-from trust.audit import verify_audit_chain
+from trust.auditverify import verify_audit_chain
 from trust.db import utcnow
 from trust.models import AuditEntry
 

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select, text, update
 
 from api.runtime import Runtime
-from trust.audit import AuditLog, verify_audit_chain
+from trust.audit import AuditLog
 from trust.auditchain import AuditSequencer
+from trust.auditverify import verify_audit_chain
 from trust.db import session_scope, utcnow
 from trust.errors import AuditChainBrokenError
 from trust.models import AuditCheckpoint, AuditEntry

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
-from trust.audit import AuditLog, AuditRecord, lock_head, verify_audit_chain, wrote_to_outbox
+from trust.audit import AuditLog, AuditRecord, lock_head, wrote_to_outbox
 from trust.auditchain import AuditSequencer, BackgroundChainer
+from trust.auditverify import verify_audit_chain
 from trust.db import insert_together, session_scope, utcnow
 from trust.models import AuditEntry, AuditOutboxRecord
 

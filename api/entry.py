@@ -6,6 +6,9 @@ a user of ``zhengyin`` should see one-line answers, not a library's deprecation 
 Only the console script filters: tests and embedding applications import :mod:`api.cli`
 and still see every warning. ``ZHENGYIN_DEBUG=1`` or an explicit ``-W``/``PYTHONWARNINGS``
 keeps them too.
+
+It also takes the working directory off ``sys.path`` for every process the command starts
+(:mod:`core.processes`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+
+from core.processes import clean_child_path
 
 __all__ = ["OWN_MODULES", "main", "quiet_third_party_warnings"]
 
@@ -34,6 +39,7 @@ def quiet_third_party_warnings() -> None:
 
 def main() -> None:
     """``zhengyin``: filter warnings, then run the command line."""
+    clean_child_path()
     quiet_third_party_warnings()
     from api.cli import main as cli_main
 

@@ -1,4 +1,4 @@
-"""ASGI entry point for uvicorn workers: ``api.asgi:app``."""
+"""ASGI entry point for uvicorn workers: ``zhengyin.api.asgi:app``."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
-from registry.checks import Caller, CheckRequest, check_under_consent
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.checks import Caller, CheckRequest, check_under_consent
 
 from .schemas.checks import CheckRead
 

@@ -10,17 +10,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, text
 
-from trust.db import Base
-from trust.errors import DatabaseSchemaError
+from zhengyin.core.db import Base
+from zhengyin.core.errors import DatabaseSchemaError
 
 __all__ = ["alembic_config", "check_schema", "metadata", "ping", "upgrade"]
 
 
 def metadata() -> MetaData:
     """The metadata of every layer's tables (importing each models module registers it)."""
-    import trust.models  # noqa: F401
+    import zhengyin.core.models
+    import zhengyin.trust.models  # noqa: F401
 
-    for module in ("signing.models", "registry.models"):
+    for module in ("zhengyin.signing.models", "zhengyin.registry.models"):
         try:
             __import__(module)
         except ModuleNotFoundError as exc:

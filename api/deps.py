@@ -10,8 +10,8 @@ from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
-from trust.clients import Principal, Scope
-from trust.errors import AuthenticationError
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.errors import AuthenticationError
 
 from .holders import HolderIdentity
 from .problems import ForbiddenError
@@ -91,7 +91,7 @@ async def get_principal(
     """The authenticated client; 401 for a missing or bad credential.
 
     A credential this process authenticated moments ago is taken from the runtime's
-    :class:`~trust.clients.PrincipalCache`; otherwise the lookup runs in its own short
+    :class:`~zhengyin.core.clients.PrincipalCache`; otherwise the lookup runs in its own short
     read-only unit of work (in a worker thread), so read-only routes never take a write
     transaction just to authenticate.
     """

@@ -3,12 +3,12 @@ imports the libraries that raise them.
 
 pyHanko imports DSA types at import time and cryptography ≥ 51 warns about DSA on stderr;
 a user of ``zhengyin`` should see one-line answers, not a library's deprecation notices.
-Only the console script filters: tests and embedding applications import :mod:`api.cli`
+Only the console script filters: tests and embedding applications import :mod:`zhengyin.api.cli`
 and still see every warning. ``ZHENGYIN_DEBUG=1`` or an explicit ``-W``/``PYTHONWARNINGS``
 keeps them too.
 
 It also takes the working directory off ``sys.path`` for every process the command starts
-(:mod:`core.processes`).
+(:mod:`zhengyin.core.processes`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 
-from core.processes import clean_child_path
+from zhengyin.core.processes import clean_child_path
 
 __all__ = ["OWN_MODULES", "main", "quiet_third_party_warnings"]
 
@@ -41,6 +41,6 @@ def main() -> None:
     """``zhengyin``: filter warnings, then run the command line."""
     clean_child_path()
     quiet_third_party_warnings()
-    from api.cli import main as cli_main
+    from .cli import main as cli_main
 
     cli_main()

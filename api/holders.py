@@ -16,11 +16,11 @@ from typing import Any
 
 import jwt
 
-from keys import PublicKey
-from registry.errors import InvalidHolderCodeError
-from registry.holders import HolderKind, normalise_holder
-from trust.errors import AuthenticationError
-from trust.jws import sign_compact
+from zhengyin.core.errors import AuthenticationError
+from zhengyin.keys import PublicKey
+from zhengyin.registry.errors import InvalidHolderCodeError
+from zhengyin.registry.holders import HolderKind, normalise_holder
+from zhengyin.trust.jws import sign_compact
 
 from .runtime import Runtime, Services
 
@@ -41,7 +41,7 @@ class HolderIdentity:
     @property
     def actor(self) -> str:
         """How the audit log names the holder (masked code)."""
-        from trust.privacy import mask_id_number
+        from zhengyin.core.privacy import mask_id_number
 
         code = self.holder_code if self.holder_kind is HolderKind.CREDIT_CODE \
             else mask_id_number(self.holder_code)
@@ -72,7 +72,7 @@ class HolderTokens:
             if not pki.has_identity(DEV_PURPOSE):
                 if not create:
                     return None
-                from trust.db import utcnow
+                from zhengyin.core.clock import utcnow
 
                 pki.issue_service_certificate(DEV_PURPOSE, at=utcnow(), actor="system",
                                               label="Development Holder Tokens")

@@ -1,7 +1,7 @@
 """Bulk import plumbing for the CLI and the API: the import service and its sealing pool.
 
 Sealing now (``--seal-now``) runs in worker processes, one per core: each builds its own
-:class:`~api.runtime.Runtime` from the same settings (its own key store, TSA client,
+:class:`~zhengyin.api.runtime.Runtime` from the same settings (its own key store, TSA client,
 database engine and warm sealer), so nothing that cannot cross a fork (PKCS#11 sessions,
 database connections) is shared; the ``spawn`` start method makes sure of it.
 """
@@ -15,9 +15,9 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from types import TracebackType
 
-from registry.bulkseal import InlineSealing, LicenceSealing, SealedFile, SealJob, seal_jobs
-from registry.importing import ImportService
-from trust.db import session_scope
+from zhengyin.core.db import session_scope
+from zhengyin.registry.bulkseal import InlineSealing, LicenceSealing, SealedFile, SealJob, seal_jobs
+from zhengyin.registry.importing import ImportService
 
 from .runtime import Runtime
 from .settings import Settings

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from trust.models import KeptReport
-from trust.validation import VerificationReport
+from zhengyin.trust.models import KeptReport
+from zhengyin.trust.validation import VerificationReport
 
 __all__ = ["REPORT_LIFETIME", "KeptReports", "find_report", "keep_report"]
 

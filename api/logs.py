@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from trust.privacy import mask_text, scrub_database_values
+from zhengyin.core.privacy import mask_text, scrub_database_values
 
 __all__ = ["configure_logging"]
 

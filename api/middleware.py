@@ -132,7 +132,7 @@ _QUERY_SUSPECT = re.compile(rb"[\x00-\x1f\x7f]|%[01][0-9A-Fa-f]|%7[Ff]|%[Cc]2")
 class InputGuardMiddleware(_HTTPMiddleware):
     """Refuse control characters in the path, the query and header values with a 422.
 
-    The rule of :mod:`api.schemas.inputs` for every route, whatever its parameters are
+    The rule of :mod:`zhengyin.api.schemas.inputs` for every route, whatever its parameters are
     typed as: no path segment, query name or value and no header carries a control
     character (a header may carry a tab, RFC 9110 §5.5). Bodies are checked by their
     schemas.

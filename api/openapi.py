@@ -10,7 +10,7 @@ here rather than route by route:
 - a 2xx that declares a media type of its own (a PDF, a certificate, a zip) does not also
   claim ``application/json`` with an empty schema;
 - every path parameter carries the single-line text pattern that
-  :class:`~api.middleware.InputGuardMiddleware` enforces on every path.
+  :class:`~zhengyin.api.middleware.InputGuardMiddleware` enforces on every path.
 """
 
 from __future__ import annotations

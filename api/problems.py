@@ -19,18 +19,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import ZhengyinError
-from keys import errors as key_errors
-from registry import catalogue as registry_catalogue
-from registry import errors as registry_errors
-from registry import sealing as registry_sealing
-from registry import statuslists as registry_statuslists
-from registry import usecopies as registry_usecopies
-from signing import errors as signing_errors
-from signing.timestamps import TimeStampUnavailableError
-from trust import errors as trust_errors
-from trust.anchors import TrustAnchorError
-from trust.validation import errors as validation_errors
+from zhengyin.core import errors as core_errors
+from zhengyin.core.errors import ZhengyinError
+from zhengyin.keys import errors as key_errors
+from zhengyin.registry import catalogue as registry_catalogue
+from zhengyin.registry import errors as registry_errors
+from zhengyin.registry import sealing as registry_sealing
+from zhengyin.registry import statuslists as registry_statuslists
+from zhengyin.registry import usecopies as registry_usecopies
+from zhengyin.signing import errors as signing_errors
+from zhengyin.signing.timestamps import TimeStampUnavailableError
+from zhengyin.trust import errors as trust_errors
+from zhengyin.trust.anchors import TrustAnchorError
+from zhengyin.trust.validation import errors as validation_errors
 
 from .schemas.inputs import PATTERN_MESSAGES
 from .settings import SettingsError
@@ -139,17 +140,17 @@ _STATUS: dict[type[BaseException], int] = {
     key_errors.KeyDisabledError: 409,
     key_errors.UnsupportedAlgorithmError: 422,
     key_errors.KeyStoreError: 503,
-    trust_errors.AuthenticationError: 401,
+    core_errors.AuthenticationError: 401,
     trust_errors.CertificateNotFoundError: 404,
-    trust_errors.ClientNotFoundError: 404,
-    trust_errors.ClientStateError: 409,
-    trust_errors.InvalidCodeError: 422,
+    core_errors.ClientNotFoundError: 404,
+    core_errors.ClientStateError: 409,
+    core_errors.InvalidCodeError: 422,
     trust_errors.RevocationError: 409,
-    trust_errors.ConcurrentChangeError: 409,
+    core_errors.ConcurrentChangeError: 409,
     trust_errors.PKINotInitialisedError: 503,
-    trust_errors.DatabaseSchemaError: 503,
+    core_errors.DatabaseSchemaError: 503,
     trust_errors.TimeStampError: 400,
-    trust_errors.AuditChainBrokenError: 409,
+    core_errors.AuditChainBrokenError: 409,
     trust_errors.TrustError: 400,
     SettingsError: 500,
     registry_errors.InvalidIdentifierError: 422,

@@ -18,50 +18,45 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from keys import KeyStore, open_key_store
-from registry.catalogue import Catalogue, TypeVersions
-from registry.checks import CheckService
-from registry.consent import ConsentService
-from registry.filestore import FileStore, LocalFileStore
-from registry.issuance import IssuanceService
-from registry.items import ServiceItems
-from registry.licences import LicenceQuery
-from registry.lifecycle import LifecycleService
-from registry.receipts import ServiceSigner
-from registry.sealing import LicenceSealer
-from registry.serials import SerialAllocator
-from registry.statuslists import PublishedList, StatusListCache, StatusLists
-from registry.usecopies import Platform, UseCopyService
-from registry.uses import LicenceUses
-from signing.seals import SealService
-from signing.stamping import StamperCache, StampService
-from signing.timestamps import (
+from zhengyin.core.asyncdb import AsyncStatements
+from zhengyin.core.audit import AuditLog, wrote_to_outbox
+from zhengyin.core.auditchain import AuditSequencer, BackgroundChainer
+from zhengyin.core.clients import ClientService, PrincipalCache
+from zhengyin.core.clock import utcnow
+from zhengyin.core.db import make_engine, make_session_factory, may_write, session_scope
+from zhengyin.keys import KeyStore, open_key_store
+from zhengyin.registry.catalogue import Catalogue, TypeVersions
+from zhengyin.registry.checks import CheckService
+from zhengyin.registry.consent import ConsentService
+from zhengyin.registry.filestore import FileStore, LocalFileStore
+from zhengyin.registry.issuance import IssuanceService
+from zhengyin.registry.items import ServiceItems
+from zhengyin.registry.licences import LicenceQuery
+from zhengyin.registry.lifecycle import LifecycleService
+from zhengyin.registry.receipts import ServiceSigner
+from zhengyin.registry.sealing import LicenceSealer
+from zhengyin.registry.serials import SerialAllocator
+from zhengyin.registry.statuslists import PublishedList, StatusListCache, StatusLists
+from zhengyin.registry.usecopies import Platform, UseCopyService
+from zhengyin.registry.uses import LicenceUses
+from zhengyin.signing.seals import SealService
+from zhengyin.signing.stamping import StamperCache, StampService
+from zhengyin.signing.timestamps import (
     HTTPTimeStampClient,
     LocalTimeStampClient,
     PyHankoTimeStamper,
     TimeStampClient,
 )
-from signing.uselog import SealUseLog
-from trust.asyncdb import AsyncStatements
-from trust.audit import AuditLog, wrote_to_outbox
-from trust.auditchain import AuditSequencer, BackgroundChainer
-from trust.auditkeys import AuditKeys
-from trust.clients import ClientService, PrincipalCache
-from trust.crl import CRLPublisher
-from trust.db import (
-    make_engine,
-    make_session_factory,
-    may_write,
-    session_scope,
-    utcnow,
-)
-from trust.identities import ServiceIdentities
-from trust.jws import SignerTrust
-from trust.keyadmin import KeyAdministration
-from trust.ocsp import OCSPResponder
-from trust.pki import AUDIT, PKI, TSA, PKIConfig
-from trust.purposes import REGISTRY_IDENTITY, STATUS_LIST
-from trust.tsa import TimeStampAuthority
+from zhengyin.signing.uselog import SealUseLog
+from zhengyin.trust.auditkeys import AuditKeys
+from zhengyin.trust.crl import CRLPublisher
+from zhengyin.trust.identities import ServiceIdentities
+from zhengyin.trust.jws import SignerTrust
+from zhengyin.trust.keyadmin import KeyAdministration
+from zhengyin.trust.ocsp import OCSPResponder
+from zhengyin.trust.pki import AUDIT, PKI, TSA, PKIConfig
+from zhengyin.trust.purposes import REGISTRY_IDENTITY, STATUS_LIST
+from zhengyin.trust.tsa import TimeStampAuthority
 
 from .checkrun import CheckRunner
 from .database import check_schema, ping
@@ -69,14 +64,14 @@ from .keptreports import KeptReports
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from signing.batch import StampPool, TSAIdentity
-    from signing.jobs import JobSweeper, StampJobService
-    from trust.anchors import TrustAnchorService
-    from trust.validation import Verifier
-    from trust.validation.material import TrustMaterial
-    from trust.validation.policy import ExaminationLimits
-    from trust.validation.pool import ExaminationPool
-    from trust.validation.verifier import DocumentExaminer
+    from zhengyin.signing.batch import StampPool, TSAIdentity
+    from zhengyin.signing.jobs import JobSweeper, StampJobService
+    from zhengyin.trust.anchors import TrustAnchorService
+    from zhengyin.trust.validation import Verifier
+    from zhengyin.trust.validation.material import TrustMaterial
+    from zhengyin.trust.validation.policy import ExaminationLimits
+    from zhengyin.trust.validation.pool import ExaminationPool
+    from zhengyin.trust.validation.verifier import DocumentExaminer
 
     from .holders import HolderTokens
     from .verification import VerificationCaches
@@ -91,7 +86,7 @@ class _IdentitySigner:
     """Signs with a service identity's key: audit checkpoints, receipts."""
 
     def __init__(self, keystore: KeyStore, serial_hex: str, handle_text: str) -> None:
-        from keys import KeyHandle
+        from zhengyin.keys import KeyHandle
 
         self._keys = keystore
         self._serial = serial_hex
@@ -181,7 +176,7 @@ class Runtime:
 
     def start_job_sweeper(self) -> None:
         """End stamp jobs whose process died, now and every half lease (servers)."""
-        from signing.jobs import JobSweeper
+        from zhengyin.signing.jobs import JobSweeper
 
         lease = self.settings.stamp_job_lease_seconds
 
@@ -324,7 +319,7 @@ class Runtime:
         """The key that signs check receipts and display QR codes (one per process)."""
         with self._lock:
             if self._registry_signer is None:
-                from keys import KeyHandle
+                from zhengyin.keys import KeyHandle
 
                 with self.writing_unit(services) as writer:
                     serial, handle, chain = self.service_identity(writer, REGISTRY_IDENTITY,
@@ -389,7 +384,7 @@ class Runtime:
 
     def stamp_pool(self) -> StampPool:
         """The warm worker pool for batch stamping (started on first use)."""
-        from signing.batch import StampPool, WorkerSetup
+        from zhengyin.signing.batch import StampPool, WorkerSetup
 
         with self._lock:
             if self._stamp_pool is None:
@@ -405,7 +400,7 @@ class Runtime:
             return pool
 
     def _tsa_identity(self) -> TSAIdentity:
-        from signing.batch import TSAIdentity
+        from zhengyin.signing.batch import TSAIdentity
 
         with self.unit_of_work(readonly=True) as services:
             identity = services.pki.identity(TSA)
@@ -423,7 +418,7 @@ class Runtime:
         """The limits every verified document runs under."""
         from dataclasses import replace
 
-        from trust.validation.policy import DEFAULT_LIMITS
+        from zhengyin.trust.validation.policy import DEFAULT_LIMITS
 
         return replace(DEFAULT_LIMITS, max_bytes=self.settings.max_pdf_bytes,
                        timeout_seconds=self.settings.verify_timeout_seconds,
@@ -438,7 +433,7 @@ class Runtime:
 
     def verification_pool(self) -> ExaminationPool:
         """The warm verification workers (started on first use)."""
-        from trust.validation.pool import ExaminationPool
+        from zhengyin.trust.validation.pool import ExaminationPool
 
         with self._lock:
             if self._verification_pool is None:
@@ -451,7 +446,7 @@ class Runtime:
         """Where documents are examined: the worker pool, or in-process when configured."""
         if self.settings.verify_in_process:
             return self.verification.in_process_examiner(material)
-        from trust.validation.pool import PoolExaminer
+        from zhengyin.trust.validation.pool import PoolExaminer
 
         return PoolExaminer(self.verification_pool(), material)
 
@@ -622,7 +617,7 @@ class Services:
     @cached_property
     def stamp_jobs(self) -> StampJobService:
         """Batch stamping jobs."""
-        from signing.jobs import StampJobService
+        from zhengyin.signing.jobs import StampJobService
 
         return StampJobService(self.session, stamping=self.stamping,
                                jobs_dir=self.runtime.settings.data_dir / "jobs")
@@ -640,16 +635,16 @@ class Services:
     @cached_property
     def anchors(self) -> TrustAnchorService:
         """External trust anchors for verification."""
-        from trust.anchors import TrustAnchorService
+        from zhengyin.trust.anchors import TrustAnchorService
 
         return TrustAnchorService(self.session, self.audit)
 
     @cached_property
     def verifier(self) -> Verifier:
         """Verification of PDFs, identifiers and QR payloads (directories on this session)."""
-        from registry.licencedirectory import RegistryLicenceDirectory
-        from signing.sealdirectory import RegistrySealDirectory
-        from trust.validation import Verifier
+        from zhengyin.registry.licencedirectory import RegistryLicenceDirectory
+        from zhengyin.signing.sealdirectory import RegistrySealDirectory
+        from zhengyin.trust.validation import Verifier
 
         from .verification import LicenceQRReader
 

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from trust.auditchain import BackgroundChainer
+    from zhengyin.core.auditchain import BackgroundChainer
 
 __all__ = ["ServeError", "ensure_can_listen", "serve_workers"]
 
-APP = "api.asgi:app"
+APP = "zhengyin.api.asgi:app"
 _log = logging.getLogger("zhengyin.serve")
 _STOP_GRACE_SECONDS = 30.0
 _QUICK_DEATH_SECONDS = 5.0
@@ -76,7 +76,7 @@ def _worker(host: str, port: int) -> None:
 
 def serve_workers(host: str, port: int, workers: int,
                   chainer: Callable[[], BackgroundChainer] | None = None) -> None:
-    """Serve ``api.asgi:app`` on ``host:port`` with ``workers`` processes until signalled.
+    """Serve ``zhengyin.api.asgi:app`` on ``host:port`` with ``workers`` processes until signalled.
 
     With several workers and a ``chainer`` factory, the supervisor links the audit records
     and tells the workers (``ZHENGYIN_AUDIT_CHAINING=external``) to leave them to it.

@@ -20,8 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from core.errors import ZhengyinError
-from keys import KeyStoreConfig
+from zhengyin.core.errors import ZhengyinError
+from zhengyin.keys import KeyStoreConfig
 
 __all__ = ["Settings", "SettingsError"]
 

@@ -1,6 +1,6 @@
 """Verification wiring: trust material, sealed reports, the trust list and QR payloads.
 
-The logic lives in ``trust.validation``; this module only gives it what a running
+The logic lives in ``zhengyin.trust.validation``; this module only gives it what a running
 service has: the current trust material (re-collected when a certificate is revoked or an
 anchor changes, and at least every few minutes, so a revocation is seen at once), warm
 in-process examiners, the platform seal that certifies PDF reports, the signed trust
@@ -20,11 +20,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import text
 
-from trust.clock import beijing_time
-from trust.db import utcnow
-from trust.models import CertificateRecord
-from trust.purposes import TRUSTLIST_IDENTITY
-from trust.validation import (
+from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.trust.models import CertificateRecord
+from zhengyin.trust.purposes import TRUSTLIST_IDENTITY
+from zhengyin.trust.validation import (
     CheckFailedError,
     QRClaim,
     Reason,
@@ -32,12 +31,12 @@ from trust.validation import (
     UnsupportedPayloadError,
     VerificationReport,
 )
-from trust.validation.material import TrustMaterial, collect_material
+from zhengyin.trust.validation.material import TrustMaterial, collect_material
 
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from trust.validation.examine import Examiner
+    from zhengyin.trust.validation.examine import Examiner
 
     from .runtime import Runtime, Services
 
@@ -99,7 +98,7 @@ class VerificationCaches:
 
     def in_process_examiner(self, material: TrustMaterial) -> Examiner:
         """An examiner in this process (verify_in_process, the CLI)."""
-        from trust.validation.examine import Examiner
+        from zhengyin.trust.validation.examine import Examiner
 
         with self._lock:
             examiner = self._examiners.get(material.fingerprint)
@@ -116,11 +115,11 @@ class VerificationCaches:
         """The report as a PDF certified with the platform's seal (B-T)."""
         from asn1crypto import x509 as asn1_x509
 
-        from keys import KeyHandle
-        from registry.platform import platform_seal
-        from signing.certified import SealAppearance
-        from signing.cms import CMSSigner
-        from signing.reportpdf import render_report
+        from zhengyin.keys import KeyHandle
+        from zhengyin.registry.platform import platform_seal
+        from zhengyin.signing.certified import SealAppearance
+        from zhengyin.signing.cms import CMSSigner
+        from zhengyin.signing.reportpdf import render_report
 
         runtime = self._runtime
         settings = runtime.settings
@@ -149,9 +148,9 @@ class VerificationCaches:
 
     def trust_list(self, services: Services) -> str:
         """The signed trust list (re-signed when the material changed, else every 5 min)."""
-        from keys import KeyHandle
-        from signing.sealdirectory import RegistrySealDirectory
-        from trust.trustlist import sign_trust_list, trust_list_payload
+        from zhengyin.keys import KeyHandle
+        from zhengyin.signing.sealdirectory import RegistrySealDirectory
+        from zhengyin.trust.trustlist import sign_trust_list, trust_list_payload
 
         material = self.material(services)
         now = time.monotonic()
@@ -230,8 +229,8 @@ class LicenceQRReader:
                                       "issues", hint="scan the licence's QR code itself")
 
     def _display(self, token: str, at: datetime) -> QRClaim:
-        from registry.receipts import verify_display
-        from trust.jws import JWSError
+        from zhengyin.registry.receipts import verify_display
+        from zhengyin.trust.jws import JWSError
 
         from .pages.statuses import display_code_problem
 

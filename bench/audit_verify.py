@@ -30,10 +30,10 @@ _CHUNK = 5000
 
 def fill(env: dict[str, str], entries: int) -> None:
     """Link ``entries`` records in chunks, as bulk import does (checkpoints signed)."""
-    from api.runtime import Runtime
-    from api.settings import Settings
-    from trust.audit import AuditRecord
-    from trust.db import utcnow
+    from zhengyin.api.runtime import Runtime
+    from zhengyin.api.settings import Settings
+    from zhengyin.core.audit import AuditRecord
+    from zhengyin.core.clock import utcnow
 
     settings = Settings(data_dir=env["ZHENGYIN_DATA_DIR"],
                         database_url=env["ZHENGYIN_DATABASE_URL"], log_json=False)

@@ -62,15 +62,19 @@ def _drop_database(name: str) -> None:
 
 def _seed(server: object, holders: int) -> tuple[str, list[tuple[str, str]]]:
     """Types, items, a seal, and ``holders`` holders each with a licence and a consent."""
-    from api.runtime import Runtime
-    from api.settings import Settings
-    from registry.catalogue import TypeDefinition, example_definitions, example_service_items
-    from registry.holders import Holder, HolderKind
-    from registry.issuance import IssueRequest, IssuingParty
-    from signing.models import SealType
-    from signing.seals import SealRequest
-    from trust.db import utcnow
-    from trust.models import ClientRole
+    from zhengyin.api.runtime import Runtime
+    from zhengyin.api.settings import Settings
+    from zhengyin.core.clock import utcnow
+    from zhengyin.core.models import ClientRole
+    from zhengyin.registry.catalogue import (
+        TypeDefinition,
+        example_definitions,
+        example_service_items,
+    )
+    from zhengyin.registry.holders import Holder, HolderKind
+    from zhengyin.registry.issuance import IssueRequest, IssuingParty
+    from zhengyin.signing.models import SealType
+    from zhengyin.signing.seals import SealRequest
 
     env = server.env  # type: ignore[attr-defined]
     settings = Settings(data_dir=Path(env["ZHENGYIN_DATA_DIR"]),

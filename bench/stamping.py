@@ -158,18 +158,19 @@ def main() -> None:
     count = args.documents or (60 if args.quick else 200)
     logging.disable(logging.WARNING)
 
-    from api.database import upgrade
-    from api.runtime import Runtime
-    from api.settings import Settings
-    from signing.jobs import StampJobService, run_stamp_job
-    from signing.models import SealType, SignatureLevel
-    from signing.placement import AnchorPlacement, Placement
-    from signing.seals import SealRequest
-    from signing.stamper import StampOptions
-    from signing.stamping import StampRequest
-    from trust.db import make_engine, utcnow
-    from trust.models import CertificateRecord
-    from trust.pki import IssuedCertificate
+    from zhengyin.api.database import upgrade
+    from zhengyin.api.runtime import Runtime
+    from zhengyin.api.settings import Settings
+    from zhengyin.core.clock import utcnow
+    from zhengyin.core.db import make_engine
+    from zhengyin.signing.jobs import StampJobService, run_stamp_job
+    from zhengyin.signing.models import SealType, SignatureLevel
+    from zhengyin.signing.placement import AnchorPlacement, Placement
+    from zhengyin.signing.seals import SealRequest
+    from zhengyin.signing.stamper import StampOptions
+    from zhengyin.signing.stamping import StampRequest
+    from zhengyin.trust.models import CertificateRecord
+    from zhengyin.trust.pki import IssuedCertificate
 
     pdf = approval_pdf()
     workers = os.cpu_count() or 1
@@ -215,7 +216,7 @@ def main() -> None:
         pool_start = time.perf_counter() - started
         with runtime.unit_of_work() as services:
             material = services.stamping.material(services.seals.get(seal_id))
-        from signing.batch import StampTask
+        from zhengyin.signing.batch import StampTask
 
         pool.warm(StampTask(0, "warm.pdf", pdf, material, options, None))
 

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from registry.statuslists import LIST_SIZE
-from trust.statuslist import StatusValue, compress_entries, status_list_claims
+from zhengyin.registry.statuslists import LIST_SIZE
+from zhengyin.trust.statuslist import StatusValue, compress_entries, status_list_claims
 
 SHARES = ((StatusValue.INVALID, 0.02), (StatusValue.SUPERSEDED, 0.08),
           (StatusValue.EXPIRED, 0.05), (StatusValue.SUSPENDED, 0.003),

@@ -62,9 +62,9 @@ def _percentiles(values: list[float]) -> str:
 
 def _direct(env: dict[str, str], identifiers: list[str]) -> list[float]:
     """Milliseconds per ``public_status`` call, each in its own read-only unit of work."""
-    from api.runtime import Runtime
-    from api.settings import Settings
-    from trust.db import utcnow
+    from zhengyin.api.runtime import Runtime
+    from zhengyin.api.settings import Settings
+    from zhengyin.core.clock import utcnow
 
     runtime = Runtime(Settings(data_dir=Path(env["ZHENGYIN_DATA_DIR"]),
                                database_url=env["ZHENGYIN_DATABASE_URL"], log_json=False))

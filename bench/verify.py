@@ -71,14 +71,14 @@ def _nss(directory: Path, root_der: bytes) -> Path:
 
 def _documents(runtime: Any, count: int, workdir: Path) -> list[Path]:
     """``count`` distinct sealed PDFs: licences and stamped approvals, alternating."""
-    from registry.catalogue import TypeDefinition, example_definitions
-    from registry.issuance import IssueRequest, IssuingParty
-    from signing.models import SealType, SignatureLevel
-    from signing.placement import AnchorPlacement, Placement
-    from signing.seals import SealRequest
-    from signing.stamper import StampOptions
-    from signing.stamping import StampRequest
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
+    from zhengyin.registry.catalogue import TypeDefinition, example_definitions
+    from zhengyin.registry.issuance import IssueRequest, IssuingParty
+    from zhengyin.signing.models import SealType, SignatureLevel
+    from zhengyin.signing.placement import AnchorPlacement, Placement
+    from zhengyin.signing.seals import SealRequest
+    from zhengyin.signing.stamper import StampOptions
+    from zhengyin.signing.stamping import StampRequest
 
     with runtime.unit_of_work() as services:
         for document in example_definitions():
@@ -121,7 +121,7 @@ def _documents(runtime: Any, count: int, workdir: Path) -> list[Path]:
 
 def _ours(runtime: Any, paths: list[Path], *, threads: int) -> tuple[float, list[str]]:
     """Files per second through the service path, ``threads`` requests at a time."""
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
 
     data = [path.read_bytes() for path in paths]
     verdicts: list[str] = [""] * len(data)
@@ -159,9 +159,9 @@ def _pdfsig(paths: list[Path], nss: Path, *, parallel: int, ocsp: bool
 
 def _in_process(runtime: Any, paths: list[Path]) -> tuple[float, float]:
     """(files per second, CPU ms per file) in one process, no pool: one core's worth."""
-    from api.runtime import Runtime
-    from api.settings import Settings
-    from trust.db import utcnow
+    from zhengyin.api.runtime import Runtime
+    from zhengyin.api.settings import Settings
+    from zhengyin.core.clock import utcnow
 
     single = Runtime(Settings(**{**runtime.settings.model_dump(), "verify_in_process": True}))
     data = [path.read_bytes() for path in paths]
@@ -182,7 +182,7 @@ def _in_process(runtime: Any, paths: list[Path]) -> tuple[float, float]:
 def _serve(runtime: Any) -> tuple[Any, threading.Thread]:
     import uvicorn
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     port = int(runtime.settings.public_base_url.rsplit(":", 1)[1])
     server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1",
@@ -207,10 +207,10 @@ def main() -> None:
     args = parser.parse_args()
     count = args.documents or (60 if args.quick else 200)
     logging.disable(logging.WARNING)
-    from api.database import upgrade
-    from api.runtime import Runtime
-    from api.settings import Settings
-    from trust.db import make_engine
+    from zhengyin.api.database import upgrade
+    from zhengyin.api.runtime import Runtime
+    from zhengyin.api.settings import Settings
+    from zhengyin.core.db import make_engine
 
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ contains key material.
 
 from __future__ import annotations
 
-from core.errors import ZhengyinError
+from zhengyin.core.errors import ZhengyinError
 
 __all__ = [
     "InsecureKEKFileError",

@@ -2,7 +2,7 @@
 
 A :class:`SealJob` is picklable (the page's content, the seal's id, the signing time), so
 the same jobs run in this process (:class:`InlineSealing`) or in a pool of worker
-processes that each keep their own warm :class:`~registry.sealing.LicenceSealer` (the
+processes that each keep their own warm :class:`~zhengyin.registry.sealing.LicenceSealer` (the
 ``zhengyin`` command line builds one sized to the cores: signing is CPU-bound Python and
 threads give nothing). Each job's PDF is written, fsynced, to the content-addressed store
 by whoever sealed it, and only its digest travels back: the rows that reference the files
@@ -20,7 +20,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from signing.models import Seal
+from zhengyin.signing.models import Seal
 
 from .errors import RegistryError
 from .filestore import FileStore
@@ -46,7 +46,8 @@ class SealedFile:
     sha256: str
     size: int
     signed_sha256: str
-    """SHA-256 of its signed revision (:attr:`~registry.sealing.SealedLicence.signed_sha256`)."""
+    """SHA-256 of its signed revision
+    (:attr:`~zhengyin.registry.sealing.SealedLicence.signed_sha256`)."""
 
 
 class LicenceSealing(Protocol):

@@ -25,10 +25,10 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from trust.audit import AuditLog
-from trust.codes import validate_credit_code
-from trust.errors import InvalidCreditCodeError
-from trust.locks import lock_name
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.codes import validate_credit_code
+from zhengyin.core.errors import InvalidCreditCodeError
+from zhengyin.core.locks import lock_name
 
 from .errors import InvalidSurfaceFieldsError, LicenceTypeNotFoundError, RegistryError
 from .holders import HolderKind

@@ -25,9 +25,9 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from trust.asyncdb import AsyncStatements, prepared
-from trust.audit import AuditLog, AuditRecord, outbox_batch
-from trust.db import insert_together, together_statement
+from zhengyin.core.asyncdb import AsyncStatements, prepared
+from zhengyin.core.audit import AuditLog, AuditRecord, outbox_batch
+from zhengyin.core.db import insert_together, together_statement
 
 from .consent import ITEM_AND_CONSENT, ConsentService, no_consent_error
 from .errors import RegistryError
@@ -212,7 +212,7 @@ async def check_under_consent(statements: AsyncStatements, dialect: Dialect,
     """:meth:`CheckService.check` for a consent, run on the event loop (PostgreSQL).
 
     The same two statements and the same answer, over an async connection in autocommit
-    (:mod:`trust.asyncdb`); the caller tells the audit sequencer that records wait.
+    (:mod:`zhengyin.core.asyncdb`); the caller tells the audit sequencer that records wait.
     """
     if request.consent_id is None or request.use_code is not None:
         raise ValueError("only a check under a consent alone runs here")

@@ -23,9 +23,9 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trust.audit import AuditLog
-from trust.locks import lock_row
-from trust.models import ApiClient, ClientRole, ClientStatus
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.locks import lock_row
+from zhengyin.core.models import ApiClient, ClientRole, ClientStatus
 
 from .errors import AgentGrantError, ConsentError, NotAnAgentError, RegistryError
 from .holders import Holder, HolderKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import ZhengyinError
+from zhengyin.core.errors import ZhengyinError
 
 __all__ = [
     "AgentGrantError",

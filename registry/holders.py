@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from trust.codes import RESIDENCE_PERMIT_PREFIXES, validate_citizen_id, validate_credit_code
-from trust.errors import InvalidCodeError
-from trust.privacy import mask_id_number
+from zhengyin.core.codes import RESIDENCE_PERMIT_PREFIXES, validate_citizen_id, validate_credit_code
+from zhengyin.core.errors import InvalidCodeError
+from zhengyin.core.privacy import mask_id_number
 
 from .errors import InvalidHolderCodeError
 

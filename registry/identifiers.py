@@ -14,8 +14,8 @@ from functools import lru_cache
 
 from stdnum.iso7064 import mod_37_36
 
-from trust.codes import validate_credit_code
-from trust.errors import InvalidCreditCodeError
+from zhengyin.core.codes import validate_credit_code
+from zhengyin.core.errors import InvalidCreditCodeError
 
 from .errors import InvalidIdentifierError
 

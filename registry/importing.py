@@ -13,8 +13,8 @@
    given a serial that a later row (of any chunk, or after a crash and resume) keeps, and
    later issuance never collides with a migrated licence.
 2. The file is streamed line by line past the lines already done, in chunks:
-   a. every row is checked as issuance checks it (:mod:`registry.importrows`), by worker
-      processes a few chunks ahead when asked (:mod:`registry.importcheck`); a refused
+   a. every row is checked as issuance checks it (:mod:`zhengyin.registry.importrows`), by worker
+      processes a few chunks ahead when asked (:mod:`zhengyin.registry.importcheck`); a refused
       row is reported (line, field, message) and the others go on;
    b. kept identifiers are checked against stored licences (and earlier rows);
    c. the other rows get serials as one block per issue year, in a short transaction;
@@ -22,7 +22,7 @@
       otherwise the PDF is sealed at its first download (``pdf_sha256`` NULL);
    e. one transaction locks the batch row, checks no other run advanced it, bulk-inserts
       licences, issue events, seal uses and row errors, advances the batch and appends the
-      audit entries (:mod:`registry.importwrite`).
+      audit entries (:mod:`zhengyin.registry.importwrite`).
 3. The batch is marked finished, with an audit entry.
 
 A crash loses at most the chunk in flight: its serials become gaps and its files are
@@ -48,10 +48,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from signing.seals import SealService
-from trust.audit import AuditLog
-from trust.codes import validate_credit_code
-from trust.errors import InvalidCreditCodeError
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.codes import validate_credit_code
+from zhengyin.core.errors import InvalidCreditCodeError
+from zhengyin.signing.seals import SealService
 
 from .bulkseal import LicenceSealing, SealJob
 from .catalogue import Catalogue
@@ -80,7 +80,7 @@ _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 class ImportUnit(Protocol):
-    """The services one transaction of an import uses (``api.runtime.Services`` is one)."""
+    """The services one transaction of an import uses (``zhengyin.api.runtime.Services`` is one)."""
 
     @property
     def session(self) -> Session:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from signing.certified import CHINA_TZ
-from trust.privacy import mask_text
+from zhengyin.core.clock import CHINA_TZ, beijing_date
+from zhengyin.core.privacy import mask_text
 
 from .errors import RegistryError
 from .identifiers import LicenceIdentifier
@@ -175,7 +175,7 @@ class RowChecker:
             raise _RejectedError(problems)
 
         issued_at = self._issued_at(document.get("issued_at"), at)
-        issue_day = issued_at.astimezone(CHINA_TZ).date()
+        issue_day = beijing_date(issued_at)
         identifier = self._identifier(document.get("identifier"), document.get("serial"))
         request = IssueRequest(
             type_code=self.licence_type.code, holder_kind=document["holder_kind"],

@@ -4,7 +4,7 @@ The licences, their issue events, their seal uses (sealed now) and the chunk's r
 are inserted with multi-row statements (SQLAlchemy's insertmanyvalues: a thousand rows per
 statement on PostgreSQL and SQLite), the batch's progress advances in the same
 transaction, and the audit entries are appended last with one head-row update
-(:meth:`trust.audit.AuditLog.append_chained`), so the audit head's lock is held only for the
+(:meth:`zhengyin.core.audit.AuditLog.append_chained`), so the audit head's lock is held only for the
 tail of the transaction.
 
 Rows are checked before they get here, so the database should refuse nothing. If it does
@@ -23,10 +23,10 @@ from sqlalchemy import CursorResult, Table, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from signing.models import SealUse, SignatureLevel
-from trust.audit import AuditLog, AuditRecord
-from trust.db import insert_rows
-from trust.privacy import mask_text
+from zhengyin.core.audit import AuditLog, AuditRecord
+from zhengyin.core.db import insert_rows
+from zhengyin.core.privacy import mask_text
+from zhengyin.signing.models import SealUse, SignatureLevel
 
 from .importrows import RowProblem
 from .models import (

@@ -26,17 +26,13 @@ from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from signing.models import SealUse, SignatureLevel
-from signing.uselog import SealUseLog, UseEntry
-from trust.audit import AuditLog, AuditRecord
-from trust.db import insert_together, reserve_ids
+from zhengyin.core.audit import AuditLog, AuditRecord
+from zhengyin.core.db import insert_together, reserve_ids
+from zhengyin.signing.models import SealUse, SignatureLevel
+from zhengyin.signing.uselog import SealUseLog, UseEntry
 
 from .catalogue import Catalogue, ValidityRule, fields_validator, format_printed_number
-from .errors import (
-    IdempotencyConflictError,
-    InvalidSurfaceFieldsError,
-    NotAllowedToIssueError,
-)
+from .errors import IdempotencyConflictError, InvalidSurfaceFieldsError, NotAllowedToIssueError
 from .fieldcheck import fields_conform
 from .filestore import FileStore
 from .holders import HolderKind, normalise_holder
@@ -371,7 +367,7 @@ class IssuanceService:
                        action: TransitionAction, previous: Licence | None) -> None:
         """Write the new licence, its history event, its seal use and their audit records.
 
-        One statement on PostgreSQL (:func:`trust.db.insert_together`), with the ids the
+        One statement on PostgreSQL (:func:`zhengyin.core.db.insert_together`), with the ids the
         rows name reserved first; then ``licence`` joins the session as the stored row.
         """
         licence.id, use_id = reserve_ids(self._session, [_LICENCES, _SEAL_USES])

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from trust.audit import AuditLog
-from trust.locks import lock_name
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.locks import lock_name
 
 from .catalogue import Catalogue
 from .errors import RegistryError

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from trust.validation.directories import LicenceRecord, LicenceState
+from zhengyin.trust.validation.directories import LicenceRecord, LicenceState
 
 from .catalogue import TypeVersions
 from .errors import LicenceNotFoundError

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from signing.certified import CHINA_TZ
-from trust.audit import AuditLog
-from trust.locks import lock_row, lock_rows, refuse_if_changed_after
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.clock import CHINA_TZ
+from zhengyin.core.locks import lock_row, lock_rows, refuse_if_changed_after
 
 from .errors import IllegalTransitionError, LicenceNotFoundError, RegistryError
 from .issuance import IssuanceService, IssuingParty

@@ -20,8 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.expression import false
 
-from trust.db import Base, JSONDocument, UTCDateTime, str_enum
-from trust.models import BigId
+from zhengyin.core.db import Base, BigId, JSONDocument, UTCDateTime, str_enum
 
 __all__ = [
     "AgentGrant",

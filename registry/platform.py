@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from signing.models import Seal, SealStatus, SealType
-from signing.seals import SealRequest, SealService
+from zhengyin.signing.models import Seal, SealStatus, SealType
+from zhengyin.signing.seals import SealRequest, SealService
 
 from .errors import RegistryError
 

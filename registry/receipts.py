@@ -2,7 +2,7 @@
 
 Both are compact JWS (RFC 7515) signed with the registry's service key, carrying the
 certificate chain in ``x5c``, so anyone holding our root (or the published trust list)
-verifies them offline with :func:`trust.jws.verify_compact`. Each payload carries a
+verifies them offline with :func:`zhengyin.trust.jws.verify_compact`. Each payload carries a
 version marker ``v`` and a type in the JOSE header ``typ``; each kind is a signing
 purpose with its own EKU on the registry's certificate (trust/purposes.py).
 """
@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore
-from trust.jws import (
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
+from zhengyin.trust.jws import (
     JWSError,
     SignerTrust,
     encoded_header,
@@ -23,7 +23,7 @@ from trust.jws import (
     verify_compact,
     x5c_of,
 )
-from trust.purposes import DISPLAY_CODE, RECEIPT
+from zhengyin.trust.purposes import DISPLAY_CODE, RECEIPT
 
 __all__ = [
     "DISPLAY_TYP",

@@ -18,14 +18,15 @@ from asn1crypto import x509 as asn1_x509
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from keys import KeyHandle, KeyStore
-from signing.certified import CHINA_TZ, SealAppearance
-from signing.cms import CMSSigner
-from signing.fonts import pdf_font
-from signing.fontsubset import FontSource
-from signing.models import Seal, SealStatus, SealType
-from signing.timestamps import TimeStampClient
-from trust.models import CertificateRecord
+from zhengyin.core.clock import beijing_date
+from zhengyin.keys import KeyHandle, KeyStore
+from zhengyin.signing.certified import SealAppearance
+from zhengyin.signing.cms import CMSSigner
+from zhengyin.signing.fonts import pdf_font
+from zhengyin.signing.fontsubset import FontSource
+from zhengyin.signing.models import Seal, SealStatus, SealType
+from zhengyin.signing.timestamps import TimeStampClient
+from zhengyin.trust.models import CertificateRecord
 
 from .errors import RegistryError
 from .models import Licence, LicenceType
@@ -148,7 +149,7 @@ def licence_view(licence: Licence, licence_type: LicenceType, *, verify_url: str
         valid_from=licence.valid_from,
         valid_until=licence.valid_until,
         issuer_name=licence.issuer_name,
-        issued_on=licence.issued_at.astimezone(CHINA_TZ).date(),
+        issued_on=beijing_date(licence.issued_at),
         identifier=licence.identifier,
         verify_url=verify_url,
         footer=template.get("footer", ""),
@@ -228,4 +229,4 @@ class LicenceSealer:
     @staticmethod
     def today(at: datetime) -> date:
         """The calendar date in China at ``at`` (licences print Beijing dates)."""
-        return at.astimezone(CHINA_TZ).date()
+        return beijing_date(at)

@@ -9,7 +9,7 @@ from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from trust.db import session_scope
+from zhengyin.core.db import session_scope
 
 from .models import SerialCounter
 

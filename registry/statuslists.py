@@ -1,6 +1,6 @@
 """Status lists: an entry for every licence version, and the signed list built from the rows.
 
-Format, values and citations: :mod:`trust.statuslist` (draft-ietf-oauth-status-list-20).
+Format, values and citations: :mod:`zhengyin.trust.statuslist` (draft-ietf-oauth-status-list-20).
 
 Allocation. A list has :data:`LIST_SIZE` (2^20) entries of 4 bits. Every licence version
 gets one entry at issuance, import or change, before its PDF is rendered (the index is
@@ -37,8 +37,8 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from trust.db import lock_for_transaction
-from trust.statuslist import BITS, StatusValue, compress_entries, status_list_claims
+from zhengyin.core.db import lock_for_transaction
+from zhengyin.trust.statuslist import BITS, StatusValue, compress_entries, status_list_claims
 
 from .errors import RegistryError
 from .models import Licence, LicenceStatus, StatusList, StatusListSlot

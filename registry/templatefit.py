@@ -2,8 +2,8 @@
 
 Checked when a type is defined: the page is laid out with every printed field as long as
 the schema lets it be, in the font's widest character, by the renderer that will draw the
-licences (:class:`registry.render.LicenceRenderer`); the fields may flow over
-continuation pages, up to :data:`registry.render.MAX_PAGES`. A printed field the schema
+licences (:class:`zhengyin.registry.render.LicenceRenderer`); the fields may flow over
+continuation pages, up to :data:`zhengyin.registry.render.MAX_PAGES`. A printed field the schema
 does not bound (a string without ``maxLength``, ``enum`` or date ``format``; a number
 without ``minimum`` and ``maximum``; an object or array) is refused, as is a title,
 subtitle, footer or issuer name wider than the page, or text the font cannot draw.
@@ -21,8 +21,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from signing.fonts import pdf_font
-from signing.fontsubset import FontSource
+from zhengyin.signing.fonts import pdf_font
+from zhengyin.signing.fontsubset import FontSource
 
 from .render import PAGE_WIDTH, LicenceLayoutError, LicenceRenderer, LicenceView
 

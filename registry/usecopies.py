@@ -3,7 +3,7 @@
 1. The check must be the caller's and must have disclosed the licence (one use record);
    anything else is one 'not found'.
 2. The copy shows the surface fields of that use record and nothing else
-   (:func:`registry.sealing.licence_view` with ``disclosed``); it attaches the original
+   (:func:`zhengyin.registry.sealing.licence_view` with ``disclosed``); it attaches the original
    sealed PDF only when the service item allows it (``ServiceItem.use_copy_original``,
    default no), since the original shows every field.
 3. The platform seal certifies it (PAdES B-T), a seal use recorded as for any stamp.
@@ -24,12 +24,12 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from signing.models import SignatureLevel
-from signing.placement import BoxPlacement, Placement
-from signing.seals import SealService
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest, StampService
-from trust.audit import AuditLog
+from zhengyin.core.audit import AuditLog
+from zhengyin.signing.models import SignatureLevel
+from zhengyin.signing.placement import BoxPlacement, Placement
+from zhengyin.signing.seals import SealService
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest, StampService
 
 from .errors import RegistryError
 from .filestore import FileStore

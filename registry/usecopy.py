@@ -9,7 +9,7 @@ copied from the issued PDF's appearance (an image, no text) to where it sat. Ove
 page go the purpose, case number, date and requesting system; the original sealed PDF is
 attached only where the service item allows it; the document information names the
 licence (GB/T 36903 ``ZZBS`` …, STANDARDS §2). The registry's platform seal then
-certifies the copy (:mod:`registry.usecopies`). A copy made for one case is visibly not a
+certifies the copy (:mod:`zhengyin.registry.usecopies`). A copy made for one case is visibly not a
 copy for another.
 """
 
@@ -22,8 +22,9 @@ from datetime import datetime
 
 import pikepdf
 
-from signing.certified import CHINA_TZ, to_unicode_cmap
-from signing.fontsubset import FontSource, FontSubset
+from zhengyin.core.clock import CHINA_TZ
+from zhengyin.signing.certified import to_unicode_cmap
+from zhengyin.signing.fontsubset import FontSource, FontSubset
 
 from .render import LicenceRenderer, LicenceView
 

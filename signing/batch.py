@@ -1,4 +1,5 @@
-"""Batch stamping: many PDFs, one seal, a warm worker pool (jobs are in :mod:`signing.jobs`).
+"""Batch stamping: many PDFs, one seal, a warm worker pool (jobs are in
+:mod:`zhengyin.signing.jobs`).
 
 Signing is CPU-bound Python (the GIL), so one process per core does the work; threads and
 asyncio give nothing (DESIGN, costs). Each worker opens its *own* key store and TSA: the
@@ -8,7 +9,7 @@ uses it). Workers keep one warm :class:`SealStamper` per seal; a task is PDF byt
 sealed bytes out, plus the seal material and the revocation data it needs (no database in
 the workers).
 
-The job's process (:func:`signing.jobs.run_stamp_job`) authorises the job once, records
+The job's process (:func:`zhengyin.signing.jobs.run_stamp_job`) authorises the job once, records
 one seal use per stamped document before writing it anywhere, and publishes the zip. One
 bad file is reported in the job's results and does not stop the others.
 """
@@ -33,7 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import PurePosixPath
 from typing import Any
 
-from keys import KeyStoreConfig
+from zhengyin.keys import KeyStoreConfig
 
 from .errors import SigningError, StampOptionsError
 from .models import SignatureLevel
@@ -128,10 +129,10 @@ def _init_worker(setup: WorkerSetup, environment: dict[str, str],
     os.environ.update(environment)
     from asn1crypto import x509
 
-    from keys import KeyHandle, open_key_store
-    from trust.models import CertificateRole
-    from trust.pki import IssuedCertificate
-    from trust.tsa import TimeStampAuthority
+    from zhengyin.keys import KeyHandle, open_key_store
+    from zhengyin.trust.models import CertificateRole
+    from zhengyin.trust.pki import IssuedCertificate
+    from zhengyin.trust.tsa import TimeStampAuthority
 
     from .stamping import StamperCache
     from .timestamps import (
@@ -196,7 +197,7 @@ class StampPool:
     def __init__(self, setup: WorkerSetup, *, workers: int) -> None:
         self.workers = max(1, workers)
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["signing.batch", "signing.stamper"])
+        context.set_forkserver_preload(["zhengyin.signing.batch", "zhengyin.signing.stamper"])
         # Only this process holds the sending end: when it dies, the workers read EOF.
         self._alive_r, self._alive_w = context.Pipe(duplex=False)
         self._executor = ProcessPoolExecutor(

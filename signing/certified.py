@@ -4,7 +4,7 @@ Used where Zhengyin writes the document itself (licences, reports): instead of r
 PDF and then signing it incrementally with pyHanko (about 70 ms), the page, its font
 subset, the seal appearance and a certification signature (DocMDP) are written in one pass
 and the CMS is filled into the reserved /Contents (about 3 ms). Documents from elsewhere
-are stamped incrementally by :mod:`signing.stamper` instead.
+are stamped incrementally by :mod:`zhengyin.signing.stamper` instead.
 
 Object layout is fixed, so everything that depends only on the seal (appearance form,
 image, soft mask) is serialised once per seal with its object numbers.
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from PIL import Image, ImageStat
 
-from trust.clock import CHINA_TZ
+from zhengyin.core.clock import CHINA_TZ
 
 from .cms import CMSSigner
 from .errors import SigningError
@@ -29,7 +29,6 @@ from .pdfwriter import PdfWriter, SignaturePlaceholder, pdf_date, stream_object,
 
 __all__ = [
     "A4",
-    "CHINA_TZ",
     "BornSealedPage",
     "SealAppearance",
     "UnrenderableTextError",

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore
-from trust import der
-from trust.asn1sign import digest_for, signature_algorithm
+from zhengyin.core import der
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
+from zhengyin.trust.asn1sign import digest_for, signature_algorithm
 
 from .errors import SigningError
 from .timestamps import TimeStampClient

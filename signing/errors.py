@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import ZhengyinError
+from zhengyin.core.errors import ZhengyinError
 
 __all__ = [
     "AnchorNotFoundError",

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from trust.db import Base, JSONDocument, UTCDateTime, str_enum
-from trust.models import BigId, CertificateRecord
+from zhengyin.core.db import Base, BigId, JSONDocument, UTCDateTime, str_enum
+from zhengyin.trust.models import CertificateRecord
 
 __all__ = [
     "Seal",

@@ -25,8 +25,8 @@ from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore
-from trust import _asn1fix
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
+from zhengyin.trust import _asn1fix
 
 __all__ = ["KeyStoreSigner", "digest_for", "freeze"]
 

@@ -1,7 +1,7 @@
 """Verification reports as PDF, born sealed by the platform (several A4 pages, one revision).
 
 The report a relying party downloads must itself be verifiable: it is written and
-certified (DocMDP P=1, PAdES B-T) in one pass like a licence (:mod:`signing.certified`),
+certified (DocMDP P=1, PAdES B-T) in one pass like a licence (:mod:`zhengyin.signing.certified`),
 extended to several pages. Object numbers 1-15 keep the single-page layout (so a seal's
 pre-serialised appearance objects fit unchanged); pages after the first take numbers from
 16 on. The seal sits on the first page, beside the overall verdict.
@@ -16,13 +16,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from trust.clock import beijing_time
-from trust.validation import CheckStatus, Indication, VerificationReport
-from trust.validation.report import SignatureReport
+from zhengyin.core.clock import CHINA_TZ, beijing_time
+from zhengyin.trust.validation import CheckStatus, Indication, VerificationReport
+from zhengyin.trust.validation.report import SignatureReport
 
 from .certified import (
     CATALOG,
-    CHINA_TZ,
     CONTENTS,
     FONT,
     INFO,

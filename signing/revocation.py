@@ -18,9 +18,9 @@ from datetime import datetime
 from asn1crypto import crl, ocsp, x509
 from pyhanko_certvalidator import ValidationContext
 
-from trust.crl import CRLPublisher
-from trust.ocsp import OCSPResponder
-from trust.pki import ISSUING, PKI, ROOT
+from zhengyin.trust.crl import CRLPublisher
+from zhengyin.trust.ocsp import OCSPResponder
+from zhengyin.trust.pki import ISSUING, PKI, ROOT
 
 __all__ = ["RevocationMaterial", "collect_revocation", "validation_context"]
 

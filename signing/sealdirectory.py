@@ -17,9 +17,10 @@ from asn1crypto import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trust.models import AuditEntry, CertificateRecord
-from trust.trustlist import ListedSeal
-from trust.validation.directories import SealRecord, SealState
+from zhengyin.core.models import AuditEntry
+from zhengyin.trust.models import CertificateRecord
+from zhengyin.trust.trustlist import ListedSeal
+from zhengyin.trust.validation.directories import SealRecord, SealState
 
 from .models import Seal
 

@@ -18,19 +18,14 @@ from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keys import KeyAlgorithm, KeyStore
-from trust.audit import AuditLog
-from trust.codes import validate_credit_code
-from trust.db import utcnow
-from trust.locks import hold_rows, lock_row, refuse_if_changed_after
-from trust.models import (
-    ApiClient,
-    CertificateRecord,
-    CertificateStatus,
-    ClientStatus,
-    RevocationReason,
-)
-from trust.pki import PKI
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.clock import utcnow
+from zhengyin.core.codes import validate_credit_code
+from zhengyin.core.locks import hold_rows, lock_row, refuse_if_changed_after
+from zhengyin.core.models import ApiClient, ClientStatus
+from zhengyin.keys import KeyAlgorithm, KeyStore
+from zhengyin.trust.models import CertificateRecord, CertificateStatus, RevocationReason
+from zhengyin.trust.pki import PKI
 
 from .appearance import (
     OrganisationLevel,

@@ -11,9 +11,9 @@ options are wrong, so a refused document is never signed.
 
 Steps of :meth:`SealStamper.stamp`:
 
-1. open and check the PDF (:mod:`signing.pdfinput`);
+1. open and check the PDF (:mod:`zhengyin.signing.pdfinput`);
 2. decide certification from the document's existing signatures, and check that every
-   one of them permits this stamp's change (:mod:`signing.permission`; fail closed);
+   one of them permits this stamp's change (:mod:`zhengyin.signing.permission`; fail closed);
 3. resolve the placement to a page and box (anchor search with PDFium);
 4. reserve co-sealers' empty fields and paint cross-page strips in the same revision;
 5. sign incrementally with pyHanko at the requested level;
@@ -46,7 +46,7 @@ from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementP
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko_certvalidator import ValidationContext
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
 
 from .crosspage import add_cross_page_strips, page_box
 from .errors import (

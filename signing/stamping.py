@@ -22,11 +22,11 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys import KeyAlgorithm, KeyStore
-from trust.crl import CRLPublisher
-from trust.models import CertificateRecord, CertificateRole
-from trust.ocsp import OCSPResponder
-from trust.pki import PKI, IssuedCertificate
+from zhengyin.keys import KeyAlgorithm, KeyStore
+from zhengyin.trust.crl import CRLPublisher
+from zhengyin.trust.models import CertificateRecord, CertificateRole
+from zhengyin.trust.ocsp import OCSPResponder
+from zhengyin.trust.pki import PKI, IssuedCertificate
 
 from .errors import StampOptionsError
 from .models import Seal, SealUse, SignatureLevel

@@ -15,7 +15,7 @@ import httpx
 from asn1crypto import algos, cms, tsp
 from pyhanko.sign.timestamps.api import TimeStamper
 
-from trust.tsa import TimeStampAuthority
+from zhengyin.trust.tsa import TimeStampAuthority
 
 from .errors import SigningError
 

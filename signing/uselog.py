@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from trust.audit import AuditLog, AuditRecord
+from zhengyin.core.audit import AuditLog, AuditRecord
 
 from .models import SealUse, SignatureLevel
 
@@ -103,8 +103,8 @@ class SealUseLog:
         """The use and its audit record as rows, for the caller to insert with its own.
 
         For a hot path that writes its rows in one statement
-        (:func:`trust.db.insert_together`); ``use_id`` was reserved by the caller
-        (:func:`trust.db.reserve_ids`), as the audit record names it.
+        (:func:`zhengyin.core.db.insert_together`); ``use_id`` was reserved by the caller
+        (:func:`zhengyin.core.db.reserve_ids`), as the audit record names it.
         """
         audit = self._audit.outbox_batch([AuditRecord(
             actor=entry.actor, action="seal.used", object_type="seal", object_id=entry.seal_id,

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from api.database import metadata, upgrade
-from api.runtime import Runtime
-from api.settings import Settings
-from trust.db import make_engine
-from trust.models import ClientRole
+from zhengyin.api.database import metadata, upgrade
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.core.db import make_engine
+from zhengyin.core.models import ClientRole
 
 from .support import ORG_CODE, make_settings, missing_backend, require_tool
 
@@ -125,7 +125,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 @pytest.fixture
 def app(runtime: Runtime) -> Any:
     """The FastAPI app over the test runtime."""
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     return create_app(runtime=runtime)
 
@@ -142,7 +142,7 @@ def http(app: Any) -> Iterator[Any]:
 @pytest.fixture
 def credentials(runtime: Runtime) -> dict[ClientRole, str]:
     """One credential per role."""
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
 
     result = {}
     with runtime.unit_of_work() as services:

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keys.errors import KeyStoreError
-from registry.errors import RegistryError
-from signing.errors import SigningError
-from trust.errors import TrustError
+from zhengyin.keys.errors import KeyStoreError
+from zhengyin.registry.errors import RegistryError
+from zhengyin.signing.errors import SigningError
+from zhengyin.trust.errors import TrustError
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Barrier
 
-    from api.runtime import Runtime, Services
-    from api.settings import Settings
+    from zhengyin.api.runtime import Runtime, Services
+    from zhengyin.api.settings import Settings
 
 REASON = "并发测试"
 LEGAL_BASIS = "《食品安全法》第一百二十六条"
@@ -54,7 +54,7 @@ _RUNTIMES: dict[Installation, Runtime] = {}
 def _runtime(installation: Installation) -> Runtime:
     runtime = _RUNTIMES.get(installation)
     if runtime is None:
-        from api.runtime import Runtime
+        from zhengyin.api.runtime import Runtime
 
         from .support import make_settings
 
@@ -89,10 +89,10 @@ def warm(barrier: Barrier, installation: Installation) -> int:
 def licence_change(barrier: Barrier, installation: Installation, identifier: str,
                    action: str) -> str:
     """Apply one lifecycle action to a licence once every sibling is ready."""
-    from registry.issuance import IssuingParty
-    from registry.licences import Reader
-    from registry.lifecycle import ChangeRequest, RevocationKind
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
+    from zhengyin.registry.issuance import IssuingParty
+    from zhengyin.registry.licences import Reader
+    from zhengyin.registry.lifecycle import ChangeRequest, RevocationKind
 
     runtime = _runtime(installation)
 
@@ -125,7 +125,7 @@ def service_call(barrier: Barrier, installation: Installation, service: str, met
                  *args: Any, **options: Any) -> str:
     """``services.<service>.<method>(*args, **options, at=now, actor=…)`` once every
     sibling is ready: a seal's suspend, a client's disable, a consent's withdraw, …"""
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
 
     runtime = _runtime(installation)
     barrier.wait()
@@ -137,7 +137,7 @@ def recorded(runtime: Runtime, action: str, object_id: str) -> int:
     """How many audit entries record ``action`` on ``object_id`` (the outbox chained first)."""
     from sqlalchemy import func, select
 
-    from trust.models import AuditEntry
+    from zhengyin.core.models import AuditEntry
 
     runtime.audit_sequencer.drain()
     with runtime.unit_of_work(readonly=True) as services:

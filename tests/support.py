@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.settings import Settings
+from zhengyin.api.settings import Settings
 
 REQUIRE_BACKENDS = os.environ.get("ZHENGYIN_REQUIRE_BACKENDS") == "1"
 ORG_CODE = "11100000000013338W"

@@ -1,22 +1,25 @@
 """The PKI, revocation (CRL, OCSP), time-stamping, API clients, the audit log and validation.
 
 Shared plumbing every upper layer uses lives here too: the declarative base and engines
-(:mod:`trust.db`), identifier check characters (:mod:`trust.codes`) and masking of
-personal data (:mod:`trust.privacy`).
+(:mod:`zhengyin.core.db`), identifier check characters (:mod:`zhengyin.core.codes`) and masking of
+personal data (:mod:`zhengyin.core.privacy`).
 """
 
 from __future__ import annotations
 
-from . import _asn1fix
-from .errors import (
+from zhengyin.core.errors import (
     AuditChainBrokenError,
     AuthenticationError,
-    CertificateNotFoundError,
     ClientNotFoundError,
     DatabaseSchemaError,
     InvalidCodeError,
     InvalidCreditCodeError,
     InvalidIDNumberError,
+)
+
+from . import _asn1fix
+from .errors import (
+    CertificateNotFoundError,
     PKINotInitialisedError,
     RevocationError,
     TimeStampError,

@@ -14,9 +14,10 @@ from asn1crypto import pem, x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .audit import AuditLog
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.locks import lock_name, lock_rows
+
 from .errors import TrustError
-from .locks import lock_name, lock_rows
 from .models import TrustAnchor, TrustAnchorStatus
 
 __all__ = ["TrustAnchorError", "TrustAnchorService", "parse_certificate"]

@@ -13,7 +13,7 @@ from asn1crypto import algos
 from asn1crypto import keys as asn1_keys
 from cryptography.hazmat.primitives import serialization
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
 
 __all__ = [
     "digest_for",

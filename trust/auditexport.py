@@ -13,16 +13,16 @@ A line (version 1)::
      "x5c": ["<base64 DER leaf>", "<base64 DER issuing CA>"]}
 
 ``signature`` is the audit identity's signature over
-:func:`trust.auditformat.checkpoint_message` of ``seq``, ``hash``, ``at``, ``every`` and
+:func:`zhengyin.core.auditformat.checkpoint_message` of ``seq``, ``hash``, ``at``, ``every`` and
 ``prev`` (both null: a version 1 checkpoint, signed before they were). ``x5c`` is the
 signer's certificate chain without the root (RFC 7515 §4.1.6 encoding), ``kid`` the
 leaf's serial. Each line verifies against the root: the chain by the token signers' path
-validation (:func:`trust.signerpaths.validate_signer_path`) at the checkpoint's time, for
-the audit-checkpoint purpose (its EKU, :data:`trust.purposes.AUDIT_CHECKPOINT`), then the
+validation (:func:`zhengyin.trust.signerpaths.validate_signer_path`) at the checkpoint's time, for
+the audit-checkpoint purpose (its EKU, :data:`zhengyin.trust.purposes.AUDIT_CHECKPOINT`), then the
 signature with the leaf's key. Checkpoints signed before the audit identity carried that
 EKU name a certificate without any: such a line counts only when the same file holds a
 line whose certificate, for the same key, does carry it (the identity is re-issued for its
-key, :mod:`trust.identities`, and an export signs the tip with the current certificate), so
+key, :mod:`zhengyin.trust.identities`, and an export signs the tip with the current certificate), so
 no other certificate of our CA (a seal's, say) can vouch for a checkpoint.
 """
 
@@ -44,11 +44,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys import PublicKey
+from zhengyin.core.auditformat import checkpoint_message, iso
+from zhengyin.core.errors import AuditExportError
+from zhengyin.core.models import AuditCheckpoint
+from zhengyin.keys import PublicKey
 
-from .auditformat import checkpoint_message, iso
-from .errors import AuditExportError
-from .models import AuditCheckpoint
 from .purposes import AUDIT_CHECKPOINT
 from .signerpaths import SignerPathError, SignerTrust, validate_signer_path
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from cryptography import x509
 from sqlalchemy.orm import Session
 
-from keys import KeyHandle, KeyStore, KeyStoreError, PublicKey
+from zhengyin.keys import KeyHandle, KeyStore, KeyStoreError, PublicKey
 
 from .auditverify import AuditVerification, verify_audit_chain
 from .errors import CertificateNotFoundError

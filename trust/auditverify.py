@@ -34,17 +34,17 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from keys import PublicKey
-
-from .auditexport import ExportedCheckpoint, verify_signature
-from .auditformat import GENESIS_HASH, MANUAL, checkpoint_message, entry_hash
-from .errors import (
+from zhengyin.core.auditformat import GENESIS_HASH, MANUAL, checkpoint_message, entry_hash
+from zhengyin.core.errors import (
     AuditChainBrokenError,
     AuditCheckpointMissingError,
     AuditExportError,
-    CertificateNotFoundError,
 )
-from .models import AuditCheckpoint, AuditEntry, AuditHead, AuditOutboxRecord
+from zhengyin.core.models import AuditCheckpoint, AuditEntry, AuditHead, AuditOutboxRecord
+from zhengyin.keys import PublicKey
+
+from .auditexport import ExportedCheckpoint, verify_signature
+from .errors import CertificateNotFoundError
 
 __all__ = ["DEFAULT_EVERY", "AuditVerification", "verify_audit_chain"]
 
@@ -260,7 +260,7 @@ def verify_audit_chain(
     """Recompute the whole chain, check checkpoints and, given an export, hold it to it.
 
     ``public_key_for`` gives the key that signed with a certificate serial (the key
-    store's, :class:`trust.auditkeys.AuditKeys`); ``every`` is the configured interval
+    store's, :class:`zhengyin.trust.auditkeys.AuditKeys`); ``every`` is the configured interval
     (the newest checkpoint's signed one counts too, whichever puts the next later). Raises
     :class:`AuditChainBrokenError` naming the first broken entry, its subclass
     :class:`AuditCheckpointMissingError` for a missing checkpoint, and

@@ -13,7 +13,7 @@ from asn1crypto import core, crl, x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys import KeyAlgorithm, KeyStore
+from zhengyin.keys import KeyAlgorithm, KeyStore
 
 from .asn1sign import sign_bytes, signature_algorithm
 from .errors import TrustError

@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-from core.errors import (  # house-move: re-export
-    AuditChainBrokenError,  # house-move: re-export
-    AuditCheckpointMissingError,  # house-move: re-export
-    AuditExportError,  # house-move: re-export
-    AuditSignerMissingError,  # house-move: re-export
-    AuthenticationError,  # house-move: re-export
-    ClientNotFoundError,  # house-move: re-export
-    ClientStateError,  # house-move: re-export
-    ConcurrentChangeError,  # house-move: re-export
-    DatabaseSchemaError,  # house-move: re-export
-    InvalidCodeError,  # house-move: re-export
-    InvalidCreditCodeError,  # house-move: re-export
-    InvalidIDNumberError,  # house-move: re-export
+from zhengyin.core.errors import (
     ZhengyinError,
-)  # house-move: re-export
+)
 
 __all__ = [
-    "AuditChainBrokenError",  # house-move: re-export
-    "AuditCheckpointMissingError",  # house-move: re-export
-    "AuditExportError",  # house-move: re-export
-    "AuditSignerMissingError",  # house-move: re-export
-    "AuthenticationError",  # house-move: re-export
     "CertificateNotFoundError",
-    "ClientNotFoundError",  # house-move: re-export
-    "ClientStateError",  # house-move: re-export
-    "ConcurrentChangeError",  # house-move: re-export
-    "DatabaseSchemaError",  # house-move: re-export
-    "InvalidCodeError",  # house-move: re-export
-    "InvalidCreditCodeError",  # house-move: re-export
-    "InvalidIDNumberError",  # house-move: re-export
     "PKINotInitialisedError",
     "RevocationError",
     "TimeStampError",

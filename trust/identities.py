@@ -1,7 +1,7 @@
 """Service identities: made on first use, re-issued when they lack an EKU, pinned.
 
 An identity (``registry``, ``trustlist``, ``audit`` …) carries one EKU per purpose it
-signs (:mod:`trust.purposes`). One made before those EKUs existed, or before a purpose
+signs (:mod:`zhengyin.trust.purposes`). One made before those EKUs existed, or before a purpose
 was added, is re-issued for the same key on start-up or first use (audited; processes
 meeting it at once take turns under an advisory lock, the later ones find it done).
 
@@ -22,7 +22,8 @@ from datetime import datetime
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
-from .db import lock_for_transaction
+from zhengyin.core.db import lock_for_transaction
+
 from .models import CertificateRecord, CertificateStatus, ServiceIdentity
 from .pki import ISSUING, PKI, ROOT, IssuedCertificate
 from .purposes import PURPOSES, SigningPurpose, ekus_of_identity

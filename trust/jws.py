@@ -3,8 +3,8 @@
 The key never leaves the store; ECDSA signatures come back DER-encoded and are converted
 to the fixed-size ``r || s`` JWS expects (RFC 7518 §3.4). Verification goes through PyJWT
 with the public key (or a JWK set), never through our own parsing of the signature, and
-the signer's certificate path through cryptography's validator (:mod:`trust.signerpaths`)
-under the token's :class:`~trust.purposes.SigningPurpose`.
+the signer's certificate path through cryptography's validator (:mod:`zhengyin.trust.signerpaths`)
+under the token's :class:`~zhengyin.trust.purposes.SigningPurpose`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
 
 from .purposes import SigningPurpose
 from .signerpaths import PinnedSigner, SignerPathError, SignerTrust, validate_signer_path
@@ -134,7 +134,7 @@ def verify_compact(token: str, trust: SignerTrust, *, purpose: SigningPurpose,
        an ``x5c`` may add intermediates but never replaces the pinned identity.
     4. The JWS signature verifies with the signer's key.
     5. The signer's path to a trusted root validates at the token's ``iat`` (validator
-       and checks: :mod:`trust.signerpaths`); for short-lived purposes also at ``now``.
+       and checks: :mod:`zhengyin.trust.signerpaths`); for short-lived purposes also at ``now``.
 
     Works offline: nothing is fetched. Returns (header, payload); raises JWSError.
     """

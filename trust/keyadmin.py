@@ -12,10 +12,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from keys import KeyAlgorithm, KeyHandle, KeyInfo, KeyStore
-
-from .audit import AuditLog
-from .locks import lock_name
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.locks import lock_name
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyInfo, KeyStore
 
 __all__ = ["KeyAdministration"]
 

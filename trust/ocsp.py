@@ -17,7 +17,7 @@ from asn1crypto import core, ocsp, x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys import KeyAlgorithm, KeyStore
+from zhengyin.keys import KeyAlgorithm, KeyStore
 
 from .asn1sign import sign_bytes, signature_algorithm
 from .models import CertificateRecord, CertificateStatus, RevocationReason

@@ -23,19 +23,14 @@ from asn1crypto import core, x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.codes import validate_citizen_id, validate_credit_code
+from zhengyin.core.errors import InvalidCodeError
+from zhengyin.core.locks import lock_row
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
 
 from .asn1sign import public_key_info, sign_bytes, signature_algorithm
-from .audit import AuditLog
-from .codes import validate_citizen_id, validate_credit_code
-from .errors import (
-    CertificateNotFoundError,
-    InvalidCodeError,
-    PKINotInitialisedError,
-    RevocationError,
-    TrustError,
-)
-from .locks import lock_row
+from .errors import CertificateNotFoundError, PKINotInitialisedError, RevocationError, TrustError
 from .models import (
     CertificateRecord,
     CertificateRole,

@@ -23,7 +23,7 @@ registration)::
     id-zy-kp-holderTokenSigning    ::= { id-zy-kp 6 }
 
 A new purpose is one line below (and an identity that lacks its EKU is re-issued on
-start-up: :mod:`trust.identities`).
+start-up: :mod:`zhengyin.trust.identities`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Paths are validated by ``cryptography``'s :mod:`cryptography.x509.verification` 
 path building with the CA/Browser Forum profile's CA rules), never by hand: basic
 constraints and path length on every intermediate, validity of every certificate at the
 validation time, signatures, and our per-purpose rules on the signer as extension
-policies (key usage digitalSignature; the purpose's EKU, :mod:`trust.purposes`).
+policies (key usage digitalSignature; the purpose's EKU, :mod:`zhengyin.trust.purposes`).
 
 A verifier holds a :class:`SignerTrust`: our root(s) and, where it has them, the pinned
 signers per purpose (from the trust list, or this installation's records). With pins the
@@ -150,7 +150,7 @@ def _explain(error: VerificationError, purpose: SigningPurpose, when: str) -> st
 def validate_signer_path(signer: x509.Certificate, supplied: list[x509.Certificate],
                          trust: SignerTrust, purpose: SigningPurpose, *, legacy: bool,
                          at: datetime, when: str) -> list[x509.Certificate]:
-    """The validated path from ``signer`` to one of ``trust.anchors`` at ``at``.
+    """The validated path from ``signer`` to one of ``zhengyin.trust.anchors`` at ``at``.
 
     ``supplied``: intermediates the token carries, tried with the trust's own. ``legacy``:
     the signer is a pinned legacy certificate, which need not carry the purpose's EKU.

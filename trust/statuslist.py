@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .clock import beijing_time
+from zhengyin.core.clock import beijing_time
+
 from .jws import JWSError, SignerTrust, verify_compact
 from .purposes import STATUS_LIST
 

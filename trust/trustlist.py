@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from keys import KeyHandle, KeyStore
+from zhengyin.keys import KeyHandle, KeyStore
 
 from .jws import JWSError, PinnedSigner, SignerTrust, sign_compact, verify_compact, x5c_of
 from .purposes import TRUST_LIST, purpose_named

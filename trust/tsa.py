@@ -17,9 +17,9 @@ from typing import Any
 
 from asn1crypto import cms, core, tsp, x509
 
-from keys import KeyAlgorithm, KeyStore
+from zhengyin.core import der
+from zhengyin.keys import KeyAlgorithm, KeyStore
 
-from . import der
 from .asn1sign import digest_for, sign_bytes, signature_algorithm
 from .errors import TimeStampError
 from .pki import IssuedCertificate

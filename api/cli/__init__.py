@@ -11,12 +11,12 @@ import sys
 
 import typer
 
-from keys.errors import KeyStoreError
-from registry.errors import RegistryError
-from signing.errors import SigningError
-from trust.errors import TrustError
-from trust.jws import JWSError
-from trust.privacy import mask_text, scrub_database_values
+from zhengyin.core.privacy import mask_text, scrub_database_values
+from zhengyin.keys.errors import KeyStoreError
+from zhengyin.registry.errors import RegistryError
+from zhengyin.signing.errors import SigningError
+from zhengyin.trust.errors import TrustError
+from zhengyin.trust.jws import JWSError
 
 from ..settings import SettingsError
 from . import audit, checks, clients, imports, keys, pki, registry, seals, service, verify

@@ -13,10 +13,10 @@ from typing import Annotated, TextIO
 import typer
 from cryptography import x509
 
-from trust.auditexport import export_lines, read_export
-from trust.auditverify import AuditVerification, verify_audit_chain
-from trust.db import utcnow
-from trust.models import AuditEntry
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry
+from zhengyin.trust.auditexport import export_lines, read_export
+from zhengyin.trust.auditverify import AuditVerification, verify_audit_chain
 
 from ..schemas.inputs import INT64_MAX
 from .common import console, err_console, ready_runtime

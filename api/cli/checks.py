@@ -12,13 +12,12 @@ import typer
 from asn1crypto import pem
 from rich.markup import escape
 
-from registry.lifecycle import effective_status
-from registry.models import LicenceStatus
-from registry.receipts import verify_display, verify_receipt
-from trust.clock import beijing_date, beijing_time
-from trust.db import utcnow
-from trust.jws import PinnedSigner, SignerTrust
-from trust.purposes import DISPLAY_CODE
+from zhengyin.core.clock import beijing_date, beijing_time, utcnow
+from zhengyin.registry.lifecycle import effective_status
+from zhengyin.registry.models import LicenceStatus
+from zhengyin.registry.receipts import verify_display, verify_receipt
+from zhengyin.trust.jws import PinnedSigner, SignerTrust
+from zhengyin.trust.purposes import DISPLAY_CODE
 
 from ..pages.statuses import (
     UNKNOWN,
@@ -72,7 +71,7 @@ def _installation_trust() -> SignerTrust:
 
 def _listed_trust(trust_list: Path, root: Path | None) -> SignerTrust:
     """The signers a trust list pins, once the list verifies against the root."""
-    from trust.trustlist import read_trust_list
+    from zhengyin.trust.trustlist import read_trust_list
 
     anchors = [_root(root)] if root is not None else list(_installation_trust().anchors)
     listed = read_trust_list(trust_list.read_text(encoding="ascii"), anchors, now=utcnow())
@@ -174,9 +173,9 @@ def _listed_status(payload: dict[str, Any], asserted: StatusView, file: Path,
                    trust: SignerTrust, now: datetime) -> tuple[StatusView, str]:
     """The status by the status list, unless the code asserts a worse one; and the text
     saying as of when. A list that cannot be relied on stops the command (exit 3)."""
-    from trust.statuslist import StatusListError, verify_status_list
-    from trust.validation.errors import CheckFailedError
-    from trust.validation.listedstatus import listed_state
+    from zhengyin.trust.statuslist import StatusListError, verify_status_list
+    from zhengyin.trust.validation.errors import CheckFailedError
+    from zhengyin.trust.validation.listedstatus import listed_state
 
     try:
         listed = verify_status_list(file.read_text(encoding="ascii"), trust, now=now)
@@ -217,8 +216,8 @@ def qr_verify(
     status it asserts; no registry call. With --status-list, the licence's status now by
     the signed status list (its entry is in the code). Exit 0 valid, 1 not valid or
     failed, 2 status unknown, 3 cannot verify."""
-    from trust.errors import TrustError
-    from trust.jws import JWSError
+    from zhengyin.trust.errors import TrustError
+    from zhengyin.trust.jws import JWSError
 
     from ..settings import SettingsError
 

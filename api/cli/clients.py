@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from trust.clock import beijing_time
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.core.models import ClientRole
 
 from .common import CLI_ACTOR, JSON_OPTION, console, err_console, print_rows, ready_runtime
 

@@ -16,9 +16,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from registry.importing import ImportOptions, ImportProgress
-from registry.importreport import ImportReport, report_path
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.importing import ImportOptions, ImportProgress
+from zhengyin.registry.importreport import ImportReport, report_path
 
 from ..imports import ProcessSealing, import_service
 from .common import CLI_ACTOR, console, ready_runtime

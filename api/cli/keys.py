@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from keys import KeyAlgorithm, KeyHandle
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
+from zhengyin.keys import KeyAlgorithm, KeyHandle
 
 from .common import CLI_ACTOR, JSON_OPTION, console, print_rows, ready_runtime
 

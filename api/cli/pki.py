@@ -8,19 +8,12 @@ from typing import Annotated
 import typer
 from asn1crypto import pem
 
-from keys import KeyAlgorithm
-from trust.db import utcnow
-from trust.models import RevocationReason
-from trust.pki import SERVICE_PURPOSES
+from zhengyin.core.clock import utcnow
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.trust.models import RevocationReason
+from zhengyin.trust.pki import SERVICE_PURPOSES
 
-from .common import (
-    CLI_ACTOR,
-    JSON_OPTION,
-    console,
-    print_rows,
-    ready_runtime,
-    warn_about_base_url,
-)
+from .common import CLI_ACTOR, JSON_OPTION, console, print_rows, ready_runtime, warn_about_base_url
 
 app = typer.Typer(help="Certificate authorities and certificates.", no_args_is_help=True)
 

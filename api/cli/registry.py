@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from registry.catalogue import TypeDefinition, example_definitions, example_service_items
-from registry.filestore import sweep
-from registry.licences import Reader
-from registry.lifecycle import effective_status
-from registry.models import Licence
-from registry.sealing import LicenceSealer
-from trust.clock import beijing_time
-from trust.db import utcnow
+from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions, example_service_items
+from zhengyin.registry.filestore import sweep
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import effective_status
+from zhengyin.registry.models import Licence
+from zhengyin.registry.sealing import LicenceSealer
 
 from .common import (
     CLI_ACTOR,
@@ -160,7 +159,7 @@ def holder_token(
     """Mint a development holder token (refused unless development tokens are on)."""
     from datetime import timedelta
 
-    from registry.holders import HolderKind
+    from zhengyin.registry.holders import HolderKind
 
     runtime = ready_runtime()
     with runtime.unit_of_work() as services:

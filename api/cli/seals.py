@@ -15,13 +15,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from keys import KeyAlgorithm
-from signing.appearance import OrganisationLevel
-from signing.batch import documents_from_zip
-from signing.errors import StampOptionsError
-from signing.jobs import StampJobService, run_stamp_job
-from signing.models import SealStatus, SealType, SignatureLevel
-from signing.placement import (
+from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.signing.appearance import OrganisationLevel
+from zhengyin.signing.batch import documents_from_zip
+from zhengyin.signing.errors import StampOptionsError
+from zhengyin.signing.jobs import StampJobService, run_stamp_job
+from zhengyin.signing.models import SealStatus, SealType, SignatureLevel
+from zhengyin.signing.placement import (
     AnchorPlacement,
     BoxPlacement,
     CrossPage,
@@ -30,12 +31,10 @@ from signing.placement import (
     Placement,
     ReservedField,
 )
-from signing.seals import SealRequest
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest
-from signing.uselog import SealUseFilter
-from trust.clock import beijing_time
-from trust.db import utcnow
+from zhengyin.signing.seals import SealRequest
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest
+from zhengyin.signing.uselog import SealUseFilter
 
 from ..runtime import Runtime
 from .common import (

@@ -27,7 +27,7 @@ def serve(
                                          envvar="ZHENGYIN_HTTP_WORKERS", min=1)] = 1,
 ) -> None:
     """Run the service. Refuses to start on an outdated database schema."""
-    from trust.auditchain import BackgroundChainer
+    from zhengyin.core.auditchain import BackgroundChainer
 
     from ..logs import configure_logging
     from ..serving import ServeError, ensure_can_listen, serve_workers

@@ -16,9 +16,8 @@ from typing import Annotated
 
 import typer
 
-from trust.clock import beijing_time
-from trust.db import utcnow
-from trust.validation import Indication, VerificationReport, Verifier
+from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.trust.validation import Indication, VerificationReport, Verifier
 
 from ..schemas.verify import VerificationReportRead
 from .common import CLI_ACTOR, JSON_OPTION, console, emit_json, ready_runtime
@@ -77,11 +76,11 @@ def _print(report: VerificationReport) -> None:
 def _offline(trust_list: Path, root: Path, status_list: Path | None) -> Verifier:
     """A verifier from the trust list; with a status list (signed by the registry
     identity the trust list pins for status lists) licences are judged by it."""
-    from trust.anchors import parse_certificate
-    from trust.statuslist import verify_status_list
-    from trust.trustlist import read_trust_list
-    from trust.validation import DEFAULT_LIMITS
-    from trust.validation.examine import Examiner
+    from zhengyin.trust.anchors import parse_certificate
+    from zhengyin.trust.statuslist import verify_status_list
+    from zhengyin.trust.trustlist import read_trust_list
+    from zhengyin.trust.validation import DEFAULT_LIMITS
+    from zhengyin.trust.validation.examine import Examiner
 
     anchor = parse_certificate(root.read_bytes()).dump()
     now = utcnow()
@@ -116,8 +115,8 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
 ) -> None:
     """Verify a PDF, a licence identifier or a QR payload. Exit 0 passed, 1 failed,
     2 indeterminate, 3 not verifiable."""
-    from trust.errors import TrustError
-    from trust.jws import JWSError
+    from zhengyin.trust.errors import TrustError
+    from zhengyin.trust.jws import JWSError
 
     if sum(item is not None for item in (file, licence, qr)) != 1:
         console.print("give exactly one of FILE, --licence or --qr", style="red")
@@ -151,7 +150,7 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
 
 
 def _policy(verifier: Verifier, final: bool) -> Verifier:
-    from trust.validation import FINAL_POLICY
+    from zhengyin.trust.validation import FINAL_POLICY
 
     return verifier.with_policy(FINAL_POLICY) if final else verifier
 
@@ -204,8 +203,8 @@ def show_trust_list(
     root: Annotated[Path, typer.Option(help="our root CA certificate (PEM or DER)")],
 ) -> None:
     """Verify a trust list against the root and print its content."""
-    from trust.anchors import parse_certificate
-    from trust.trustlist import read_trust_list
+    from zhengyin.trust.anchors import parse_certificate
+    from zhengyin.trust.trustlist import read_trust_list
 
     listed = read_trust_list(file.read_text(encoding="ascii"),
                              [bytes(parse_certificate(root.read_bytes()).dump())],

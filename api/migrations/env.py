@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from api.database import metadata
+from zhengyin.api.database import metadata
 
 config = context.config
 engine = config.attributes["engine"]

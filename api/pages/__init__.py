@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from trust.clock import beijing_time
+from zhengyin.core.clock import beijing_time
 
 from .statuses import validity_text
 

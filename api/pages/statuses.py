@@ -4,8 +4,8 @@ Issue 13 (item 5): a display never shows a licence that is not valid as good. On
 valid licence is green with a ✔; a revoked, lost, superseded or expired one is red (✘);
 a suspended one, or one whose status cannot be learnt, is amber (⚠). The headline says
 the licence's status; that a display code or a file is genuine comes second. Status names
-are the registry's own (:attr:`trust.validation.LicenceState.zh`, STANDARDS §2); this module
-adds only the headline, the explanation and the tone.
+are the registry's own (:attr:`zhengyin.trust.validation.LicenceState.zh`, STANDARDS §2); this
+module adds only the headline, the explanation and the tone.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
-from registry.receipts import DisplayExpiredError
-from trust.jws import JWSError
-from trust.validation import LicenceState
+from zhengyin.registry.receipts import DisplayExpiredError
+from zhengyin.trust.jws import JWSError
+from zhengyin.trust.validation import LicenceState
 
 __all__ = [
     "UNKNOWN",

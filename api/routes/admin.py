@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from keys import KeyHandle
-from trust.clients import Principal, Scope
-from trust.db import utcnow
-from trust.models import CertificateRole
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.keys import KeyHandle
+from zhengyin.trust.models import CertificateRole
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..schemas.admin import (

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
-from registry.checks import Caller, CheckRequest
-from registry.errors import RegistryError
-from registry.models import LicenceCheck
-from trust.clients import Principal, Scope
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.checks import Caller, CheckRequest
+from zhengyin.registry.errors import RegistryError
+from zhengyin.registry.models import LicenceCheck
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..problems import NotFoundError

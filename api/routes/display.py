@@ -14,10 +14,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from registry.errors import LicenceNotFoundError
-from registry.receipts import verify_display
-from trust.db import utcnow
-from trust.jws import JWSError
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.errors import LicenceNotFoundError
+from zhengyin.registry.receipts import verify_display
+from zhengyin.trust.jws import JWSError
 
 from ..deps import ReadServicesDep, RuntimeDep
 from ..pages import render

@@ -10,14 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from registry.holders import Holder, HolderKind, normalise_holder
-from registry.licences import Reader
-from registry.lifecycle import effective_status
-from registry.models import Licence
-from registry.receipts import DISPLAY_TYP, display_payload
-from registry.sealing import LicenceSealer
-from registry.statuslists import status_list_uri
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.holders import Holder, HolderKind, normalise_holder
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import effective_status
+from zhengyin.registry.models import Licence
+from zhengyin.registry.receipts import DISPLAY_TYP, display_payload
+from zhengyin.registry.sealing import LicenceSealer
+from zhengyin.registry.statuslists import status_list_uri
 
 from ..deps import HolderDep, ReadServicesDep, RuntimeDep, ServicesDep
 from ..holders import HolderIdentity

@@ -27,10 +27,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from registry.importing import ImportOptions
-from trust.clients import Principal, Scope
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.importing import ImportOptions
 
 from ..deps import RuntimeDep, require
 from ..imports import import_service, inline_sealing

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from registry.catalogue import TypeDefinition
-from trust.clients import Principal, Scope
-from trust.db import utcnow
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.catalogue import TypeDefinition
 
 from ..deps import ReadServicesDep, ServicesDep, require
 from ..schemas.inputs import JsonObject

@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import Response as RawResponse
 
-from registry.issuance import IssueRequest, IssuingParty
-from registry.licences import Reader
-from registry.lifecycle import ChangeRequest
-from registry.models import Licence
-from trust.clients import Principal, Scope
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import ChangeRequest
+from zhengyin.registry.models import Licence
 
 from ..deps import ReadServicesDep, ServicesDep, require
 from ..problems import ForbiddenError

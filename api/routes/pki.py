@@ -11,9 +11,9 @@ from fastapi import APIRouter, Security
 from fastapi.responses import Response
 from fastapi.security import SecurityScopes
 
-from trust.clients import Principal, Scope
-from trust.db import utcnow
-from trust.errors import AuthenticationError
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.core.errors import AuthenticationError
 
 from ..deps import OptionalPrincipalDep, RawBody, ReadServicesDep, RuntimeDep, ServicesDep
 from ..problems import ForbiddenError, NotFoundError

@@ -8,7 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
 
 from ..deps import RuntimeDep
 from ..runtime import Runtime

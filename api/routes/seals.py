@@ -15,10 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from signing.models import Seal, SealStatus
-from signing.uselog import SealUseFilter
-from trust.clients import Principal, Scope
-from trust.db import utcnow
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.models import Seal, SealStatus
+from zhengyin.signing.uselog import SealUseFilter
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..runtime import Services

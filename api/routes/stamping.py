@@ -19,13 +19,13 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 
-from signing.batch import MAX_DOCUMENTS, documents_from_zip, safe_document_name
-from signing.errors import StampOptionsError
-from signing.jobs import StampJobService, run_stamp_job
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest
-from trust.clients import Principal, Scope
-from trust.db import utcnow
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.batch import MAX_DOCUMENTS, documents_from_zip, safe_document_name
+from zhengyin.signing.errors import StampOptionsError
+from zhengyin.signing.jobs import StampJobService, run_stamp_job
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest
 
 from ..deps import ReadServicesDep, RuntimeDep, ServicesDep, require
 from ..forms import StrictFormRoute

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
-from trust.clients import Principal, Scope
-from trust.db import utcnow
-from trust.models import TrustAnchor
-from trust.validation import FINAL_POLICY, Verifier
-from trust.validation import errors as validation_errors
+from zhengyin.core.clients import Principal, Scope
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.models import TrustAnchor
+from zhengyin.trust.validation import FINAL_POLICY, Verifier
+from zhengyin.trust.validation import errors as validation_errors
 
 from ..deps import ReadServicesDep, ServicesDep, require
 from ..forms import StrictFormRoute

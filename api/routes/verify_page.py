@@ -24,13 +24,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from trust.db import utcnow
-from trust.validation import (
-    CheckStatus,
-    Indication,
-    VerificationError,
-    VerificationReport,
-)
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.validation import CheckStatus, Indication, VerificationError, VerificationReport
 
 from ..deps import ReadServicesDep, ServicesDep
 from ..forms import StrictFormRoute

@@ -17,14 +17,13 @@ import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from registry.holders import Holder
-from registry.licences import Reader
-from registry.lifecycle import effective_status
-from registry.models import Licence
-from trust.clock import beijing_date
-from trust.db import utcnow
-from trust.errors import AuthenticationError
-from trust.privacy import mask_id_number
+from zhengyin.core.clock import beijing_date, utcnow
+from zhengyin.core.errors import AuthenticationError
+from zhengyin.core.privacy import mask_id_number
+from zhengyin.registry.holders import Holder
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import effective_status
+from zhengyin.registry.models import Licence
 
 from ..deps import RuntimeDep
 from ..forms import StrictFormRoute

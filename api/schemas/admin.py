@@ -7,14 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keys import KeyAlgorithm, KeyInfo
-from trust.models import (
-    ApiClient,
+from zhengyin.core.models import ApiClient, ClientRole, ClientStatus
+from zhengyin.keys import KeyAlgorithm, KeyInfo
+from zhengyin.trust.models import (
     CertificateRecord,
     CertificateRole,
     CertificateStatus,
-    ClientRole,
-    ClientStatus,
     RevocationReason,
 )
 

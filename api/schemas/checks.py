@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.checks import CheckOutcome, MaterialResult
-from registry.holders import HolderKind
-from registry.models import AgentGrant, Consent, LicenceUse, ServiceItem
+from zhengyin.registry.checks import CheckOutcome, MaterialResult
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.models import AgentGrant, Consent, LicenceUse, ServiceItem
 
 from .inputs import Instant, Line
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from registry.importing import ImportSummary
-from registry.importrows import RowProblem
+from zhengyin.registry.importing import ImportSummary
+from zhengyin.registry.importrows import RowProblem
 
 __all__ = ["ImportRead", "RowErrorRead"]
 

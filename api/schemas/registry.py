@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.holders import HolderKind
-from registry.licences import LicenceListing, PublicStatus
-from registry.lifecycle import RevocationKind
-from registry.models import Licence, LicenceEvent, LicenceStatus, LicenceType
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.licences import LicenceListing, PublicStatus
+from zhengyin.registry.lifecycle import RevocationKind
+from zhengyin.registry.models import Licence, LicenceEvent, LicenceStatus, LicenceType
 
 from .inputs import Day, Instant, JsonObject, Line, Text
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from keys import KeyAlgorithm
-from signing.appearance import OrganisationLevel
-from signing.errors import BadImageError
-from signing.models import (
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.signing.appearance import OrganisationLevel
+from zhengyin.signing.errors import BadImageError
+from zhengyin.signing.models import (
     Seal,
     SealStatus,
     SealType,
@@ -25,7 +25,7 @@ from signing.models import (
     StampJob,
     StampJobStatus,
 )
-from signing.placement import (
+from zhengyin.signing.placement import (
     AnchorPlacement,
     BoxPlacement,
     CrossPage,
@@ -34,8 +34,8 @@ from signing.placement import (
     Placement,
     ReservedField,
 )
-from signing.seals import SealRequest
-from signing.stamper import StampOptions
+from zhengyin.signing.seals import SealRequest
+from zhengyin.signing.stamper import StampOptions
 
 from .inputs import Coordinate, Instant, Line, PageNumber, Text
 

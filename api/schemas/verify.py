@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from trust.validation import (
+from zhengyin.trust.validation import (
     CheckResult,
     LicenceRecord,
     Reason,
@@ -21,8 +21,8 @@ from trust.validation import (
     Verdict,
     VerificationReport,
 )
-from trust.validation.changetext import describe
-from trust.validation.evidence import CertificateFacts, Modification
+from zhengyin.trust.validation.changetext import describe
+from zhengyin.trust.validation.evidence import CertificateFacts, Modification
 
 from .inputs import Line, Text
 

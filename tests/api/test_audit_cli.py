@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from api.runtime import Runtime
-from api.settings import Settings
-from trust.db import utcnow
-from trust.models import AuditCheckpoint, AuditEntry, ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditCheckpoint, AuditEntry, ClientRole
 
 from ..support import ORG_CODE, ORG_NAME, bearer
 
@@ -109,8 +109,8 @@ def test_audit_verify_names_a_row_deleted_with_sql(runtime: Runtime, cli_env: di
 
 def _commit_unchained(runtime: Runtime, count: int) -> None:
     """Records committed to the outbox by a process that died before chaining them."""
-    from trust.audit import AuditLog
-    from trust.db import session_scope
+    from zhengyin.core.audit import AuditLog
+    from zhengyin.core.db import session_scope
 
     with session_scope(runtime.session_factory) as session:
         for n in range(count):
@@ -263,7 +263,7 @@ def test_verify_against_refuses_a_forged_export_line(
 
 def test_the_api_reports_checkpoints_and_names_a_missing_one_as_409(
         runtime: Runtime, http: Any, admin: dict[str, str]) -> None:
-    from trust.audit import AuditRecord
+    from zhengyin.core.audit import AuditRecord
 
     with runtime.unit_of_work() as services:  # past the default interval of 1,000
         services.audit.append_chained([

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
-from trust.clients import ROLE_SCOPES
-from trust.models import ClientRole
+from zhengyin.api.app import create_app
+from zhengyin.core.clients import ROLE_SCOPES
+from zhengyin.core.models import ClientRole
 
 from ..support import bearer
 
@@ -44,7 +44,7 @@ def _routes() -> list[tuple[str, str, frozenset[str] | None]]:
     None where no security is declared; routes secured by a holder token appear in
     HOLDER_ROUTES instead.
     """
-    from api.settings import Settings
+    from zhengyin.api.settings import Settings
 
     document = create_app(Settings(database_url="sqlite://", kek="A" * 43 + "=")).openapi()
     result = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.app import create_app
-from api.runtime import Runtime
-from trust.models import ClientRole
+from zhengyin.api.app import create_app
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.models import ClientRole
 
 from ..support import bearer
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from api.settings import Settings
-from trust.clients import ClientService
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.core.clients import ClientService
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
 
 from ..support import bearer
 
@@ -23,8 +23,8 @@ TTL = 0.5
 def short_cache_http(settings: Settings) -> Iterator[tuple[Any, Runtime]]:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
     from tests.conftest import truncate_all
+    from zhengyin.api.app import create_app
 
     runtime = Runtime(settings.model_copy(update={"client_cache_seconds": TTL}))
     runtime.ensure_pki()

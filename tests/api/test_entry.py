@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api import entry
+from zhengyin.api import entry
 
 ZHENGYIN = str(Path(sys.executable).with_name("zhengyin"))
 
@@ -39,7 +39,7 @@ def test_a_third_party_warning_is_silenced(fresh_filters: None,
 def test_a_warning_of_our_own_is_shown(fresh_filters: None,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "environ", dict(os.environ))
-    assert len(_warn_from("trust.validation.examine")) == 1
+    assert len(_warn_from("zhengyin.trust.validation.examine")) == 1
 
 
 def test_debug_keeps_every_warning(fresh_filters: None,

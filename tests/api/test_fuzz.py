@@ -49,15 +49,15 @@ except ModuleNotFoundError:  # a venv from an older lock: required in CI, skippe
         raise
     pytest.skip("schemathesis is not installed", allow_module_level=True)
 
-from api.runtime import Runtime
-from registry.catalogue import TypeDefinition, example_definitions, example_service_items
-from registry.holders import HolderKind
-from registry.issuance import IssueRequest, IssuingParty
-from signing.models import SealType
-from signing.seals import SealRequest
-from trust.clients import ROLE_SCOPES
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clients import ROLE_SCOPES
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions, example_service_items
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.signing.models import SealType
+from zhengyin.signing.seals import SealRequest
 
 EXAMPLES = int(os.environ.get("ZHENGYIN_FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("ZHENGYIN_FUZZ_SEED", "0"))

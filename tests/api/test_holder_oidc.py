@@ -22,12 +22,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from api.runtime import Runtime
-from api.settings import Settings
-from registry.catalogue import TypeDefinition, example_definitions
-from signing.models import SealType
-from signing.seals import SealRequest
-from trust.db import utcnow
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions
+from zhengyin.signing.models import SealType
+from zhengyin.signing.seals import SealRequest
 
 from ..registry.conftest import ESTATE_TYPE, REAL_ESTATE, issuer_headers, seal_png
 from ..support import bearer, make_settings

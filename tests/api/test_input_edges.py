@@ -15,13 +15,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter, ValidationError
 
-from api.problems import PROBLEM_RESPONSES
-from api.runtime import Runtime
-from api.schemas.inputs import Day, Instant, JsonObject, Line, Text
-from registry.catalogue import TypeDefinition, example_definitions
-from registry.holders import HolderKind
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.problems import PROBLEM_RESPONSES
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.schemas.inputs import Day, Instant, JsonObject, Line, Text
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions
+from zhengyin.registry.holders import HolderKind
 
 from ..support import bearer
 

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from api.cli.checks import asserted_status
-from api.pages.statuses import Tone, status_view, validity_text
-from trust.validation import LicenceState
+from zhengyin.api.cli.checks import asserted_status
+from zhengyin.api.pages.statuses import Tone, status_view, validity_text
+from zhengyin.trust.validation import LicenceState
 
 EXPECTED = {
     LicenceState.VALID: (Tone.GOOD, "✔ 证照有效"),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.logs import configure_logging
+from zhengyin.api.logs import configure_logging
 
 ID_NUMBER = "11010519491231002X"
 MASKED = "110105********002X"
@@ -138,8 +138,8 @@ PRINCIPAL = "91110000600037341L"  # a credit code: the ID-number masking does no
 def _grant_row(grant_id: str, **overrides: Any) -> Any:
     from datetime import timedelta
 
-    from registry.models import AgentGrant
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
+    from zhengyin.registry.models import AgentGrant
 
     values: dict[str, Any] = {
         "id": grant_id, "principal_code": PRINCIPAL, "principal_kind": "credit-code",

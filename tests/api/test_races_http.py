@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.runtime import Runtime
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
 
 from ..conftest import truncate_all
 from ..registry.conftest import MARKET, food_request, install_examples, seal_png

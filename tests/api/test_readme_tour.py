@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api.settings import Settings
+from zhengyin.api.settings import Settings
 
 from ..support import require_tool, serving
 

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from api.deps import ServicesDep
-from api.runtime import Runtime, Services
-from trust.db import utcnow
-from trust.models import AuditEntry, AuditOutboxRecord
+from zhengyin.api.deps import ServicesDep
+from zhengyin.api.runtime import Runtime, Services
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry, AuditOutboxRecord
 
 
 def _route_that_writes(app: Any, *, fail: bool) -> None:

@@ -18,10 +18,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from api.database import alembic_config, check_schema, current_revision, head_revision, metadata
-from api.database import upgrade as upgrade_to
-from trust.db import make_engine
-from trust.errors import DatabaseSchemaError
+from zhengyin.api.database import (
+    alembic_config,
+    check_schema,
+    current_revision,
+    head_revision,
+    metadata,
+)
+from zhengyin.api.database import upgrade as upgrade_to
+from zhengyin.core.db import make_engine
+from zhengyin.core.errors import DatabaseSchemaError
 
 from ..conftest import _DB_BACKENDS, _postgres_database
 

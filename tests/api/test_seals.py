@@ -19,8 +19,9 @@ import pytest
 from asn1crypto import crl, ocsp, x509
 from PIL import Image
 
-from trust.db import utcnow
-from trust.models import ClientRole, RevocationReason
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.trust.models import RevocationReason
 
 from ..signing.checks import assert_pyhanko_passes, pdfsig_check
 from ..signing.documents import ANCHOR, approval_pdf, encrypted_pdf, not_a_pdf
@@ -38,7 +39,7 @@ FOREIGN_ORG_CODE = "91110000600037341L"  # another organisation (STANDARDS §3 e
 def api(stamping: StampingEnv) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     yield TestClient(create_app(runtime=stamping.runtime), raise_server_exceptions=False)
 
@@ -169,7 +170,7 @@ def test_a_client_is_not_authorised_on_another_organisations_seal(
 def test_a_grant_across_organisations_made_before_the_rule_stamps_nothing(
         api: Any, creds: dict[str, dict[str, str]], seal: dict[str, Any],
         stamping: StampingEnv) -> None:
-    from signing.models import SealAuthorisation
+    from zhengyin.signing.models import SealAuthorisation
 
     # A grant the old code allowed, written as it stored it.
     with stamping.runtime.unit_of_work() as services:
@@ -266,7 +267,7 @@ def test_an_uploaded_handwriting_image_is_checked(api: Any, creds: dict[str, dic
                                              ("欧阳修文", "欧阳修文")])
 def test_a_legal_representatives_name_seal_shows_its_name(
         api: Any, creds: dict[str, dict[str, str]], holder: str, face: str) -> None:
-    from signing.appearance import render_name_seal
+    from zhengyin.signing.appearance import render_name_seal
 
     response = api.post("/seals", headers=h(creds, "admin"), json={
         "org_name": ORG_NAME, "credit_code": ORG_CODE, "seal_type": "legal-representative",

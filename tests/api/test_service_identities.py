@@ -7,10 +7,10 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from api.runtime import Runtime
-from registry.checks import Caller, CheckRequest
-from registry.errors import ConsentError
-from trust.models import ServiceIdentity
+from zhengyin.api.runtime import Runtime
+from zhengyin.registry.checks import Caller, CheckRequest
+from zhengyin.registry.errors import ConsentError
+from zhengyin.trust.models import ServiceIdentity
 
 
 def _registry_identities(runtime: Runtime) -> int:

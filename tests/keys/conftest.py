@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from keys import KeyAlgorithm, KeyEncryptionKey, KeyHandle, KeyStore
-from keys.software import SoftwareKeyStore
+from zhengyin.keys import KeyAlgorithm, KeyEncryptionKey, KeyHandle, KeyStore
+from zhengyin.keys.software import SoftwareKeyStore
 
 from ..conftest import SoftHSMToken
 
@@ -69,7 +69,7 @@ def software_store(key_dir: Path, kek: KeyEncryptionKey) -> SoftwareKeyStore:
 @pytest.fixture
 def pkcs11_store(softhsm_token: SoftHSMToken) -> Iterator[KeyStore]:
     """A PKCS#11 store on the session token, closed after the test."""
-    from keys.pkcs11 import PKCS11KeyStore
+    from zhengyin.keys.pkcs11 import PKCS11KeyStore
 
     store = PKCS11KeyStore(softhsm_token.module, softhsm_token.label, softhsm_token.pin)
     try:

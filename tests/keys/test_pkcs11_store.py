@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from keys import (
+from zhengyin.keys import (
     KeyAlgorithm,
     KeyDisabledError,
     KeyStore,
@@ -29,7 +29,7 @@ DATA = b"pkcs11 store test"
 def open_store(token: SoftHSMToken, *, pin: str | None = None,
                label: str | None = None, module: str | None = None) -> KeyStore:
     """Open a PKCS#11 store on the test token, optionally with one setting changed."""
-    from keys.pkcs11 import PKCS11KeyStore
+    from zhengyin.keys.pkcs11 import PKCS11KeyStore
 
     return PKCS11KeyStore(module or token.module, label or token.label,
                           token.pin if pin is None else pin)
@@ -282,7 +282,7 @@ def test_foreign_key_on_the_token_is_left_out_and_refused(
     from pkcs11 import Attribute, KeyType
     from pkcs11.util.ec import encode_named_curve_parameters
 
-    from keys import KeyHandle
+    from zhengyin.keys import KeyHandle
 
     raw_id = os.urandom(16)
     key_type, parameter = FOREIGN_KEYS[kind]

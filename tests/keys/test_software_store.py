@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from keys import (
+from zhengyin.keys import (
     InsecureKEKFileError,
     KEKMismatchError,
     KEKMissingError,
@@ -28,7 +28,7 @@ from keys import (
     KeyStoreError,
     open_key_store,
 )
-from keys.software import SoftwareKeyStore
+from zhengyin.keys.software import SoftwareKeyStore
 
 from .conftest import kek_bytes, kek_of
 
@@ -538,7 +538,7 @@ def test_key_generated_by_another_instance_is_listed_and_usable(
 
 def test_deleted_key_is_not_found_even_when_cached(key_dir: Path,
                                                    software_store: SoftwareKeyStore) -> None:
-    from keys import KeyNotFoundError
+    from zhengyin.keys import KeyNotFoundError
 
     handle = software_store.generate(KeyAlgorithm.EC_P256, "k")
     software_store.sign(handle, DATA)

@@ -7,8 +7,8 @@ from multiprocessing.synchronize import Barrier
 
 def open_at_barrier(barrier: Barrier, module: str, label: str, pin: str) -> str:
     """Open a store once ``barrier`` releases; say how it went (never the PIN)."""
-    from keys import KeyStoreUnavailableError
-    from keys.pkcs11 import PKCS11KeyStore
+    from zhengyin.keys import KeyStoreUnavailableError
+    from zhengyin.keys.pkcs11 import PKCS11KeyStore
 
     barrier.wait()
     try:

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from registry.catalogue import TypeDefinition, example_definitions
-from signing.appearance import RoundSealSpec, render_round_seal
-from signing.models import SealType
-from signing.seals import SealRequest
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions
+from zhengyin.signing.appearance import RoundSealSpec, render_round_seal
+from zhengyin.signing.models import SealType
+from zhengyin.signing.seals import SealRequest
 
 from ..support import bearer
 

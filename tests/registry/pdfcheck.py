@@ -12,7 +12,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from api.runtime import Runtime
+from zhengyin.api.runtime import Runtime
 
 from ..support import require_tool
 

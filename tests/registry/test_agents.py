@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from api.runtime import Runtime
-from registry.holders import HolderKind
-from registry.models import AgentGrant
-from trust.db import utcnow
-from trust.models import AuditEntry, ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry, ClientRole
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.models import AgentGrant
 
 from ..support import bearer
 from .test_checks import COMPANY, STAFF, World, _business

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.orm.exc import DetachedInstanceError
 
-from api.runtime import Runtime
-from registry.catalogue import TypeDefinition, TypeDefinitionError, example_definitions
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, TypeDefinitionError, example_definitions
 
 from ..support import bearer
 from .conftest import FOOD_TYPE, MARKET, REAL_ESTATE, food_request
@@ -148,7 +148,7 @@ def test_withdrawing_an_issuer_is_audited(http: Any, registry: Runtime,
                                           credentials: dict[ClientRole, str]) -> None:
     from sqlalchemy import select
 
-    from trust.models import AuditEntry
+    from zhengyin.core.models import AuditEntry
 
     withdrawn = _food_definition()
     withdrawn["issuers"] = []

@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
-from api.runtime import Runtime
-from registry.catalogue import example_service_items
-from registry.holders import HolderKind
-from registry.models import Licence, LicenceUse, UseCode
-from registry.receipts import DISPLAY_TYP, verify_receipt
-from trust.db import utcnow
-from trust.jws import JWSError, SignerTrust, b64url
-from trust.models import AuditEntry, ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry, ClientRole
+from zhengyin.registry.catalogue import example_service_items
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.models import Licence, LicenceUse, UseCode
+from zhengyin.registry.receipts import DISPLAY_TYP, verify_receipt
+from zhengyin.trust.jws import JWSError, SignerTrust, b64url
 
 from ..support import bearer
 from .conftest import BUSINESS_TYPE, MARKET, REAL_ESTATE, food_request, issuer_headers
@@ -157,8 +157,8 @@ def test_a_check_on_the_event_loop_answers_and_records_as_the_session_path_does(
     # every other check runs through a session. The two must not drift apart.
     if world.runtime.async_statements is None:
         pytest.skip("SQLite runs every check through a session")
-    from api.schemas.checks import CheckRead
-    from registry.checks import Caller, CheckRequest
+    from zhengyin.api.schemas.checks import CheckRead
+    from zhengyin.registry.checks import Caller, CheckRequest
 
     world.issue(world.market, _business())
     world.issue(world.estate, _premises())
@@ -250,7 +250,7 @@ def test_without_valid_consent_the_403_reveals_nothing(world: World, defect: str
             world.http.post(f"/holder/consents/{consent}/withdraw", headers=world.company)
         elif defect == "expired":
             with world.runtime.unit_of_work() as services:
-                from registry.models import Consent
+                from zhengyin.registry.models import Consent
 
                 services.session.execute(update(Consent).where(Consent.id == consent).values(
                     expires_at=datetime.now(UTC) - timedelta(seconds=1)))
@@ -537,7 +537,7 @@ def test_the_holder_and_the_issuer_see_the_uses(world: World) -> None:
 @pytest.fixture
 def limited_world(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """The world with checks limited to 12 a minute per client (a burst of 2)."""
-    from api.routes import checks as routes
+    from zhengyin.api.routes import checks as routes
 
     monkeypatch.setattr(world.runtime.settings, "check_rate_per_minute", 12)
     routes._limiter.cache_clear()  # the limiter is per process; start with full buckets

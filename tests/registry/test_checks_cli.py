@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from asn1crypto import pem
 
-from api.runtime import Runtime
-from registry.catalogue import example_service_items
-from registry.errors import RegistryError
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import example_service_items
+from zhengyin.registry.errors import RegistryError
 
 from .test_checks import ITEM, World, _business
 
@@ -77,7 +77,7 @@ def cli(registry: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
     """Runs ``zhengyin`` in-process against the test runtime's database."""
     from typer.testing import CliRunner
 
-    from api.cli import app, common
+    from zhengyin.api.cli import app, common
 
     settings = registry.settings
     for name in [n for n in os.environ if n.startswith("ZHENGYIN_")]:

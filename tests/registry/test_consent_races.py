@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from api.runtime import Runtime
-from registry.catalogue import example_service_items
-from registry.holders import HolderKind, normalise_holder
-from trust.db import utcnow
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.catalogue import example_service_items
+from zhengyin.registry.holders import HolderKind, normalise_holder
 
 from ..racing import racing, recorded, service_call
 

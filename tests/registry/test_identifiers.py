@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry.errors import InvalidIdentifierError
-from registry.identifiers import LicenceIdentifier, check_character
+from zhengyin.registry.errors import InvalidIdentifierError
+from zhengyin.registry.identifiers import LicenceIdentifier, check_character
 
 REAL_IDENTIFIERS = [
     "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F",

@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from api.imports import import_service, inline_sealing
-from api.runtime import Runtime
-from registry.errors import ImportConflictError, NotAllowedToIssueError
-from registry.identifiers import LicenceIdentifier
-from registry.importing import ImportOptions, ImportSummary
-from registry.importreport import ImportReport
-from registry.issuance import IssueRequest, IssuingParty
-from registry.models import Licence, LicenceEvent
-from signing.models import SealUse
-from trust.auditverify import verify_audit_chain
-from trust.db import utcnow
-from trust.models import AuditEntry
+from zhengyin.api.imports import import_service, inline_sealing
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry
+from zhengyin.registry.errors import ImportConflictError, NotAllowedToIssueError
+from zhengyin.registry.identifiers import LicenceIdentifier
+from zhengyin.registry.importing import ImportOptions, ImportSummary
+from zhengyin.registry.importreport import ImportReport
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.models import Licence, LicenceEvent
+from zhengyin.signing.models import SealUse
+from zhengyin.trust.auditverify import verify_audit_chain
 
 from .conftest import BIRTH_TYPE, FOOD_TYPE, HOSPITAL, MARKET, food_request
 from .pdfcheck import pdfsig, root_certificate

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from api.runtime import Runtime
-from registry.catalogue import TypeDefinition, example_definitions, fields_validator
-from registry.fieldcheck import fields_conform
-from registry.models import Licence, LicenceType
+from zhengyin.api.runtime import Runtime
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions, fields_validator
+from zhengyin.registry.fieldcheck import fields_conform
+from zhengyin.registry.models import Licence, LicenceType
 
 from .conftest import FOOD_TYPE, HOSPITAL, MARKET, issuer_headers
 from .test_import import food_row

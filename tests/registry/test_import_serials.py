@@ -22,13 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from api.imports import import_service
-from api.runtime import Runtime
-from registry.identifiers import LicenceIdentifier
-from registry.importing import ImportSummary
-from registry.models import Licence, SerialCounter
-from signing.certified import CHINA_TZ
-from trust.db import utcnow
+from zhengyin.api.imports import import_service
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import CHINA_TZ, utcnow
+from zhengyin.registry.identifiers import LicenceIdentifier
+from zhengyin.registry.importing import ImportSummary
+from zhengyin.registry.models import Licence, SerialCounter
 
 from .conftest import FOOD_TYPE, MARKET
 from .test_import import HOLDERS, food_row, licences_of, run_import, write_rows
@@ -98,7 +97,7 @@ def test_kept_serials_are_reserved_with_rows_checked_in_worker_processes(
         registry: Runtime, tmp_path: Path) -> None:
     rows = _rows(2017, [0, 0, 1, 2, 0, 3, 0, 4])
     service = import_service(registry, check_workers=2)
-    from registry.importing import ImportOptions
+    from zhengyin.registry.importing import ImportOptions
 
     summary = service.run(write_rows(tmp_path / "eight.jsonl", rows),
                           ImportOptions(type_code=FOOD_TYPE, issuer_code=MARKET,

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from api.runtime import Runtime
-from api.settings import Settings
-from registry.identifiers import LicenceIdentifier
-from registry.issuance import IssueRequest, IssuingParty
-from registry.models import Licence, LicenceEvent
-from signing.models import SealUse
-from trust.auditverify import verify_audit_chain
-from trust.db import utcnow
-from trust.models import AuditEntry
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry
+from zhengyin.registry.identifiers import LicenceIdentifier
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.models import Licence, LicenceEvent
+from zhengyin.signing.models import SealUse
+from zhengyin.trust.auditverify import verify_audit_chain
 
 from .conftest import (
     BIRTH_TYPE,

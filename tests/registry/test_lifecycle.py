@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from api.runtime import Runtime
-from registry.identifiers import LicenceIdentifier
-from registry.lifecycle import TRANSITIONS
-from registry.models import Licence, LicenceEvent, LicenceStatus, TransitionAction
-from signing.certified import CHINA_TZ
-from trust.db import utcnow
-from trust.models import AuditEntry
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import CHINA_TZ, utcnow
+from zhengyin.core.models import AuditEntry
+from zhengyin.registry.identifiers import LicenceIdentifier
+from zhengyin.registry.lifecycle import TRANSITIONS
+from zhengyin.registry.models import Licence, LicenceEvent, LicenceStatus, TransitionAction
 
 from .conftest import food_request
 

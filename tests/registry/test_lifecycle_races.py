@@ -12,14 +12,14 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from api.runtime import Runtime
-from registry.errors import IllegalTransitionError
-from registry.issuance import IssueRequest, IssuingParty
-from registry.licences import Reader
-from registry.lifecycle import RevocationKind
-from registry.models import Licence, LicenceEvent, LicenceStatus, TransitionAction
-from trust.db import utcnow
-from trust.errors import ConcurrentChangeError
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.errors import ConcurrentChangeError
+from zhengyin.registry.errors import IllegalTransitionError
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import RevocationKind
+from zhengyin.registry.models import Licence, LicenceEvent, LicenceStatus, TransitionAction
 
 from ..racing import licence_change, racing
 from .conftest import FOOD_TYPE, MARKET, food_request

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from api.runtime import Runtime
+from zhengyin.api.runtime import Runtime
 
 from .conftest import food_request
 

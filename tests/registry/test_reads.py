@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from registry.holders import HolderKind
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.holders import HolderKind
 
 from ..support import bearer
 from .conftest import (
@@ -177,7 +177,7 @@ def test_a_tampered_or_foreign_holder_token_is_refused(http: Any, registry: Runt
 def test_development_tokens_are_refused_when_disabled(runtime: Runtime) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     token = _holder_token(runtime, PERSON)
     runtime.settings = runtime.settings.model_copy(update={"holder_dev_tokens": False})
@@ -190,7 +190,7 @@ def test_holder_downloads_are_audited_with_a_masked_id(http: Any, registry: Runt
                                                        estate: dict[str, str]) -> None:
     from sqlalchemy import select
 
-    from trust.models import AuditEntry
+    from zhengyin.core.models import AuditEntry
 
     identifier = http.post("/licences", json=_estate(), headers=estate).json()["identifier"]
     http.get(f"/holder/licences/{identifier}/pdf",

@@ -18,13 +18,12 @@ import pytest
 from asn1crypto import cms, tsp
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from registry.catalogue import TypeDefinition, example_definitions
-from registry.issuance import IssueRequest, IssuingParty
-from registry.models import Licence
-from signing.certified import CHINA_TZ
-from signing.models import SealType
-from signing.seals import SealRequest
-from trust.db import utcnow
+from zhengyin.core.clock import CHINA_TZ, utcnow
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.models import Licence
+from zhengyin.signing.models import SealType
+from zhengyin.signing.seals import SealRequest
 
 from ..signing.checks import pdfsig_check
 from ..signing.fixtures import StampingEnv, make_stamping_env

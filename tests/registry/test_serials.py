@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from api.runtime import Runtime
-from registry.models import SerialCounter
+from zhengyin.api.runtime import Runtime
+from zhengyin.registry.models import SerialCounter
 
 from .conftest import BUSINESS_TYPE, FOOD_TYPE, MARKET
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from api.runtime import Runtime
-from registry.issuance import IssueRequest, IssuingParty
-from registry.licencedirectory import RegistryLicenceDirectory
-from registry.licences import Reader
-from registry.lifecycle import ChangeRequest
-from registry.models import Licence
-from registry.usecopies import signed_revision_digest
-from trust.db import utcnow
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.licencedirectory import RegistryLicenceDirectory
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import ChangeRequest
+from zhengyin.registry.models import Licence
+from zhengyin.registry.usecopies import signed_revision_digest
 
 from .conftest import FOOD_TYPE, MARKET, food_request
 from .test_import import food_row, run_import, write_rows

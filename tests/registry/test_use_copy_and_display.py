@@ -14,16 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from api.app import create_app
-from registry.catalogue import TypeDefinition, example_definitions, example_service_items
-from registry.holders import HolderKind
-from registry.receipts import verify_display
-from signing.models import SealType
-from signing.seals import SealRequest
-from trust.db import utcnow
-from trust.jws import JWSError, PinnedSigner, SignerTrust
-from trust.models import ClientRole
-from trust.purposes import DISPLAY_CODE
+from zhengyin.api.app import create_app
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions, example_service_items
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.receipts import verify_display
+from zhengyin.signing.models import SealType
+from zhengyin.signing.seals import SealRequest
+from zhengyin.trust.jws import JWSError, PinnedSigner, SignerTrust
+from zhengyin.trust.purposes import DISPLAY_CODE
 
 from ..signing.checks import pdfsig_check
 from ..signing.fixtures import StampingEnv, make_stamping_env

@@ -18,22 +18,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
-from registry.catalogue import TypeDefinition, example_definitions, example_service_items
-from registry.holders import HolderKind
-from registry.issuance import verify_url
-from registry.licences import Reader
-from registry.models import LicenceUse
-from registry.platform import platform_seal
-from registry.sealing import REDACTED, licence_view
-from registry.usecopy import UseCopyMarks, use_copy_document
-from signing.models import SealType, SignatureLevel
-from signing.placement import BoxPlacement, Placement
-from signing.seals import SealRequest
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest
-from trust.db import utcnow
-from trust.models import AuditEntry, ClientRole
+from zhengyin.api.app import create_app
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry, ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions, example_service_items
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.issuance import verify_url
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.models import LicenceUse
+from zhengyin.registry.platform import platform_seal
+from zhengyin.registry.sealing import REDACTED, licence_view
+from zhengyin.registry.usecopy import UseCopyMarks, use_copy_document
+from zhengyin.signing.models import SealType, SignatureLevel
+from zhengyin.signing.placement import BoxPlacement, Placement
+from zhengyin.signing.seals import SealRequest
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest
 
 from ..signing.fixtures import StampingEnv, make_stamping_env
 from ..support import bearer

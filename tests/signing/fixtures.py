@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from keys import KeyAlgorithm
-from signing.models import Seal, SealType
-from signing.seals import SealRequest
-from trust.db import utcnow
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.signing.models import Seal, SealType
+from zhengyin.signing.seals import SealRequest
 
 from ..conftest import truncate_all
 from ..support import ORG_CODE, ORG_NAME, make_settings
@@ -59,7 +59,7 @@ class StampingEnv:
 def _serve(runtime: Runtime, sock: socket.socket) -> tuple[Any, threading.Thread]:
     import uvicorn
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     # lifespan off: the module owns the runtime and closes it itself.
     config = uvicorn.Config(create_app(runtime=runtime), log_config=None, log_level="warning",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from signing.appearance import (
+from zhengyin.signing.appearance import (
     SEAL_RED,
     NameCell,
     OrganisationLevel,
@@ -25,7 +25,7 @@ from signing.appearance import (
     render_round_seal,
     validate_signature_image,
 )
-from signing.errors import BadImageError
+from zhengyin.signing.errors import BadImageError
 
 from ..support import ORG_NAME
 

@@ -10,14 +10,14 @@ from datetime import timedelta
 
 import pytest
 
-from signing.batch import StampPool, documents_from_zip
-from signing.errors import StampOptionsError
-from signing.jobs import StampJobService, run_stamp_job
-from signing.models import Seal, SignatureLevel, StampJob, StampJobStatus
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest
-from signing.uselog import SealUseFilter
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.batch import StampPool, documents_from_zip
+from zhengyin.signing.errors import StampOptionsError
+from zhengyin.signing.jobs import StampJobService, run_stamp_job
+from zhengyin.signing.models import Seal, SignatureLevel, StampJob, StampJobStatus
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest
+from zhengyin.signing.uselog import SealUseFilter
 
 from .checks import assert_pyhanko_passes, pdfsig_check
 from .documents import approval_pdf, encrypted_pdf, not_a_pdf
@@ -70,7 +70,7 @@ def test_a_batch_stamps_good_files_and_reports_bad_ones(stamping: StampingEnv,
 
 
 def test_a_job_for_a_suspended_seal_is_refused(stamping: StampingEnv) -> None:
-    from signing.errors import SealUnusableError
+    from zhengyin.signing.errors import SealUnusableError
 
     seal = stamping.new_seal()
     with stamping.runtime.unit_of_work() as services:

@@ -16,10 +16,10 @@ from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing.errors import StampOptionsError
-from signing.models import Seal, SignatureLevel
-from signing.placement import BoxPlacement, CrossPage, InvisiblePlacement, Placement
-from signing.stamper import StampOptions
+from zhengyin.signing.errors import StampOptionsError
+from zhengyin.signing.models import Seal, SignatureLevel
+from zhengyin.signing.placement import BoxPlacement, CrossPage, InvisiblePlacement, Placement
+from zhengyin.signing.stamper import StampOptions
 
 from .checks import assert_pyhanko_passes, pdfsig_check, pyhanko_verdicts
 from .documents import approval_pdf

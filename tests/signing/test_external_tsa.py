@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from signing.jobs import StampJobService, run_stamp_job
-from signing.models import Seal, SignatureLevel, StampJobStatus
-from signing.stamper import StampOptions
-from signing.stamping import StampedDocument, StampRequest
-from signing.timestamps import TimeStampUnavailableError
-from signing.uselog import SealUseFilter
-from trust.db import utcnow
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.jobs import StampJobService, run_stamp_job
+from zhengyin.signing.models import Seal, SignatureLevel, StampJobStatus
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampedDocument, StampRequest
+from zhengyin.signing.timestamps import TimeStampUnavailableError
+from zhengyin.signing.uselog import SealUseFilter
 
 from ..support import make_settings
 from .checks import assert_pyhanko_passes, openssl_ts_verify, pdfsig_check, signature_tokens

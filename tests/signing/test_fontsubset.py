@@ -9,8 +9,8 @@ from io import BytesIO
 import pytest
 from fontTools.ttLib import TTFont
 
-from signing.fonts import pdf_font
-from signing.fontsubset import FontSource
+from zhengyin.signing.fonts import pdf_font
+from zhengyin.signing.fontsubset import FontSource
 
 TEXT = ("营业执照统一社会信用代码名称法定代表人经营范围注册资本北京市朝阳区某某科技有限公司"
         " 0123456789ABCXYZ%（）")

@@ -33,11 +33,11 @@ import psutil
 import pytest
 from sqlalchemy import select, text
 
-from api.runtime import Runtime
-from signing.models import SealType, SealUse, StampJob, StampJobStatus
-from signing.seals import SealRequest
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.signing.models import SealType, SealUse, StampJob, StampJobStatus
+from zhengyin.signing.seals import SealRequest
 
 from ..conftest import truncate_all
 from ..support import ORG_CODE, ORG_NAME, make_settings
@@ -321,7 +321,7 @@ def test_a_stamp_whose_use_is_not_committed_is_never_returned_or_written(
         installation: Installation) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     site = installation
     if site.runtime.engine.dialect.name != "postgresql":

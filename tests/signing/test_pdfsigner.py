@@ -10,11 +10,11 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 
-from keys import KeyAlgorithm, KeyHandle
-from signing.models import SealType
-from signing.pdfsigner import KeyStoreSigner
-from trust.models import CertificateRecord
-from trust.pki import IssuedCertificate
+from zhengyin.keys import KeyAlgorithm, KeyHandle
+from zhengyin.signing.models import SealType
+from zhengyin.signing.pdfsigner import KeyStoreSigner
+from zhengyin.trust.models import CertificateRecord
+from zhengyin.trust.pki import IssuedCertificate
 
 from .checks import assert_pyhanko_passes, pdfsig_check
 from .documents import approval_pdf

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from signing.models import SealType, SignatureLevel
-from signing.stamper import StampOptions
+from zhengyin.signing.models import SealType, SignatureLevel
+from zhengyin.signing.stamper import StampOptions
 
 from ..conftest import SoftHSMToken
 from .checks import assert_pyhanko_passes, openssl_ts_verify, pdfsig_check
@@ -44,9 +44,9 @@ def test_a_token_seal_stamps_b_lt_that_validates(token_env: StampingEnv) -> None
 
 
 def test_batch_workers_open_their_own_token_sessions(token_env: StampingEnv) -> None:
-    from signing.jobs import run_stamp_job
-    from signing.stamping import StampRequest
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
+    from zhengyin.signing.jobs import run_stamp_job
+    from zhengyin.signing.stamping import StampRequest
 
     seal = token_env.new_seal(SealType.APPROVAL)
     options = StampOptions(ANCHORED)

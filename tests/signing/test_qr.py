@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signing.qr import FastQR, segno_rows
+from zhengyin.signing.qr import FastQR, segno_rows
 
 
 @settings(max_examples=150, deadline=None)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
-from signing.batch import documents_from_zip, safe_document_name
-from signing.errors import BrokenPDFError, StampOptionsError
-from signing.models import Seal
-from signing.pdfinput import open_pdf
+from zhengyin.signing.batch import documents_from_zip, safe_document_name
+from zhengyin.signing.errors import BrokenPDFError, StampOptionsError
+from zhengyin.signing.models import Seal
+from zhengyin.signing.pdfinput import open_pdf
 
 from .documents import approval_pdf
 from .fixtures import StampingEnv

@@ -12,10 +12,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from api.runtime import Runtime
-from signing.models import Seal, SealStatus
-from trust.db import utcnow
-from trust.models import AuditEntry, CertificateRecord, CertificateStatus, RevocationReason
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry
+from zhengyin.signing.models import Seal, SealStatus
+from zhengyin.trust.models import CertificateRecord, CertificateStatus, RevocationReason
 
 from ..racing import REASON, racing, service_call
 from .fixtures import StampingEnv

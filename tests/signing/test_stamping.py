@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing.errors import (
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.errors import (
     AnchorNotFoundError,
     BoxOutsidePageError,
     BrokenPDFError,
@@ -27,18 +28,17 @@ from signing.errors import (
     StampNotPermittedError,
     StampOptionsError,
 )
-from signing.models import Seal, SealType, SignatureLevel
-from signing.placement import (
+from zhengyin.signing.models import Seal, SealType, SignatureLevel
+from zhengyin.signing.placement import (
     AnchorPlacement,
     BoxPlacement,
     FieldPlacement,
     Placement,
     ReservedField,
 )
-from signing.stamper import StampOptions
-from signing.stamping import StampedDocument, StampRequest
-from signing.uselog import SealUseFilter
-from trust.db import utcnow
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampedDocument, StampRequest
+from zhengyin.signing.uselog import SealUseFilter
 
 from .checks import (
     assert_pyhanko_passes,
@@ -271,7 +271,7 @@ def test_an_unusable_seal_stamps_nothing(stamping: StampingEnv, change: str) -> 
 
 def test_an_unauthorised_client_stamps_nothing(stamping: StampingEnv,
                                                approval_seal: Seal) -> None:
-    from trust.models import ClientRole
+    from zhengyin.core.models import ClientRole
 
     with stamping.runtime.unit_of_work() as services:
         client = services.clients.add(name="stamper-unauthorised", role=ClientRole.STAMPER,
@@ -310,7 +310,7 @@ def test_every_stamp_is_a_recorded_and_audited_use(stamping: StampingEnv,
     with stamping.runtime.unit_of_work(readonly=True) as services:
         from sqlalchemy import select
 
-        from trust.models import AuditEntry
+        from zhengyin.core.models import AuditEntry
 
         entry = services.session.scalars(
             select(AuditEntry).where(AuditEntry.action == "seal.used")

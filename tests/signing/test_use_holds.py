@@ -13,14 +13,14 @@ import threading
 import time
 from datetime import datetime
 
-from signing.batch import TaskOutcome
-from signing.errors import SealUnusableError
-from signing.models import SealStatus
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest
-from signing.uselog import SealUseFilter
-from trust.db import utcnow
-from trust.validation import Indication
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.batch import TaskOutcome
+from zhengyin.signing.errors import SealUnusableError
+from zhengyin.signing.models import SealStatus
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest
+from zhengyin.signing.uselog import SealUseFilter
+from zhengyin.trust.validation import Indication
 
 from .documents import approval_pdf
 from .fixtures import StampingEnv

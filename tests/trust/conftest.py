@@ -22,12 +22,12 @@ import pytest
 from asn1crypto import pem
 from sqlalchemy import select, text
 
-from api.runtime import Runtime
-from keys import KeyAlgorithm
-from trust.auditformat import GENESIS_HASH, entry_hash
-from trust.db import utcnow
-from trust.models import AuditEntry, ClientRole
-from trust.pki import IssuedCertificate
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.auditformat import GENESIS_HASH, entry_hash
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry, ClientRole
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.trust.pki import IssuedCertificate
 
 from ..conftest import open_runtime
 from ..support import ORG_CODE, ORG_NAME, make_settings, require_tool
@@ -146,7 +146,7 @@ def live_server(pki_runtime: Runtime) -> Iterator[str]:
     """The real app under uvicorn on a free loopback port, in a background thread."""
     import uvicorn
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from api.runtime import Runtime
-from keys import KeyAlgorithm
-from trust.db import utcnow
-from trust.errors import ClientStateError
-from trust.models import ApiClient, AuditEntry, ClientRole, ClientStatus
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.errors import ClientStateError
+from zhengyin.core.models import ApiClient, AuditEntry, ClientRole, ClientStatus
+from zhengyin.keys import KeyAlgorithm
 
 from ..racing import racing, recorded, service_call
 from ..support import bearer

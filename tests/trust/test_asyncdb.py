@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, bindparam, select, text
 
-from trust import db
-from trust.asyncdb import AsyncStatements, prepared
-from trust.db import JSONDocument, UTCDateTime, make_engine, str_enum, together_statement
+from zhengyin.core import db
+from zhengyin.core.asyncdb import AsyncStatements, prepared
+from zhengyin.core.db import JSONDocument, UTCDateTime, make_engine, str_enum, together_statement
 
 
 class Colour(enum.StrEnum):

@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from api.runtime import Runtime
-from trust.audit import AuditLog
-from trust.auditchain import AuditSequencer
-from trust.auditverify import verify_audit_chain
-from trust.db import session_scope, utcnow
-from trust.errors import AuditChainBrokenError
-from trust.models import AuditCheckpoint, AuditEntry
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.auditchain import AuditSequencer
+from zhengyin.core.clock import utcnow
+from zhengyin.core.db import session_scope
+from zhengyin.core.errors import AuditChainBrokenError
+from zhengyin.core.models import AuditCheckpoint, AuditEntry
+from zhengyin.trust.auditverify import verify_audit_chain
 
 from .conftest import rewrite_audit_chain_from
 
@@ -137,7 +138,7 @@ def test_details_never_keep_secrets_or_full_id_numbers(runtime: Runtime) -> None
 
 
 def test_append_chained_writes_the_chain_one_by_one_appends_would(runtime: Runtime) -> None:
-    from trust.audit import AuditRecord
+    from zhengyin.core.audit import AuditRecord
 
     at = utcnow()
     _append(runtime, 2)

@@ -23,24 +23,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select, text
 
-from api.runtime import Runtime
-from api.settings import Settings
-from keys import KeyAlgorithm, KeyHandle
-from trust.audit import AuditLog
-from trust.auditchain import AuditSequencer
-from trust.auditexport import ExportedCheckpoint, export_lines, read_export
-from trust.auditformat import checkpoint_message
-from trust.auditverify import AuditVerification, verify_audit_chain
-from trust.db import session_scope, utcnow
-from trust.errors import AuditChainBrokenError, AuditCheckpointMissingError, AuditExportError
-from trust.models import (
-    AuditCheckpoint,
-    AuditEntry,
-    AuditOutboxRecord,
-    CertificateRecord,
-    CertificateRole,
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.auditchain import AuditSequencer
+from zhengyin.core.auditformat import checkpoint_message
+from zhengyin.core.clock import utcnow
+from zhengyin.core.db import session_scope
+from zhengyin.core.errors import (
+    AuditChainBrokenError,
+    AuditCheckpointMissingError,
+    AuditExportError,
 )
-from trust.pki import TSA
+from zhengyin.core.models import AuditCheckpoint, AuditEntry, AuditOutboxRecord
+from zhengyin.keys import KeyAlgorithm, KeyHandle
+from zhengyin.trust.auditexport import ExportedCheckpoint, export_lines, read_export
+from zhengyin.trust.auditverify import AuditVerification, verify_audit_chain
+from zhengyin.trust.models import CertificateRecord, CertificateRole
+from zhengyin.trust.pki import TSA
 
 from ..conftest import open_runtime
 from .conftest import rewrite_audit_chain_from

@@ -14,12 +14,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from api.runtime import Runtime
-from trust.audit import AuditLog, AuditRecord, lock_head, wrote_to_outbox
-from trust.auditchain import AuditSequencer, BackgroundChainer
-from trust.auditverify import verify_audit_chain
-from trust.db import insert_together, session_scope, utcnow
-from trust.models import AuditEntry, AuditOutboxRecord
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.audit import AuditLog, AuditRecord, lock_head, wrote_to_outbox
+from zhengyin.core.auditchain import AuditSequencer, BackgroundChainer
+from zhengyin.core.clock import utcnow
+from zhengyin.core.db import insert_together, session_scope
+from zhengyin.core.models import AuditEntry, AuditOutboxRecord
+from zhengyin.trust.auditverify import verify_audit_chain
 
 
 def _commit(runtime: Runtime, count: int, action: str = "thing.done") -> None:
@@ -203,7 +204,7 @@ def test_a_failed_inline_chaining_leaves_the_committed_change_and_its_record(
 def test_the_server_starts_background_chaining_when_configured(runtime: Runtime) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     runtime.settings = runtime.settings.model_copy(update={"audit_chaining": "background"})
     assert not runtime.chaining_in_background

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from trust.clock import beijing, beijing_date, beijing_time
+from zhengyin.core.clock import beijing, beijing_date, beijing_time
 
 LATE_EVENING_UTC = datetime(2026, 12, 5, 16, 30, 5, tzinfo=UTC)
 """2026-12-05 in UTC, already 00:30 on 2026-12-06 in Beijing."""

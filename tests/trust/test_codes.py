@@ -19,8 +19,8 @@ from datetime import date
 
 import pytest
 
-from trust.codes import citizen_id_check_char, validate_citizen_id, validate_credit_code
-from trust.errors import InvalidCreditCodeError, InvalidIDNumberError
+from zhengyin.core.codes import citizen_id_check_char, validate_citizen_id, validate_credit_code
+from zhengyin.core.errors import InvalidCreditCodeError, InvalidIDNumberError
 
 # --------------------------------------------------------------------------- credit codes
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.runtime import Runtime
-from trust.db import utcnow
-from trust.errors import TrustError
-from trust.models import RevocationReason
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.errors import TrustError
+from zhengyin.trust.models import RevocationReason
 
 from .conftest import OPENSSL_TIME, IssueSeal, OpenSSL, openssl_time
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from trust import db
-from trust.db import make_engine
+from zhengyin.core import db
+from zhengyin.core.db import make_engine
 
 
 @pytest.fixture

@@ -19,22 +19,22 @@ import pytest
 from cryptography import x509
 from sqlalchemy import func, select
 
-from api.runtime import Runtime
-from keys import KeyAlgorithm, KeyHandle
-from registry.receipts import verify_receipt
-from trust.asn1sign import public_key_info
-from trust.db import utcnow
-from trust.jws import JWSError, SignerTrust
-from trust.models import (
-    AuditEntry,
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import AuditEntry
+from zhengyin.keys import KeyAlgorithm, KeyHandle
+from zhengyin.registry.receipts import verify_receipt
+from zhengyin.trust.asn1sign import public_key_info
+from zhengyin.trust.jws import JWSError, SignerTrust
+from zhengyin.trust.models import (
     CertificateRecord,
     CertificateRole,
     CertificateStatus,
     RevocationReason,
     ServiceIdentity,
 )
-from trust.purposes import RECEIPT, ekus_of_identity
-from trust.trustlist import read_trust_list
+from zhengyin.trust.purposes import RECEIPT, ekus_of_identity
+from zhengyin.trust.trustlist import read_trust_list
 
 from .tokenpki import certify, der, receipt_claims, stored_issuer, token_with_stored_key
 

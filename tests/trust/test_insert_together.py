@@ -9,15 +9,16 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Engine, Table, select
 
-from trust.db import (
+from zhengyin.core.clock import utcnow
+from zhengyin.core.db import (
     insert_together,
     make_engine,
     make_session_factory,
     reserve_ids,
     session_scope,
-    utcnow,
 )
-from trust.models import AuditOutboxRecord, CertificateRecord
+from zhengyin.core.models import AuditOutboxRecord
+from zhengyin.trust.models import CertificateRecord
 
 _OUTBOX = cast(Table, AuditOutboxRecord.__table__)
 _CERTIFICATES = cast(Table, CertificateRecord.__table__)

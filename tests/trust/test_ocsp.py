@@ -16,9 +16,9 @@ import httpx
 import pytest
 from asn1crypto import ocsp
 
-from api.runtime import Runtime
-from trust.db import utcnow
-from trust.models import RevocationReason
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.models import RevocationReason
 
 from .conftest import OPENSSL_TIME, CommandResult, IssueSeal, OpenSSL, openssl_time
 

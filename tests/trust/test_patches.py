@@ -16,8 +16,8 @@ from typing import Any
 from asn1crypto import core, x509
 from pyhanko.pdf_utils import generic
 
-from trust import _asn1fix
-from trust.validation import _speedups
+from zhengyin.trust import _asn1fix
+from zhengyin.trust.validation import _speedups
 
 
 def _sequence_with_length_ending_in_0x80() -> bytes:

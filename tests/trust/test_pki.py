@@ -11,25 +11,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from api.runtime import Runtime
-from keys import KeyAlgorithm
-from trust.db import utcnow
-from trust.errors import (
-    CertificateNotFoundError,
-    InvalidCodeError,
-    InvalidCreditCodeError,
-    InvalidIDNumberError,
-    RevocationError,
-    TrustError,
-)
-from trust.models import (
-    AuditEntry,
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.core.errors import InvalidCodeError, InvalidCreditCodeError, InvalidIDNumberError
+from zhengyin.core.models import AuditEntry
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.trust.errors import CertificateNotFoundError, RevocationError, TrustError
+from zhengyin.trust.models import (
     CertificateRecord,
     CertificateRole,
     RevocationReason,
     ServiceIdentity,
 )
-from trust.pki import IssuedCertificate
+from zhengyin.trust.pki import IssuedCertificate
 
 from ..support import ORG_CODE, ORG_NAME
 from .conftest import PUBLIC_ROOT, IssueSeal, OpenSSL, write_pem
@@ -180,9 +174,9 @@ def test_pki_init_command_creates_the_certificate_authorities(
     # database, in the environment of a fresh install.
     from typer.testing import CliRunner
 
-    from api.cli import app, common
-    from api.database import upgrade
-    from trust.db import make_engine
+    from zhengyin.api.cli import app, common
+    from zhengyin.api.database import upgrade
+    from zhengyin.core.db import make_engine
 
     for name in [n for n in os.environ if n.startswith("ZHENGYIN_")]:
         monkeypatch.delenv(name)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from trust.clients import ROLE_SCOPES, Principal, PrincipalCache
-from trust.models import ClientRole
+from zhengyin.core.clients import ROLE_SCOPES, Principal, PrincipalCache
+from zhengyin.core.models import ClientRole
 
 
 class _Clock:

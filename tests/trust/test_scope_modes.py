@@ -9,15 +9,15 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, Table, func, select
 
-from trust.db import (
+from zhengyin.core.clock import utcnow
+from zhengyin.core.db import (
     ReadOnlyScopeError,
     insert_together,
     make_engine,
     make_session_factory,
     session_scope,
-    utcnow,
 )
-from trust.models import AuditOutboxRecord
+from zhengyin.core.models import AuditOutboxRecord
 
 
 @pytest.fixture

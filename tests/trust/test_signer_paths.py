@@ -23,12 +23,12 @@ import pytest
 from asn1crypto import pem
 from cryptography import x509
 
-from api.runtime import Runtime
-from registry.receipts import verify_receipt
-from trust.db import utcnow
-from trust.jws import JWSError, SignerTrust, verify_compact
-from trust.pki import IssuedCertificate
-from trust.purposes import (
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.receipts import verify_receipt
+from zhengyin.trust.jws import JWSError, SignerTrust, verify_compact
+from zhengyin.trust.pki import IssuedCertificate
+from zhengyin.trust.purposes import (
     AUDIT_CHECKPOINT,
     DISPLAY_CODE,
     RECEIPT,
@@ -36,7 +36,7 @@ from trust.purposes import (
     TRUST_LIST,
     ekus_of_identity,
 )
-from trust.trustlist import read_trust_list
+from zhengyin.trust.trustlist import read_trust_list
 
 from .conftest import CommandResult, IssueSeal, OpenSSL, write_pem
 from .tokenpki import (

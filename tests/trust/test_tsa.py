@@ -12,9 +12,9 @@ import httpx
 import pytest
 from asn1crypto import tsp
 
-from api.runtime import Runtime
-from trust.models import ClientRole
-from trust.tsa import TSAPolicy
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.models import ClientRole
+from zhengyin.trust.tsa import TSAPolicy
 
 from ..support import bearer
 from .conftest import CommandResult, OpenSSL
@@ -281,7 +281,7 @@ def public_tsa_http(pki_runtime: Runtime) -> Iterator[Any]:
     """The app over the same PKI with settings.tsa_public, through a test client."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     public = Runtime(pki_runtime.settings.model_copy(update={"tsa_public": True}))
     with TestClient(create_app(runtime=public)) as client:

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from keys import KeyHandle, KeyStore
-from trust.db import utcnow
-from trust.jws import sign_compact, x5c_of
+from zhengyin.core.clock import utcnow
+from zhengyin.keys import KeyHandle, KeyStore
+from zhengyin.trust.jws import sign_compact, x5c_of
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from registry.catalogue import TypeDefinition, example_definitions
-from registry.issuance import IssueRequest, IssuingParty
-from signing.models import Seal, SealType, SignatureLevel
-from signing.placement import AnchorPlacement, FieldPlacement, Placement, ReservedField
-from signing.seals import SealRequest
-from signing.stamper import StampOptions
-from signing.stamping import StampRequest
-from trust.db import utcnow
-from trust.validation import VerificationReport
+from zhengyin.api.runtime import Runtime
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.signing.models import Seal, SealType, SignatureLevel
+from zhengyin.signing.placement import AnchorPlacement, FieldPlacement, Placement, ReservedField
+from zhengyin.signing.seals import SealRequest
+from zhengyin.signing.stamper import StampOptions
+from zhengyin.signing.stamping import StampRequest
+from zhengyin.trust.validation import VerificationReport
 
 from ..registry.conftest import MARKET, food_request, seal_png
 from ..signing.documents import ANCHOR, approval_pdf
@@ -107,8 +107,8 @@ class VerifyEnv:
 
     def revoke(self, identifier: str) -> None:
         """Revoke a licence (吊销), as its issuer would."""
-        from registry.licences import Reader
-        from registry.lifecycle import RevocationKind
+        from zhengyin.registry.licences import Reader
+        from zhengyin.registry.lifecycle import RevocationKind
 
         with self.runtime.unit_of_work() as services:
             licence = services.licences.get(identifier, Reader(everything=True))
@@ -149,7 +149,7 @@ def api(verify_env: VerifyEnv) -> Iterator[Any]:
     """The app over the module's service (server errors become 500 responses)."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     yield TestClient(create_app(runtime=verify_env.runtime), raise_server_exceptions=False)
 
@@ -159,7 +159,7 @@ def cli(verify_env: VerifyEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
     """Runs ``zhengyin`` in-process against the module's service."""
     from typer.testing import CliRunner
 
-    from api.cli import app, common
+    from zhengyin.api.cli import app, common
 
     settings = verify_env.runtime.settings
     monkeypatch.setenv("ZHENGYIN_DATA_DIR", str(settings.data_dir))

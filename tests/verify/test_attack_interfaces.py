@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from asn1crypto import pem
 
-from api.ratelimit import RateLimiter
-from trust.validation import Indication
+from zhengyin.api.ratelimit import RateLimiter
+from zhengyin.trust.validation import Indication
 
 from .attacks import ATTACKS, NotApplicableAttack
 from .conftest import VerifyEnv, verify_env

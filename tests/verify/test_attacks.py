@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from signing.models import SealType
-from signing.placement import BoxPlacement, CrossPage, Placement, ReservedField
-from trust.validation import Indication, SubIndication, VerificationReport
+from zhengyin.signing.models import SealType
+from zhengyin.signing.placement import BoxPlacement, CrossPage, Placement, ReservedField
+from zhengyin.trust.validation import Indication, SubIndication, VerificationReport
 
 from ..signing.documents import approval_pdf
 from .attacks import ATTACKS, NotApplicableAttack, shadow_document

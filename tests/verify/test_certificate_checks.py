@@ -20,12 +20,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-from keys import KeyAlgorithm
-from signing.models import Seal, SealType, SignatureLevel
-from signing.placement import AnchorPlacement, Placement
-from signing.stamper import SealMaterial, SealStamper, StampOptions
-from trust.db import utcnow
-from trust.validation import Indication, SubIndication
+from zhengyin.core.clock import utcnow
+from zhengyin.keys import KeyAlgorithm
+from zhengyin.signing.models import Seal, SealType, SignatureLevel
+from zhengyin.signing.placement import AnchorPlacement, Placement
+from zhengyin.signing.stamper import SealMaterial, SealStamper, StampOptions
+from zhengyin.trust.validation import Indication, SubIndication
 
 from ..registry.conftest import seal_png
 from ..signing.documents import ANCHOR, approval_pdf

@@ -21,11 +21,11 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from signing.models import SealType
-from signing.placement import ReservedField
-from trust.db import utcnow
-from trust.models import ClientRole
-from trust.validation import FINAL_POLICY, Indication, SubIndication, VerificationReport
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.signing.models import SealType
+from zhengyin.signing.placement import ReservedField
+from zhengyin.trust.validation import FINAL_POLICY, Indication, SubIndication, VerificationReport
 
 from ..support import bearer
 from .attacks import empty_signature_field_visible, evil_annotation, note_annotation
@@ -147,7 +147,7 @@ def test_validation_data_and_a_document_time_stamp_after_our_seal_pass(
         verify_env: VerifyEnv) -> None:
     from pyhanko.sign.signers import PdfTimeStamper
 
-    from trust.pki import ISSUING, ROOT
+    from zhengyin.trust.pki import ISSUING, ROOT
 
     sealed = verify_env.stamp()
     with verify_env.runtime.unit_of_work() as services:

@@ -35,12 +35,12 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from signing.errors import SigningError
-from signing.models import Seal, SealType
-from signing.placement import FieldPlacement, Placement, ReservedField
-from trust.db import utcnow
-from trust.pki import ISSUING, ROOT
-from trust.validation import CheckStatus
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.errors import SigningError
+from zhengyin.signing.models import Seal, SealType
+from zhengyin.signing.placement import FieldPlacement, Placement, ReservedField
+from zhengyin.trust.pki import ISSUING, ROOT
+from zhengyin.trust.validation import CheckStatus
 
 from .conftest import CO_SEAL_BOX, VerifyEnv, verify_env
 

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trust.db import utcnow
-from trust.validation import VerificationError
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.validation import VerificationError
 
 from .conftest import VerifyEnv, verify_env
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from signing.models import SealType
-from trust.validation import CheckStatus, Indication, SubIndication
+from zhengyin.signing.models import SealType
+from zhengyin.trust.validation import CheckStatus, Indication, SubIndication
 
 from ..signing.checks import pdfsig_check
 from ..signing.documents import approval_pdf
@@ -124,7 +124,7 @@ def test_an_unknown_identifier_is_indeterminate(verify_env: VerifyEnv) -> None:
 
 
 def test_the_qr_code_printed_on_a_licence_verifies(verify_env: VerifyEnv) -> None:
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
 
     identifier, _pdf = verify_env.issue()
     with verify_env.runtime.unit_of_work(readonly=True) as services:
@@ -135,8 +135,8 @@ def test_the_qr_code_printed_on_a_licence_verifies(verify_env: VerifyEnv) -> Non
 
 
 def test_a_qr_code_pointing_elsewhere_is_refused(verify_env: VerifyEnv) -> None:
-    from trust.db import utcnow
-    from trust.validation import UnsupportedPayloadError
+    from zhengyin.core.clock import utcnow
+    from zhengyin.trust.validation import UnsupportedPayloadError
 
     with verify_env.runtime.unit_of_work(readonly=True) as services, \
             pytest.raises(UnsupportedPayloadError, match="another site"):
@@ -144,7 +144,7 @@ def test_a_qr_code_pointing_elsewhere_is_refused(verify_env: VerifyEnv) -> None:
 
 
 def test_the_sealed_report_verifies_as_a_document_of_its_own(verify_env: VerifyEnv) -> None:
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
 
     _identifier, pdf = verify_env.issue()
     report = verify_env.verify(pdf)

@@ -12,9 +12,9 @@ from typing import Any, cast
 
 import pytest
 
-from trust.db import utcnow
-from trust.models import ClientRole
-from trust.validation import SCHEMA_VERSION, Indication
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.trust.validation import SCHEMA_VERSION, Indication
 
 from ..support import bearer
 from .attacks import incremental_saving_new_content
@@ -34,7 +34,7 @@ def verify_env(database_url: str, kek_text: str,
 
 @pytest.fixture(scope="module")
 def headers(verify_env: VerifyEnv) -> dict[str, dict[str, str]]:
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
 
     result = {}
     with verify_env.runtime.unit_of_work() as services:
@@ -197,7 +197,7 @@ def test_the_public_page_offers_the_report_it_showed(api: Any, verify_env: Verif
 
 
 def test_the_public_page_limits_size_and_rate(api: Any, verify_env: VerifyEnv) -> None:
-    from api.ratelimit import RateLimiter
+    from zhengyin.api.ratelimit import RateLimiter
 
     big = api.post("/verify", files=_upload(b"%PDF-1.7\n" + bytes(PUBLIC_MAX)))
     assert big.status_code == 413 and "无法核验" in big.text
@@ -220,7 +220,7 @@ def _root(verify_env: VerifyEnv) -> bytes:
 
 
 def test_the_trust_list_is_signed_and_lists_seals(api: Any, verify_env: VerifyEnv) -> None:
-    from trust.trustlist import read_trust_list
+    from zhengyin.trust.trustlist import read_trust_list
 
     response = api.get("/trust-list")
     assert response.status_code == 200
@@ -231,15 +231,15 @@ def test_the_trust_list_is_signed_and_lists_seals(api: Any, verify_env: VerifyEn
     assert codes[verify_env.market_seal.seal_code]["status"] == "active"
     assert listed.payload["v"] == 1 and listed.payload["crls"]
     assert "registry" in listed.payload["service_certificates"]
-    from trust.jws import JWSError
+    from zhengyin.trust.jws import JWSError
 
     with pytest.raises(JWSError):
         read_trust_list(response.text[:-4] + "AAAA", [_root(verify_env)], now=utcnow())
 
 
 def test_a_trust_list_past_its_next_update_is_refused(api: Any, verify_env: VerifyEnv) -> None:
-    from trust.jws import JWSError
-    from trust.trustlist import read_trust_list
+    from zhengyin.trust.jws import JWSError
+    from zhengyin.trust.trustlist import read_trust_list
 
     token = api.get("/trust-list").text
     read_trust_list(token, [_root(verify_env)], now=utcnow() + timedelta(hours=11))
@@ -380,7 +380,7 @@ def test_the_cli_exit_code_is_the_verdict(cli: Any, verify_env: VerifyEnv,
 def test_the_cli_shows_the_signing_time_in_beijing_time(cli: Any, verify_env: VerifyEnv,
                                                         licence: tuple[str, bytes],
                                                         tmp_path: Path) -> None:
-    from trust.clock import beijing_time
+    from zhengyin.core.clock import beijing_time
 
     document = tmp_path / "licence.pdf"
     document.write_bytes(licence[1])

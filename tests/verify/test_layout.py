@@ -21,7 +21,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from trust.validation.layout import LayoutFacts, account
+from zhengyin.trust.validation.layout import LayoutFacts, account
 
 _CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
 _PAGES = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"

@@ -22,9 +22,9 @@ from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.sign.signers import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from trust.db import utcnow
-from trust.pki import ISSUING, ROOT
-from trust.validation import CheckStatus, Indication, SubIndication, Verifier
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.pki import ISSUING, ROOT
+from zhengyin.trust.validation import CheckStatus, Indication, SubIndication, Verifier
 
 from ..signing.documents import approval_pdf
 from .conftest import VerifyEnv, checks_of, verify_env

@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-from signing.models import Seal, SealType, SignatureLevel
-from signing.placement import AnchorPlacement, Placement
-from signing.stamper import SealStamper, StampOptions
-from trust.db import utcnow
-from trust.validation import Indication, SubIndication
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.models import Seal, SealType, SignatureLevel
+from zhengyin.signing.placement import AnchorPlacement, Placement
+from zhengyin.signing.stamper import SealStamper, StampOptions
+from zhengyin.trust.validation import Indication, SubIndication
 
 from ..signing.documents import ANCHOR, approval_pdf
 from .conftest import VerifyEnv, checks_of, codes, verify_env
@@ -123,9 +123,9 @@ def test_a_revoked_licence_fails_revoked_now_but_was_valid_when_sealed(
 
 
 def test_a_superseded_version_fails_and_names_its_successor(verify_env: VerifyEnv) -> None:
-    from registry.issuance import IssuingParty
-    from registry.licences import Reader
-    from registry.lifecycle import ChangeRequest
+    from zhengyin.registry.issuance import IssuingParty
+    from zhengyin.registry.licences import Reader
+    from zhengyin.registry.lifecycle import ChangeRequest
 
     from ..registry.conftest import MARKET
 
@@ -146,9 +146,9 @@ def test_a_superseded_version_fails_and_names_its_successor(verify_env: VerifyEn
 
 
 def test_a_licence_pdf_that_is_not_the_issued_file_fails(verify_env: VerifyEnv) -> None:
-    from registry.issuance import verify_url
-    from registry.licences import Reader
-    from registry.sealing import IssuerSeal, licence_view
+    from zhengyin.registry.issuance import verify_url
+    from zhengyin.registry.licences import Reader
+    from zhengyin.registry.sealing import IssuerSeal, licence_view
 
     identifier, _pdf = verify_env.issue()
     runtime = verify_env.runtime

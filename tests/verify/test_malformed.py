@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from trust.db import utcnow
-from trust.models import ClientRole
-from trust.validation import (
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.trust.validation import (
     DEFAULT_LIMITS,
     DocumentTooComplexError,
     DocumentTooLargeError,
@@ -32,8 +32,8 @@ from trust.validation import (
     SubIndication,
     VerificationError,
 )
-from trust.validation.material import TrustMaterial
-from trust.validation.pool import ExaminationPool
+from zhengyin.trust.validation.material import TrustMaterial
+from zhengyin.trust.validation.pool import ExaminationPool
 
 from ..support import bearer
 from .conftest import VerifyEnv, make_verify_env

@@ -86,9 +86,9 @@ RED = "rgb(200, 16, 46)"
 
 
 def _revoke(verify_env: VerifyEnv, identifier: str) -> None:
-    from registry.licences import Reader
-    from registry.lifecycle import RevocationKind
-    from trust.db import utcnow
+    from zhengyin.core.clock import utcnow
+    from zhengyin.registry.licences import Reader
+    from zhengyin.registry.lifecycle import RevocationKind
 
     with verify_env.runtime.unit_of_work() as services:
         licence = services.licences.get(identifier, Reader(everything=True))
@@ -99,7 +99,7 @@ def _revoke(verify_env: VerifyEnv, identifier: str) -> None:
 
 def test_a_revoked_licence_page_paints_nothing_green_and_shows_beijing_time(
         verify_env: VerifyEnv) -> None:
-    from trust.clock import beijing_time
+    from zhengyin.core.clock import beijing_time
 
     identifier, pdf = verify_env.issue()
     _revoke(verify_env, identifier)
@@ -123,9 +123,8 @@ def test_a_revoked_licence_display_code_page_paints_nothing_green(
 
     import httpx
 
-    from registry.holders import HolderKind
-    from trust.clock import beijing_time
-    from trust.db import utcnow
+    from zhengyin.core.clock import beijing_time, utcnow
+    from zhengyin.registry.holders import HolderKind
 
     from ..registry.conftest import food_request
 

@@ -31,10 +31,10 @@ from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.models import SealType
-from signing.stamper import SealStamper
-from trust.db import utcnow
-from trust.validation import EncryptedDocumentError, Indication, SubIndication
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.models import SealType
+from zhengyin.signing.stamper import SealStamper
+from zhengyin.trust.validation import EncryptedDocumentError, Indication, SubIndication
 
 from ..signing.documents import approval_pdf
 from .attacks import object_redefined_with_repeated_startxref

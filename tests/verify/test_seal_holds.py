@@ -23,10 +23,10 @@ from pyhanko.sign.validation import generic_cms, validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
 
-from signing.models import Seal, SealType
-from trust.db import utcnow
-from trust.pki import ISSUING, ROOT
-from trust.validation import Indication
+from zhengyin.core.clock import utcnow
+from zhengyin.signing.models import Seal, SealType
+from zhengyin.trust.pki import ISSUING, ROOT
+from zhengyin.trust.validation import Indication
 
 from ..support import require_tool
 from .conftest import VerifyEnv, checks_of, verify_env

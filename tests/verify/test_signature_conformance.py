@@ -22,8 +22,8 @@ from pyhanko.sign.fields import (
     SigSeedValueSpec,
 )
 
-from trust.db import utcnow
-from trust.validation import Indication, SubIndication
+from zhengyin.core.clock import utcnow
+from zhengyin.trust.validation import Indication, SubIndication
 
 from .conftest import VerifyEnv, checks_of, verify_env
 from .foreign import ForeignPKI, form_pdf, with_seed_values

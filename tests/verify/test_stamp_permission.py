@@ -32,8 +32,8 @@ from pyhanko.sign.fields import (
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.errors import StampNotPermittedError
-from signing.placement import (
+from zhengyin.signing.errors import StampNotPermittedError
+from zhengyin.signing.placement import (
     BoxPlacement,
     CrossPage,
     FieldPlacement,
@@ -41,8 +41,8 @@ from signing.placement import (
     Placement,
     ReservedField,
 )
-from signing.uselog import SealUseFilter
-from trust.validation import CheckStatus, Indication
+from zhengyin.signing.uselog import SealUseFilter
+from zhengyin.trust.validation import CheckStatus, Indication
 
 from ..signing.documents import approval_pdf
 from .conftest import VerifyEnv, verify_env
@@ -274,7 +274,7 @@ def test_the_refused_new_box_would_have_broken_the_certifying_seal(
                                     "usf_byterange_removed"])
 def test_a_document_whose_signature_cannot_be_read_is_not_stamped(
         verify_env: VerifyEnv, prior_document: Callable[[str], bytes], damage: str) -> None:
-    from signing.errors import BrokenPDFError
+    from zhengyin.signing.errors import BrokenPDFError
 
     from .attacks import ATTACKS
 

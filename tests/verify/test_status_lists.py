@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from registry.licences import Reader
-from registry.lifecycle import RevocationKind
-from registry.statuslists import LIST_SIZE
-from trust.db import utcnow
+from zhengyin.core.clock import utcnow
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import RevocationKind
+from zhengyin.registry.statuslists import LIST_SIZE
 
 from .conftest import VerifyEnv
 
@@ -34,7 +34,7 @@ VALUE = {"valid": 0x00, "revoked": 0x01, "suspended": 0x02, "lost": 0x03}
 
 @pytest.fixture(scope="module")
 def http(verify_env: VerifyEnv) -> Iterator[TestClient]:
-    from api.app import create_app
+    from zhengyin.api.app import create_app
 
     with TestClient(create_app(runtime=verify_env.runtime)) as client:
         yield client
@@ -143,8 +143,8 @@ def test_a_status_change_shows_at_the_route_within_seconds(
 def _allocate_in_a_process(url: str, count: int) -> list[tuple[int, int]]:
     from sqlalchemy.orm import Session
 
-    from registry.statuslists import StatusLists
-    from trust.db import make_engine
+    from zhengyin.core.db import make_engine
+    from zhengyin.registry.statuslists import StatusLists
 
     engine = make_engine(url, pool_size=1)
     found: list[tuple[int, int]] = []
@@ -200,7 +200,7 @@ def _offline(cli: Any, files: dict[str, Path], document: Path, listed: Path) -> 
 
 def test_offline_verify_of_a_revoked_licence_fails_with_the_list_time(
         cli: Any, offline_files: dict[str, Path]) -> None:
-    from trust.statuslist import VerifiedStatusList
+    from zhengyin.trust.statuslist import VerifiedStatusList
 
     result = _offline(cli, offline_files, offline_files["revoked"], offline_files["list"])
     assert result.exit_code == 1, result.output
@@ -233,8 +233,8 @@ def test_offline_verify_of_a_valid_licence_passes_by_the_list(
 
 
 def _signed_list(env: VerifyEnv, identity: str, claims: dict[str, Any]) -> str:
-    from keys import KeyHandle
-    from registry.receipts import ServiceSigner
+    from zhengyin.keys import KeyHandle
+    from zhengyin.registry.receipts import ServiceSigner
 
     with env.runtime.unit_of_work() as services:
         serial, handle, chain = env.runtime.service_identity(services, identity, identity)
@@ -280,7 +280,7 @@ def test_qr_verify_with_the_status_list_fails_a_code_shown_before_the_change(
         tmp_path: Path) -> None:
     identifier, _ = verify_env.issue()
     with verify_env.runtime.unit_of_work() as services:
-        from api.routes.holder import display_token
+        from zhengyin.api.routes.holder import display_token
 
         licence = services.licences.get(identifier, Reader(everything=True))
         code, _ = display_token(services, licence, utcnow())

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from trust.validation import CheckResult, CheckStatus, Indication, Reason, SubIndication, Verdict
+from zhengyin.trust.validation import (
+    CheckResult,
+    CheckStatus,
+    Indication,
+    Reason,
+    SubIndication,
+    Verdict,
+)
 
 OK = CheckResult.passed("integrity", Reason("ok", "通过", "passed"))
 SKIPPED = CheckResult.not_applicable("licence", Reason("none", "不适用", "not applicable"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from trust.models import ClientRole
+from zhengyin.core.models import ClientRole
 
 BOUNDARY = "zyBoundary"
 PDF = b"%PDF-1.7\n% not really a PDF\n%%EOF\n"

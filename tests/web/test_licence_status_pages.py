@@ -26,17 +26,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from api.app import create_app
-from api.pages.statuses import validity_text
-from registry.holders import HolderKind
-from registry.issuance import IssueRequest, IssuingParty
-from registry.licences import Reader
-from registry.lifecycle import ChangeRequest, RevocationKind
-from registry.models import Licence
-from registry.receipts import DISPLAY_TYP
-from trust.clock import beijing_date, beijing_time
-from trust.db import utcnow
-from trust.validation import LicenceState
+from zhengyin.api.app import create_app
+from zhengyin.api.pages.statuses import validity_text
+from zhengyin.core.clock import beijing_date, beijing_time, utcnow
+from zhengyin.registry.holders import HolderKind
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.registry.licences import Reader
+from zhengyin.registry.lifecycle import ChangeRequest, RevocationKind
+from zhengyin.registry.models import Licence
+from zhengyin.registry.receipts import DISPLAY_TYP
+from zhengyin.trust.validation import LicenceState
 
 from ..registry.conftest import MARKET, food_request
 from ..support import bearer
@@ -412,7 +411,7 @@ def test_qr_verify_exits_0_for_a_valid_licence_and_shows_beijing_time(
 @pytest.fixture(scope="module")
 def signed(env: VerifyEnv, shown: dict[str, Shown]) -> Signer:
     """Display codes signed by the registry with payloads the service would not write."""
-    from registry.receipts import display_payload
+    from zhengyin.registry.receipts import display_payload
 
     def sign(changes: dict[str, Any]) -> str:
         payload = display_payload(identifier=shown["valid"].identifier,

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.catalogue import TypeDefinition, example_definitions, example_service_items
-from registry.holders import HolderKind
-from signing.models import SealType
-from signing.seals import SealRequest
-from trust.db import utcnow
-from trust.models import ClientRole
+from zhengyin.core.clock import utcnow
+from zhengyin.core.models import ClientRole
+from zhengyin.registry.catalogue import TypeDefinition, example_definitions, example_service_items
+from zhengyin.registry.holders import HolderKind
+from zhengyin.signing.models import SealType
+from zhengyin.signing.seals import SealRequest
 
 from ..registry.conftest import MARKET, seal_png
 from ..registry.test_checks import COMPANY, ITEM, _business
@@ -103,9 +103,9 @@ def test_a_holder_signs_in_downloads_consents_and_sees_the_use(live: StampingEnv
 
 
 def test_a_revoked_licence_is_red_in_the_wallet_with_beijing_times(live: StampingEnv) -> None:
-    from registry.licences import Reader
-    from registry.lifecycle import RevocationKind
-    from trust.clock import beijing_time
+    from zhengyin.core.clock import beijing_time
+    from zhengyin.registry.licences import Reader
+    from zhengyin.registry.lifecycle import RevocationKind
 
     base = live.base_url
     issuer = {"Authorization":

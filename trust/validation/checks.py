@@ -35,7 +35,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ParamSpec
 
-from ..clock import beijing_time
+from zhengyin.core.clock import beijing_time
+
 from . import changepolicy, changetext
 from .changepolicy import ChangeContext
 from .directories import SealRecord, SealState

@@ -1,8 +1,8 @@
 """What verification needs to know from the layers above, as Protocols.
 
 The trust layer must not import the seal registry (signing/) or the licence registry
-(registry/); they implement these interfaces (``signing.sealdirectory``,
-``registry.licencedirectory``) and the API runtime passes them in. The records are plain
+(registry/); they implement these interfaces (``zhengyin.signing.sealdirectory``,
+``zhengyin.registry.licencedirectory``) and the API runtime passes them in. The records are plain
 frozen data, so a trust list (offline) can serve the same interface.
 """
 

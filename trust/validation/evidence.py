@@ -2,7 +2,7 @@
 
 The examination (pyHanko, certificates, revocation, time-stamps, the document's revision
 history) runs in a worker process under time and memory limits and returns these frozen,
-picklable records; the checks (:mod:`trust.validation.checks`) then judge them against the
+picklable records; the checks (:mod:`zhengyin.trust.validation.checks`) then judge them against the
 policy and the registries in the calling process. Keeping facts and judgement apart means
 the expensive, hostile-input part has no database and the judgement is pure data.
 """

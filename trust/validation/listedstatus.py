@@ -3,7 +3,8 @@
 The status-list counterpart of :func:`.checks.check_licence` for verification without the
 registry (``zhengyin verify FILE --trust-list … --root … --status-list …``). The licence's
 list URI and index are read from its signed revision (``/ZYSL``, ``/ZYSI``) and its
-validity end from ``/ZZYXQJZRQ``; the list is a :class:`trust.statuslist.VerifiedStatusList`
+validity end from ``/ZZYXQJZRQ``; the list is a
+:class:`zhengyin.trust.statuslist.VerifiedStatusList`
 (draft-ietf-oauth-status-list-20), checked before it gets here. Steps (draft §8.3):
 
 1. the licence's own expiry comes first (§7.1): past its validity end it is expired,
@@ -18,7 +19,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from ..clock import beijing_date
+from zhengyin.core.clock import beijing_date
+
 from .directories import LicenceState
 from .errors import CheckFailedError, NotApplicable
 from .evidence import SignatureEvidence

@@ -135,7 +135,7 @@ class ExaminationPool:
         self.size = max(1, workers)
         self.wait_seconds = wait_seconds
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["trust.validation.examine"])
+        self._context.set_forkserver_preload(["zhengyin.trust.validation.examine"])
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 revision = '0001'
 down_revision = None
@@ -27,9 +27,9 @@ def upgrade() -> None:
     sa.Column('org_credit_code', sa.String(length=18), nullable=True),
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
     sa.Column('status', sa.Enum('active', 'disabled', name='clientstatus', native_enum=False, length=32), nullable=False),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('rotated_at', trust.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('disabled_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('rotated_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('disabled_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_clients')),
     sa.UniqueConstraint('name', name=op.f('uq_api_clients_name'))
     )
@@ -39,19 +39,19 @@ def upgrade() -> None:
     op.create_table('audit_checkpoints',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.Column('at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('certificate_serial', sa.String(length=48), nullable=False),
     sa.Column('signature', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_checkpoints'))
     )
     op.create_table('audit_entries',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=160), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('object_type', sa.String(length=32), nullable=False),
     sa.Column('object_id', sa.String(length=160), nullable=False),
-    sa.Column('details', trust.db.JSONDocument(), nullable=False),
+    sa.Column('details', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_entries'))
@@ -75,13 +75,13 @@ def upgrade() -> None:
     sa.Column('org_credit_code', sa.String(length=18), nullable=True),
     sa.Column('key_handle', sa.String(length=128), nullable=False),
     sa.Column('key_sha1', sa.String(length=40), nullable=False),
-    sa.Column('not_before', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('not_after', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_before', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_after', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('der', sa.LargeBinary(), nullable=False),
     sa.Column('status', sa.Enum('valid', 'revoked', name='certificatestatus', native_enum=False, length=32), nullable=False),
-    sa.Column('revoked_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revocation_reason', sa.Enum('unspecified', 'key_compromise', 'ca_compromise', 'affiliation_changed', 'superseded', 'cessation_of_operation', 'certificate_hold', 'privilege_withdrawn', name='revocationreason', native_enum=False, length=32), nullable=True),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['issuer_id'], ['certificates.id'], name=op.f('fk_certificates_issuer_id_certificates')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_certificates')),
     sa.UniqueConstraint('serial_hex', name=op.f('uq_certificates_serial_hex'))
@@ -94,8 +94,8 @@ def upgrade() -> None:
     op.create_table('crl_state',
     sa.Column('ca_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('crl_number', sa.BigInteger(), nullable=False),
-    sa.Column('this_update', trust.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_update', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('this_update', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_update', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('der', sa.LargeBinary(), nullable=True),
     sa.Column('stale', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['ca_id'], ['certificates.id'], name=op.f('fk_crl_state_ca_id_certificates')),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 revision = '0002'
 down_revision = '0001'
@@ -38,12 +38,12 @@ def upgrade() -> None:
     sa.Column('image_sha256', sa.String(length=64), nullable=False),
     sa.Column('key_handle', sa.String(length=128), nullable=False),
     sa.Column('certificate_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('valid_from', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('valid_until', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('valid_from', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('valid_until', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.Enum('active', 'suspended', 'revoked', name='sealstatus', native_enum=False, length=32), nullable=False),
     sa.Column('status_reason', sa.Text(), nullable=True),
-    sa.Column('status_changed_at', trust.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status_changed_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['certificate_id'], ['certificates.id'], name=op.f('fk_seals_certificate_id_certificates')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_seals')),
     sa.UniqueConstraint('seal_code', name=op.f('uq_seals_seal_code'))
@@ -56,7 +56,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('seal_id', sa.String(length=32), nullable=False),
     sa.Column('client_id', sa.String(length=32), nullable=False),
-    sa.Column('granted_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('granted_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('granted_by', sa.String(length=160), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], name=op.f('fk_seal_authorisations_client_id_api_clients')),
     sa.ForeignKeyConstraint(['seal_id'], ['seals.id'], name=op.f('fk_seal_authorisations_seal_id_seals')),
@@ -71,7 +71,7 @@ def upgrade() -> None:
     sa.Column('seal_id', sa.String(length=32), nullable=False),
     sa.Column('client_id', sa.String(length=32), nullable=True),
     sa.Column('actor', sa.String(length=160), nullable=False),
-    sa.Column('at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('case_number', sa.String(length=64), nullable=False),
     sa.Column('purpose', sa.String(length=200), nullable=False),
     sa.Column('document_name', sa.String(length=255), nullable=True),
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('output_sha256', sa.String(length=64), nullable=False),
     sa.Column('field_name', sa.String(length=64), nullable=False),
     sa.Column('level', sa.Enum('B-B', 'B-T', 'B-LT', 'B-LTA', name='signaturelevel', native_enum=False, length=32), nullable=False),
-    sa.Column('placement', trust.db.JSONDocument(), nullable=False),
+    sa.Column('placement', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.Column('job_id', sa.String(length=32), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], name=op.f('fk_seal_uses_client_id_api_clients')),
     sa.ForeignKeyConstraint(['seal_id'], ['seals.id'], name=op.f('fk_seal_uses_seal_id_seals')),
@@ -98,11 +98,11 @@ def upgrade() -> None:
     sa.Column('total', sa.Integer(), nullable=False),
     sa.Column('succeeded', sa.Integer(), nullable=False),
     sa.Column('failed', sa.Integer(), nullable=False),
-    sa.Column('options', trust.db.JSONDocument(), nullable=False),
-    sa.Column('results', trust.db.JSONDocument(), nullable=False),
+    sa.Column('options', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('results', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.Column('output_path', sa.String(length=400), nullable=True),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], name=op.f('fk_stamp_jobs_client_id_api_clients')),
     sa.ForeignKeyConstraint(['seal_id'], ['seals.id'], name=op.f('fk_stamp_jobs_seal_id_seals')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stamp_jobs'))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 
 revision = '0003'
@@ -30,8 +30,8 @@ def upgrade() -> None:
     sa.Column('imported', sa.Integer(), nullable=False),
     sa.Column('failed', sa.Integer(), nullable=False),
     sa.Column('report', sa.LargeBinary(), nullable=True),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by', sa.String(length=160), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_batches'))
     )
@@ -48,13 +48,13 @@ def upgrade() -> None:
     sa.Column('current', sa.Boolean(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('authority_name', sa.String(length=200), nullable=False),
-    sa.Column('holder_kinds', trust.db.JSONDocument(), nullable=False),
-    sa.Column('fields_schema', trust.db.JSONDocument(), nullable=False),
-    sa.Column('validity', trust.db.JSONDocument(), nullable=False),
+    sa.Column('holder_kinds', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('fields_schema', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('validity', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.Column('number_pattern', sa.String(length=100), nullable=True),
-    sa.Column('template', trust.db.JSONDocument(), nullable=False),
-    sa.Column('seal_types', trust.db.JSONDocument(), nullable=False),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('template', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('seal_types', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=160), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_licence_types')),
     sa.UniqueConstraint('code', 'version', name=op.f('uq_licence_types_code_version'))
@@ -82,12 +82,12 @@ def upgrade() -> None:
     sa.Column('holder_kind', sa.String(length=32), nullable=False),
     sa.Column('holder_code', sa.String(length=32), nullable=False),
     sa.Column('holder_name', sa.String(length=200), nullable=False),
-    sa.Column('fields', trust.db.JSONDocument(), nullable=False),
-    sa.Column('issued_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fields', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('issued_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('valid_from', sa.Date(), nullable=False),
     sa.Column('valid_until', sa.Date(), nullable=True),
     sa.Column('status', sa.Enum('valid', 'suspended', 'lost', 'expired', 'revoked', 'superseded', name='licencestatus', native_enum=False, length=32), nullable=False),
-    sa.Column('status_changed_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status_changed_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('pdf_sha256', sa.String(length=64), nullable=True),
     sa.Column('pdf_size', sa.Integer(), nullable=True),
     sa.Column('seal_id', sa.String(length=32), nullable=True),
@@ -116,7 +116,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=128), nullable=False),
     sa.Column('request_sha256', sa.String(length=64), nullable=False),
     sa.Column('licence_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['licence_id'], ['licences.id'], name=op.f('fk_idempotency_records_licence_id_licences')),
     sa.PrimaryKeyConstraint('client_id', 'key', name=op.f('pk_idempotency_records'))
     )
@@ -130,10 +130,10 @@ def upgrade() -> None:
     sa.Column('reason_code', sa.String(length=32), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('legal_basis', sa.Text(), nullable=True),
-    sa.Column('effective_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('recorded_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('effective_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=160), nullable=False),
-    sa.Column('details', trust.db.JSONDocument(), nullable=False),
+    sa.Column('details', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.ForeignKeyConstraint(['licence_id'], ['licences.id'], name=op.f('fk_licence_events_licence_id_licences')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_licence_events'))
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 
 revision = '0006'
@@ -26,9 +26,9 @@ def upgrade() -> None:
     sa.Column('principal_code', sa.String(length=32), nullable=False),
     sa.Column('principal_kind', sa.String(length=32), nullable=False),
     sa.Column('agent_code', sa.String(length=32), nullable=False),
-    sa.Column('granted_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('granted_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('granted_by', sa.String(length=160), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_grants'))
     )
@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('consent_id', sa.String(length=32), nullable=True),
     sa.Column('use_code_id', sa.String(length=32), nullable=True),
     sa.Column('request_sha256', sa.String(length=64), nullable=False),
-    sa.Column('at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('receipt', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_licence_checks'))
     )
@@ -56,8 +56,8 @@ def upgrade() -> None:
     op.create_table('service_items',
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('materials', trust.db.JSONDocument(), nullable=False),
-    sa.Column('updated_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('materials', zhengyin.core.db.JSONDocument(), nullable=False),
+    sa.Column('updated_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=160), nullable=False),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_service_items'))
     )
@@ -68,9 +68,9 @@ def upgrade() -> None:
     sa.Column('item_code', sa.String(length=64), nullable=False),
     sa.Column('client_id', sa.String(length=32), nullable=True),
     sa.Column('case_number', sa.String(length=64), nullable=True),
-    sa.Column('granted_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('withdrawn_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('granted_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('withdrawn_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('granted_by', sa.String(length=160), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['api_clients.id'], name=op.f('fk_consents_client_id_api_clients')),
     sa.ForeignKeyConstraint(['item_code'], ['service_items.code'], name=op.f('fk_consents_item_code_service_items')),
@@ -85,9 +85,9 @@ def upgrade() -> None:
     sa.Column('holder_code', sa.String(length=32), nullable=False),
     sa.Column('holder_kind', sa.String(length=32), nullable=False),
     sa.Column('item_code', sa.String(length=64), nullable=False),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('used_by_client', sa.String(length=32), nullable=True),
     sa.Column('created_by', sa.String(length=160), nullable=False),
     sa.ForeignKeyConstraint(['item_code'], ['service_items.code'], name=op.f('fk_use_codes_item_code_service_items')),
@@ -111,11 +111,11 @@ def upgrade() -> None:
     sa.Column('item_name', sa.String(length=200), nullable=False),
     sa.Column('case_number', sa.String(length=64), nullable=False),
     sa.Column('purpose', sa.String(length=200), nullable=False),
-    sa.Column('fields', trust.db.JSONDocument(), nullable=False),
+    sa.Column('fields', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.Column('consent_id', sa.String(length=32), nullable=True),
     sa.Column('use_code_id', sa.String(length=32), nullable=True),
     sa.Column('use_copy_sha256', sa.String(length=64), nullable=True),
-    sa.Column('at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['check_id'], ['licence_checks.id'], name=op.f('fk_licence_uses_check_id_licence_checks')),
     sa.ForeignKeyConstraint(['licence_id'], ['licences.id'], name=op.f('fk_licence_uses_licence_id_licences')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_licence_uses'))

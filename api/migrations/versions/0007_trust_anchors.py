@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 
 revision = '0007'
@@ -26,13 +26,13 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('subject', sa.Text(), nullable=False),
     sa.Column('der', sa.LargeBinary(), nullable=False),
-    sa.Column('not_before', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('not_after', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_before', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_after', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('status', sa.Enum('active', 'removed', name='trustanchorstatus', native_enum=False, length=32), nullable=False),
-    sa.Column('added_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('added_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('added_by', sa.String(length=160), nullable=False),
-    sa.Column('removed_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('removed_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('removed_by', sa.String(length=160), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_trust_anchors')),
     sa.UniqueConstraint('sha256', name=op.f('uq_trust_anchors_sha256'))

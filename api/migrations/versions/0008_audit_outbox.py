@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 revision = '0008'
 down_revision = '0007'
@@ -21,12 +21,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('audit_outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=160), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('object_type', sa.String(length=32), nullable=False),
     sa.Column('object_id', sa.String(length=160), nullable=False),
-    sa.Column('details', trust.db.JSONDocument(), nullable=False),
+    sa.Column('details', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_outbox'))
     )
 

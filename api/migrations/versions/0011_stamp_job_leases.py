@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 revision = '0011'
 down_revision = '0008'
@@ -21,7 +21,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('stamp_jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('runner', sa.String(length=96), nullable=True))
-        batch_op.add_column(sa.Column('heartbeat_at', trust.db.UTCDateTime(timezone=True),
+        batch_op.add_column(sa.Column('heartbeat_at', zhengyin.core.db.UTCDateTime(timezone=True),
                                       nullable=True))
         batch_op.create_index('ix_stamp_jobs_status_heartbeat', ['status', 'heartbeat_at'],
                               unique=False)

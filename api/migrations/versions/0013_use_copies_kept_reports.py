@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 
 revision = '0013'
@@ -23,7 +23,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('kept_reports',
     sa.Column('token_sha256', sa.String(length=64), nullable=False),
-    sa.Column('expires_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('report', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('token_sha256', name=op.f('pk_kept_reports'))
     )
@@ -36,10 +36,10 @@ def upgrade() -> None:
     sa.Column('licence_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('identifier', sa.String(length=100), nullable=False),
     sa.Column('signed_sha256', sa.String(length=64), nullable=False),
-    sa.Column('fields', trust.db.JSONDocument(), nullable=False),
+    sa.Column('fields', zhengyin.core.db.JSONDocument(), nullable=False),
     sa.Column('original_attached', sa.Boolean(), nullable=False),
     sa.Column('client_id', sa.String(length=32), nullable=False),
-    sa.Column('made_at', trust.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('made_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['licence_id'], ['licences.id'], name=op.f('fk_licence_use_copies_licence_id_licences')),
     sa.ForeignKeyConstraint(['use_id'], ['licence_uses.id'], name=op.f('fk_licence_use_copies_use_id_licence_uses')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_licence_use_copies')),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import trust.db
+import zhengyin.core.db
 
 revision = '0015'
 down_revision = "0014"
@@ -25,9 +25,9 @@ def upgrade() -> None:
     sa.Column('bits', sa.Integer(), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('version', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('changed_at', trust.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', trust.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', zhengyin.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_lists'))
     )
     op.create_table('status_list_slots',

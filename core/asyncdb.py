@@ -4,11 +4,11 @@ For the hottest path only, a check under a consent: one read and one write, both
 built once with SQLAlchemy. Run this way they cost about 0.3 ms less CPU than through a
 session in a worker thread (0.45 against 0.8 ms in process), with no thread hop and no GIL
 hand-off between the event loop and the thread. Everything else uses sessions
-(:mod:`trust.db`). The statements' own bind and result processing (JSON, enums, UTC
+(:mod:`zhengyin.core.db`). The statements' own bind and result processing (JSON, enums, UTC
 datetimes) is applied as SQLAlchemy would, so the rows are the rows a session returns.
 
 Connections run in autocommit: each statement is atomic by itself, as in a one-write unit
-of work (:func:`trust.db.session_scope`).
+of work (:func:`zhengyin.core.db.session_scope`).
 """
 
 from __future__ import annotations

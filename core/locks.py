@@ -10,7 +10,7 @@ the other is refused with a conflict (409), never a second success or a lost upd
   locked waits until the holder commits, then reads the row as committed (PostgreSQL
   documentation, 13.2.1; rows that no longer match the ``WHERE`` are left out).
 * SQLite: a writing unit of work begins with ``BEGIN IMMEDIATE`` and holds the
-  database's write lock until it ends (:func:`trust.db.make_engine`), so every read in
+  database's write lock until it ends (:func:`zhengyin.core.db.make_engine`), so every read in
   it is current; SQLite has no ``FOR UPDATE`` and SQLAlchemy leaves it out.
 
 Either way the session's copy of the row is replaced (``populate_existing``): a decision

@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     Table,
     TextClause,
@@ -37,6 +39,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Base",
+    "BigId",
     "JSONDocument",
     "ReadOnlyScopeError",
     "UTCDateTime",
@@ -281,11 +284,6 @@ def _read_only_bind(engine: Engine) -> Engine:
     return _with_options(engine, readonly=True)
 
 
-def utcnow() -> datetime:
-    """The current time, aware, in UTC. Only entry points call it; services take ``at``."""
-    return datetime.now(UTC)
-
-
 def str_enum(enum_class: type[Any], *, length: int = 32) -> Any:
     """An enum column stored by value as a short string (no native database enum type)."""
     from sqlalchemy import Enum
@@ -448,3 +446,7 @@ def lock_for_transaction(session: Session, name: str) -> None:
         return
     key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias, so it autoincrements) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -5,12 +5,12 @@ the previous entry's hash, so editing, deleting or reordering rows breaks the ch
 that row. Every ``checkpoint_every`` entries the service's audit key signs the chain tip;
 a rewritten chain (all hashes recomputed) then disagrees with a signed checkpoint, and
 deleting checkpoints leaves an interval without one, which ``audit verify`` names
-(:mod:`trust.auditverify`). Checkpoints exported off-site (:mod:`trust.auditexport`)
-also prove how far the log once reached.
+(:mod:`zhengyin.trust.auditverify`). Checkpoints exported off-site
+(:mod:`zhengyin.trust.auditexport`) also prove how far the log once reached.
 
 Writers do not wait for each other. :meth:`AuditLog.append` puts the record in the
 ``audit_outbox`` inside the caller's transaction, so it commits or rolls back with the
-change it records; the sequencer (:mod:`trust.auditchain`) then links committed records
+change it records; the sequencer (:mod:`zhengyin.core.auditchain`) then links committed records
 into the chain in batches, one ``audit_head`` row lock per batch instead of one per
 business transaction. ``audit verify`` reports records still waiting in the outbox.
 Bulk import, one writer of thousands of records per transaction, links its records
@@ -144,7 +144,7 @@ class AuditLog:
 
         For hot paths that write their own rows with Core statements and leave the ORM
         nothing to flush (a check): they insert these with theirs in one statement
-        (:func:`trust.db.insert_together`), cheaper than a flush or an insert of their own.
+        (:func:`zhengyin.core.db.insert_together`), cheaper than a flush or an insert of their own.
         """
         batch = outbox_batch(records)
         if batch[1]:
@@ -185,7 +185,7 @@ def outbox_batch(records: Sequence[AuditRecord]) -> tuple[Table, list[dict[str, 
     """``records`` as outbox rows for a statement written outside any session.
 
     The writer then tells the sequencer itself that records wait (a check run on the event
-    loop, :mod:`trust.asyncdb`); inside a unit of work use :meth:`AuditLog.outbox_batch`.
+    loop, :mod:`zhengyin.core.asyncdb`); inside a unit of work use :meth:`AuditLog.outbox_batch`.
     """
     return _OUTBOX, _outbox_rows(records)
 

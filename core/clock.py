@@ -1,7 +1,7 @@
 """The clock as people read it: Beijing time (UTC+8), with the zone always named.
 
-Everything stored and signed is aware UTC (:func:`trust.db.utcnow`); what a person reads —
-the public pages, the wallet, the sealed report, the command line's human output — is
+Everything stored and signed is aware UTC (:func:`zhengyin.core.clock.utcnow`); what a person reads
+— the public pages, the wallet, the sealed report, the command line's human output — is
 Beijing time, because licences print Beijing dates and a time without its zone is a
 wrong time for half the readers. This is the one place that converts and formats; issue
 15 moves it, with ``utcnow``, to the ground-floor package.
@@ -9,9 +9,16 @@ wrong time for half the readers. This is the one place that converts and formats
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
-__all__ = ["CHINA_TZ", "ZONE_LABEL", "beijing", "beijing_date", "beijing_time"]
+__all__ = [
+    "CHINA_TZ",
+    "ZONE_LABEL",
+    "beijing",
+    "beijing_date",
+    "beijing_time",
+    "utcnow",
+]
 
 CHINA_TZ = timezone(timedelta(hours=8))
 """China Standard Time: UTC+8 all year, no daylight saving since 1991."""
@@ -39,3 +46,8 @@ def beijing_time(moment: datetime, *, zone: str = ZONE_LABEL) -> str:
     language (verification reasons carry one time in their Chinese and English forms).
     """
     return f"{beijing(moment):%Y-%m-%d %H:%M:%S} {zone}"
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC. Only entry points call it; services take ``at``."""
+    return datetime.now(UTC)

@@ -23,11 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import PlatformError
-
 from .audit import AuditLog
 from .codes import validate_credit_code
-from .errors import AuthenticationError, ClientNotFoundError, ClientStateError
+from .errors import AuthenticationError, ClientNotFoundError, ClientStateError, PlatformError
 from .locks import lock_row, lock_rows
 from .models import ApiClient, ClientRole, ClientStatus
 

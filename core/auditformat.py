@@ -1,8 +1,9 @@
 """What the audit log hashes and signs: entry hashes and checkpoint messages.
 
-Shared by the writer (:mod:`trust.audit`), the verifier (:mod:`trust.auditverify`) and the
-off-site export (:mod:`trust.auditexport`), so all three agree byte for byte. Checking
-a checkpoint's signature needs a key, so it lives upstairs (:mod:`trust.auditexport`).
+Shared by the writer (:mod:`zhengyin.core.audit`), the verifier (:mod:`zhengyin.trust.auditverify`)
+and the
+off-site export (:mod:`zhengyin.trust.auditexport`), so all three agree byte for byte. Checking
+a checkpoint's signature needs a key, so it lives upstairs (:mod:`zhengyin.trust.auditexport`).
 """
 
 from __future__ import annotations

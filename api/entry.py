@@ -21,7 +21,7 @@ from zhengyin.core.processes import clean_child_path
 
 __all__ = ["OWN_MODULES", "main", "quiet_third_party_warnings"]
 
-OWN_MODULES = r"(keys|trust|signing|registry|api|bench)(\.|$)"
+OWN_MODULES = r"(zhengyin|bench)(\.|$)"
 """Modules whose warnings are ours, and shown."""
 
 

@@ -1,0 +1,60 @@
+"""The import contract: layers import one way, and only through the name ``zhengyin``.
+
+``core <- keys <- trust <- signing <- registry <- api``: a module may import its own layer
+and those below, never one above (function-level imports included). No file of the code,
+the tests or the benchmarks imports a layer by its bare folder name, which would import a
+same-named folder of the working directory instead of the installed package.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LAYERS = ("core", "keys", "trust", "signing", "registry", "api")
+CHECKED = (*LAYERS, "tests", "bench")
+
+
+def _python_files(folder: str) -> list[Path]:
+    return sorted(path for path in (REPO / folder).rglob("*.py"))
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Absolute module names ``path`` imports (relative ones resolved), with line numbers."""
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    package = parts[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ["zhengyin", *package][:len(package) + 2 - node.level]
+                found.append((node.lineno, ".".join([*base, node.module or ""]).rstrip(".")))
+            else:
+                found.append((node.lineno, node.module or ""))
+    return found
+
+
+@pytest.mark.parametrize("folder", CHECKED)
+def test_no_file_imports_a_layer_by_its_bare_name(folder: str) -> None:
+    bare = [f"{path.relative_to(REPO)}:{line} imports {name}"
+            for path in _python_files(folder) for line, name in _imports(path)
+            if name.split(".")[0] in LAYERS]
+    assert bare == []
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_a_layer_imports_only_itself_and_the_layers_below(layer: str) -> None:
+    allowed = set(LAYERS[:LAYERS.index(layer) + 1])
+    upward = []
+    for path in _python_files(layer):
+        for line, name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "zhengyin" and len(parts) > 1 and parts[1] not in allowed:
+                upward.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    assert upward == []
+

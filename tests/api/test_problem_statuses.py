@@ -19,9 +19,12 @@ from fastapi import FastAPI
 from zhengyin.api import problems
 
 HTTP = -1
-PACKAGES = ("keys", "trust", "signing", "registry", "api")
+PACKAGES = ("zhengyin",)
 
 STATUS_BEFORE: dict[str, int] = {
+    # The root error and the platform base (issue 15 §2): new, a domain error's 400.
+    "zhengyin.core.errors.PlatformError": 400,
+    "zhengyin.core.errors.ZhengyinError": 400,
     "zhengyin.api.cli.common.CLIInputError": 500,
     "zhengyin.api.cli.common.DataDirectoryMissingError": 500,
     "zhengyin.api.forms.FormEncodingError": HTTP,
@@ -176,6 +179,6 @@ def test_every_error_class_answers_with_the_status_it_had() -> None:
 
 
 def test_importing_the_routes_registers_no_status() -> None:
-    code = ("import api.problems as p; before = (dict(p._STATUS), list(p._HANDLED)); "
-            "import api.app; assert (dict(p._STATUS), list(p._HANDLED)) == before")
+    code = ("import zhengyin.api.problems as p; before = (dict(p._STATUS), list(p._HANDLED)); "
+            "import zhengyin.api.app; assert (dict(p._STATUS), list(p._HANDLED)) == before")
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)

@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zhengyin.keys.errors import KeyStoreError
-from zhengyin.registry.errors import RegistryError
-from zhengyin.signing.errors import SigningError
-from zhengyin.trust.errors import TrustError
+from zhengyin.core.errors import ZhengyinError
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Barrier
@@ -67,7 +64,7 @@ def _outcome(change: Callable[[Services], object], runtime: Runtime) -> str:
     try:
         with runtime.unit_of_work() as services:
             change(services)
-    except (KeyStoreError, TrustError, SigningError, RegistryError) as exc:
+    except ZhengyinError as exc:
         return str(exc.code)
     except Exception as exc:  # what the API would answer with a 500
         return f"unexpected:{type(exc).__name__}: {str(exc)[:200]}"

@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from zhengyin.core.errors import ZhengyinError
 from zhengyin.core.privacy import mask_text, scrub_database_values
 from zhengyin.keys.errors import KeyStoreError
 from zhengyin.registry.errors import RegistryError
@@ -49,7 +50,8 @@ app.add_typer(seals.stamp_app, name="stamp")
 verify.register(app)
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
-    KeyStoreError, TrustError, SettingsError, RegistryError, SigningError, JWSError,
+    ZhengyinError, KeyStoreError, TrustError, SettingsError, RegistryError, SigningError,
+    JWSError,
     CLIInputError, DataDirectoryMissingError,
 )
 

@@ -13,6 +13,7 @@ from asn1crypto import pem
 from rich.markup import escape
 
 from zhengyin.core.clock import beijing_date, beijing_time, utcnow
+from zhengyin.core.errors import ZhengyinError
 from zhengyin.registry.lifecycle import effective_status
 from zhengyin.registry.models import LicenceStatus
 from zhengyin.registry.receipts import verify_display, verify_receipt
@@ -216,7 +217,6 @@ def qr_verify(
     status it asserts; no registry call. With --status-list, the licence's status now by
     the signed status list (its entry is in the code). Exit 0 valid, 1 not valid or
     failed, 2 status unknown, 3 cannot verify."""
-    from zhengyin.trust.errors import TrustError
     from zhengyin.trust.jws import JWSError
 
     from ..settings import SettingsError
@@ -236,7 +236,7 @@ def qr_verify(
             trust = _installation_trust()
             if root is not None:
                 trust = replace(trust, anchors=(_root(root),))
-    except (OSError, ValueError, JWSError, TrustError, SettingsError) as exc:
+    except (OSError, ValueError, JWSError, ZhengyinError, SettingsError) as exc:
         _fail(f"cannot read the trust material: {getattr(exc, 'message', exc)}")
     now = utcnow()
     try:

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.core.errors import ZhengyinError
 from zhengyin.trust.validation import Indication, VerificationReport, Verifier
 
 from ..schemas.verify import VerificationReportRead
@@ -115,7 +116,6 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
 ) -> None:
     """Verify a PDF, a licence identifier or a QR payload. Exit 0 passed, 1 failed,
     2 indeterminate, 3 not verifiable."""
-    from zhengyin.trust.errors import TrustError
     from zhengyin.trust.jws import JWSError
 
     if sum(item is not None for item in (file, licence, qr)) != 1:
@@ -136,7 +136,7 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
             raise typer.Exit(EXIT_ERROR)
         else:
             result = _online(file, licence, qr, report=report, at=at, final=final)
-    except (TrustError, JWSError) as exc:
+    except (ZhengyinError, JWSError) as exc:
         hint = getattr(exc, "hint", None)
         print(f"error: {getattr(exc, 'message', str(exc))}"
               + (f" (hint: {hint})" if hint else ""), file=sys.stderr)

@@ -28,6 +28,7 @@ PUBLIC = {
     ("GET", "/ocsp/{encoded}"): "relying parties ask OCSP",
     ("GET", "/public/licences/{identifier}/status"): "anyone checks a licence (no personal data)",
     ("GET", "/trust-list"): "offline verifiers fetch the signed trust list",
+    ("GET", "/status-lists/{list_id}"): "relying parties fetch licence status lists (offline)",
     ("GET", "/verify"): "the public verification page (no sign-in, issue 6)",
     ("POST", "/verify"): "anyone verifies a PDF on the public page (size and rate limited)",
     ("GET", "/verify/licence"): "the public page's identifier form (a redirect)",

@@ -130,10 +130,10 @@ def test_no_kept_identifier_is_ever_refused_as_a_duplicate_of_an_allocated_one(
 
 KILLED_AFTER_RESERVING = """
 import os, pickle, signal, sys
-from api.imports import import_service
-from api.runtime import Runtime
-from registry.importing import ImportOptions, ImportService
-from trust.db import utcnow
+from zhengyin.api.imports import import_service
+from zhengyin.api.runtime import Runtime
+from zhengyin.registry.importing import ImportOptions, ImportService
+from zhengyin.core.clock import utcnow
 
 settings, source = pickle.load(open(sys.argv[1], "rb"))
 

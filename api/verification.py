@@ -117,9 +117,9 @@ class VerificationCaches:
 
         from zhengyin.keys import KeyHandle
         from zhengyin.registry.platform import platform_seal
-        from zhengyin.signing.certified import SealAppearance
-        from zhengyin.signing.cms import CMSSigner
-        from zhengyin.signing.reportpdf import render_report
+        from zhengyin.signing.pdf.certified import SealAppearance
+        from zhengyin.signing.pdf.cms import CMSSigner
+        from zhengyin.signing.pdf.reportpdf import render_report
 
         runtime = self._runtime
         settings = runtime.settings

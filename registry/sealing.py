@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from zhengyin.core.clock import beijing_date
 from zhengyin.keys import KeyHandle, KeyStore
-from zhengyin.signing.certified import SealAppearance
-from zhengyin.signing.cms import CMSSigner
-from zhengyin.signing.fonts import pdf_font
-from zhengyin.signing.fontsubset import FontSource
 from zhengyin.signing.models import Seal, SealStatus, SealType
+from zhengyin.signing.pdf.certified import SealAppearance
+from zhengyin.signing.pdf.cms import CMSSigner
+from zhengyin.signing.pdf.fonts import pdf_font
+from zhengyin.signing.pdf.fontsubset import FontSource
 from zhengyin.signing.timestamps import TimeStampClient
 from zhengyin.trust.models import CertificateRecord
 
@@ -170,7 +170,7 @@ class SealedLicence:
     def signed_sha256(self) -> str:
         """SHA-256 of the signed revision: the bytes the seal's /ByteRange ends with
         (ISO 32000-1 §12.8.1), as verification computes it per signature. The sealer
-        writes licences born sealed (signing.pdfwriter.PdfWriter.finish_signed): one
+        writes licences born sealed (signing.pdf.pdfwriter.PdfWriter.finish_signed): one
         revision whose /ByteRange ends at the end of the file, so that is the whole file.
         A sealer that appends after the seal (B-LT validation data, a document
         time-stamp) must take the end from the seal's /ByteRange instead."""

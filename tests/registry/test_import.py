@@ -22,8 +22,8 @@ from zhengyin.core.clock import utcnow
 from zhengyin.core.models import AuditEntry
 from zhengyin.registry.errors import ImportConflictError, NotAllowedToIssueError
 from zhengyin.registry.identifiers import LicenceIdentifier
-from zhengyin.registry.importing import ImportOptions, ImportSummary
-from zhengyin.registry.importreport import ImportReport
+from zhengyin.registry.imports.report import ImportReport
+from zhengyin.registry.imports.run import ImportOptions, ImportSummary
 from zhengyin.registry.issuance import IssueRequest, IssuingParty
 from zhengyin.registry.models import Licence, LicenceEvent
 from zhengyin.signing.models import SealUse
@@ -264,7 +264,7 @@ from zhengyin.core.audit import AuditLog
 from zhengyin.core.clock import utcnow
 from zhengyin.api.imports import import_service
 from zhengyin.api.runtime import Runtime
-from zhengyin.registry.importing import ImportOptions
+from zhengyin.registry.imports.run import ImportOptions
 
 settings, source = pickle.load(open(sys.argv[1], "rb"))
 appended = AuditLog.append_chained

@@ -16,6 +16,7 @@ import anyio.to_thread
 
 from zhengyin.core.clock import utcnow
 from zhengyin.registry.checks import Caller, CheckRequest, check_under_consent
+from zhengyin.registry.receipts import ServiceSigner
 
 from .schemas.checks import CheckRead
 
@@ -47,9 +48,9 @@ class CheckRunner:
             return await anyio.to_thread.run_sync(
                 self.check_and_commit, request, caller,
                 limiter=_check_threads(runtime.settings.check_threads))
-        signer = runtime.registry_signer_loaded
+        signer = runtime.registry_signers.loaded
         if signer is None:
-            signer = await anyio.to_thread.run_sync(runtime.load_registry_signer)
+            signer = await anyio.to_thread.run_sync(self._load_registry_signer)
         outcome = await check_under_consent(statements, runtime.engine.dialect, signer,
                                             request, caller, at=utcnow())
         if runtime.chains_elsewhere:
@@ -58,13 +59,18 @@ class CheckRunner:
             await anyio.to_thread.run_sync(runtime.audit_committed)
         return CheckRead.of(outcome).model_dump_json().encode("utf-8")
 
+    def _load_registry_signer(self) -> ServiceSigner:
+        """Before a one-write unit opens: it must not make the identity itself."""
+        runtime = self._runtime
+        return runtime.registry_signers.load(runtime.unit_of_work, at=utcnow())
+
     def check_and_commit(self, request: CheckRequest, caller: Caller) -> bytes:
         """The thread path: the check in a unit of work of its own, committed, serialised."""
         # A check under a consent reads, then writes once (registry/checks.py): no
         # transaction of its own on PostgreSQL. A use code is claimed by an update first:
         # a transaction.
         runtime = self._runtime
-        runtime.load_registry_signer()  # its first use creates the registry's identity
+        self._load_registry_signer()  # its first use creates the registry's identity
         with runtime.unit_of_work(one_write=request.use_code is None) as services:
             outcome = services.checks.check(request, caller, at=utcnow())
             answer = CheckRead.of(outcome).model_dump_json().encode("utf-8")

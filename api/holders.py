@@ -12,19 +12,22 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
+from zhengyin.core.clock import utcnow
 from zhengyin.core.errors import AuthenticationError
-from zhengyin.keys import PublicKey
+from zhengyin.core.privacy import mask_id_number
+from zhengyin.keys import KeyStore, PublicKey
 from zhengyin.registry.errors import InvalidHolderCodeError
 from zhengyin.registry.holders import HolderKind, normalise_holder
 from zhengyin.trust.jws import sign_compact
+from zhengyin.trust.pki import PKI
 
-from .runtime import Runtime, Services
+from .settings import Settings
 
-__all__ = ["DEV_PURPOSE", "HolderIdentity", "HolderTokens"]
+__all__ = ["DEV_PURPOSE", "HolderIdentity", "HolderTokens", "PKIUnit"]
 
 DEV_PURPOSE = "holder-tokens"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
@@ -41,19 +44,26 @@ class HolderIdentity:
     @property
     def actor(self) -> str:
         """How the audit log names the holder (masked code)."""
-        from zhengyin.core.privacy import mask_id_number
-
         code = self.holder_code if self.holder_kind is HolderKind.CREDIT_CODE \
             else mask_id_number(self.holder_code)
         return f"holder:{code}"
 
 
+class PKIUnit(Protocol):
+    """A unit of work as holder tokens need it: its PKI."""
+
+    @property
+    def pki(self) -> PKI:
+        """The unit's certificate authorities."""
+        ...
+
+
 class HolderTokens:
     """Verifies holder JWTs (and mints development ones); one per process."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        settings = runtime.settings
+    def __init__(self, settings: Settings, keystore: KeyStore) -> None:
+        self._settings = settings
+        self._keys = keystore
         self._jwks = jwt.PyJWKClient(settings.holder_jwks_url, cache_keys=True) \
             if settings.holder_jwks_url else None
         self._dev_key: tuple[str, PublicKey] | None = None
@@ -62,9 +72,9 @@ class HolderTokens:
     @property
     def dev_issuer(self) -> str:
         """The ``iss`` of locally minted tokens."""
-        return f"{self._runtime.settings.public_base_url.rstrip('/')}/dev-holder-idp"
+        return f"{self._settings.public_base_url.rstrip('/')}/dev-holder-idp"
 
-    def _dev_identity(self, services: Services, *, create: bool) -> tuple[str, PublicKey] | None:
+    def _dev_identity(self, services: PKIUnit, *, create: bool) -> tuple[str, PublicKey] | None:
         with self._lock:
             if self._dev_key is not None:
                 return self._dev_key
@@ -72,18 +82,16 @@ class HolderTokens:
             if not pki.has_identity(DEV_PURPOSE):
                 if not create:
                     return None
-                from zhengyin.core.clock import utcnow
-
                 pki.issue_service_certificate(DEV_PURPOSE, at=utcnow(), actor="system",
                                               label="Development Holder Tokens")
             identity = pki.identity(DEV_PURPOSE)
             self._dev_key = (identity.serial_hex, pki.public_key_of_serial(identity.serial_hex))
             return self._dev_key
 
-    def mint(self, services: Services, holder_code: str, holder_kind: HolderKind, *,
+    def mint(self, services: PKIUnit, holder_code: str, holder_kind: HolderKind, *,
              at: datetime, ttl: timedelta = timedelta(hours=8)) -> str:
         """A development holder token (refused unless development tokens are accepted)."""
-        if not self._runtime.settings.accepts_dev_holder_tokens:
+        if not self._settings.accepts_dev_holder_tokens:
             raise AuthenticationError(
                 "development holder tokens are disabled",
                 hint="set ZHENGYIN_HOLDER_DEV_TOKENS=true (never in production)",
@@ -93,7 +101,7 @@ class HolderTokens:
         assert identity is not None
         serial = identity[0]
         handle = services.pki.identity(DEV_PURPOSE).key_handle
-        settings = self._runtime.settings
+        settings = self._settings
         claims = {
             "iss": self.dev_issuer, "aud": settings.holder_audience,
             "sub": f"dev:{holder.code}", "iat": int(at.timestamp()),
@@ -101,13 +109,13 @@ class HolderTokens:
             settings.holder_code_claim: holder.code,
             settings.holder_kind_claim: holder.kind.value,
         }
-        return sign_compact(self._runtime.keystore, handle, claims, kid=serial)
+        return sign_compact(self._keys, handle, claims, kid=serial)
 
-    def verify(self, services: Services, token: str) -> HolderIdentity:
+    def verify(self, services: PKIUnit, token: str) -> HolderIdentity:
         """The holder a token names; any defect is one 401 without detail."""
         invalid = AuthenticationError("invalid holder token",
                                       hint="sign in again to get a new token")
-        settings = self._runtime.settings
+        settings = self._settings
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:

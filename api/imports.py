@@ -16,8 +16,14 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 
 from zhengyin.core.db import session_scope
-from zhengyin.registry.bulkseal import InlineSealing, LicenceSealing, SealedFile, SealJob, seal_jobs
-from zhengyin.registry.importing import ImportService
+from zhengyin.registry.imports.bulkseal import (
+    InlineSealing,
+    LicenceSealing,
+    SealedFile,
+    SealJob,
+    seal_jobs,
+)
+from zhengyin.registry.imports.run import ImportService
 
 from .runtime import Runtime
 from .settings import Settings

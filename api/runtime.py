@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -23,8 +23,8 @@ from zhengyin.core.audit import AuditLog, wrote_to_outbox
 from zhengyin.core.auditchain import AuditSequencer, BackgroundChainer
 from zhengyin.core.clients import ClientService, PrincipalCache
 from zhengyin.core.clock import utcnow
-from zhengyin.core.db import make_engine, make_session_factory, may_write, session_scope
-from zhengyin.keys import KeyStore, open_key_store
+from zhengyin.core.db import make_engine, make_session_factory, session_scope, writing_unit
+from zhengyin.keys import KeyHandle, KeyStore, open_key_store
 from zhengyin.registry.catalogue import Catalogue, TypeVersions
 from zhengyin.registry.checks import CheckService
 from zhengyin.registry.consent import ConsentService
@@ -34,11 +34,13 @@ from zhengyin.registry.items import ServiceItems
 from zhengyin.registry.licences import LicenceQuery
 from zhengyin.registry.lifecycle import LifecycleService
 from zhengyin.registry.receipts import ServiceSigner
+from zhengyin.registry.registrysigner import RegistrySigners
 from zhengyin.registry.sealing import LicenceSealer
 from zhengyin.registry.serials import SerialAllocator
 from zhengyin.registry.statuslists import PublishedList, StatusListCache, StatusLists
 from zhengyin.registry.usecopies import Platform, UseCopyService
 from zhengyin.registry.uses import LicenceUses
+from zhengyin.signing.pdf.signers import SealSigners
 from zhengyin.signing.seals import SealService
 from zhengyin.signing.stamping import StamperCache, StampService
 from zhengyin.signing.timestamps import (
@@ -50,18 +52,19 @@ from zhengyin.signing.timestamps import (
 from zhengyin.signing.uselog import SealUseLog
 from zhengyin.trust.auditkeys import AuditKeys
 from zhengyin.trust.crl import CRLPublisher
-from zhengyin.trust.identities import ServiceIdentities
-from zhengyin.trust.jws import SignerTrust
+from zhengyin.trust.identities import SYSTEM_ACTOR, ServiceIdentities
 from zhengyin.trust.keyadmin import KeyAdministration
 from zhengyin.trust.ocsp import OCSPResponder
 from zhengyin.trust.pki import AUDIT, PKI, TSA, PKIConfig
-from zhengyin.trust.purposes import REGISTRY_IDENTITY, STATUS_LIST
+from zhengyin.trust.purposes import STATUS_LIST
 from zhengyin.trust.tsa import TimeStampAuthority
 
 from .checkrun import CheckRunner
 from .database import check_schema, ping
+from .holders import HolderTokens
 from .keptreports import KeptReports
 from .settings import Settings
+from .verification import LicenceQRReader, VerificationCaches
 
 if TYPE_CHECKING:
     from zhengyin.signing.batch import StampPool, TSAIdentity
@@ -73,12 +76,8 @@ if TYPE_CHECKING:
     from zhengyin.trust.validation.pool import ExaminationPool
     from zhengyin.trust.validation.verifier import DocumentExaminer
 
-    from .holders import HolderTokens
-    from .verification import VerificationCaches
-
 __all__ = ["Runtime", "Services"]
 
-SYSTEM_ACTOR = "system"
 _log = logging.getLogger(__name__)
 
 
@@ -86,8 +85,6 @@ class _IdentitySigner:
     """Signs with a service identity's key: audit checkpoints, receipts."""
 
     def __init__(self, keystore: KeyStore, serial_hex: str, handle_text: str) -> None:
-        from zhengyin.keys import KeyHandle
-
         self._keys = keystore
         self._serial = serial_hex
         self._handle = KeyHandle.parse(handle_text)
@@ -108,7 +105,6 @@ class Runtime:
         self._lock = threading.Lock()
         self._audit_signer: _IdentitySigner | None = None
         self._tsa: TimeStampAuthority | None = None
-        self._registry_signer: ServiceSigner | None = None
         self._pdf_timestamper: PyHankoTimeStamper | None = None
         self._stamp_pool: Any = None
         self._verification_pool: Any = None
@@ -233,7 +229,7 @@ class Runtime:
         with self.unit_of_work() as services:
             if not services.pki.is_initialised() or not services.pki.has_all_identities():
                 services.pki.init(at=at or utcnow(), actor=SYSTEM_ACTOR)
-            self._upgrade(services)
+            services.identities.upgrade(at=utcnow(), actor=SYSTEM_ACTOR)
 
     def audit_signer(self, session: Session) -> _IdentitySigner | None:
         """The checkpoint signer, loaded once per process (None before ``pki init``)."""
@@ -263,9 +259,14 @@ class Runtime:
         return LocalFileStore(self.settings.effective_file_store_dir)
 
     @cached_property
+    def seal_signers(self) -> SealSigners:
+        """Warm per-seal signers of the PDFs we write (licences and reports share them)."""
+        return SealSigners(self.keystore, self.timestamp_client)
+
+    @cached_property
     def sealer(self) -> LicenceSealer:
         """Renders and certifies licence PDFs (font and seals kept warm)."""
-        return LicenceSealer(self.keystore, self.timestamp_client)
+        return LicenceSealer(self.keystore, self.timestamp_client, signers=self.seal_signers)
 
     @cached_property
     def checks(self) -> CheckRunner:
@@ -275,86 +276,18 @@ class Runtime:
     @cached_property
     def holder_tokens(self) -> HolderTokens:
         """Verifies holder JWTs (and mints development ones)."""
-        from .holders import HolderTokens
-
-        return HolderTokens(self)
-
-    def service_identity(self, services: Services, purpose: str, label: str
-                         ) -> tuple[str, str, tuple[bytes, ...]]:
-        """(serial, key handle, chain DER) of a service identity, created on first use and
-        re-issued if it lacks its purposes' EKUs (trust/identities.py)."""
-        identity = services.identities.ensure(purpose, at=utcnow(), actor=SYSTEM_ACTOR,
-                                              label=label)
-        chain = tuple(bytes(cert.dump()) for cert in services.pki.chain(identity)[:-1])
-        return identity.serial_hex, str(identity.key_handle), chain
+        return HolderTokens(self.settings, self.keystore)
 
     def upgrade_service_identities(self) -> None:
         """Re-issue the service identities that lack an EKU (start-up; idempotent)."""
         with self.unit_of_work() as services:
             if services.pki.is_initialised():
-                self._upgrade(services)
+                services.identities.upgrade(at=utcnow(), actor=SYSTEM_ACTOR)
 
-    @staticmethod
-    def _upgrade(services: Services) -> None:
-        for purpose in services.identities.upgrade(at=utcnow(), actor=SYSTEM_ACTOR):
-            _log.info("service identity %s re-issued with its purposes' extended key usage",
-                      purpose)
-
-    @contextmanager
-    def writing_unit(self, services: Services) -> Iterator[Services]:
-        """``services`` when its unit of work may write, else a short one of our own.
-
-        For what a read may have to create on first use (a service identity): a read-only
-        unit refuses writes. Opening our own unit inside a writing one would deadlock
-        SQLite, and a one-write unit there is a writing one: it loads what it needs before
-        it opens (:meth:`load_registry_signer`).
-        """
-        if may_write(services.session):
-            yield services
-        else:
-            with self.unit_of_work() as own:
-                yield own
-
-    def registry_signer(self, services: Services) -> ServiceSigner:
-        """The key that signs check receipts and display QR codes (one per process)."""
-        with self._lock:
-            if self._registry_signer is None:
-                from zhengyin.keys import KeyHandle
-
-                with self.writing_unit(services) as writer:
-                    serial, handle, chain = self.service_identity(writer, REGISTRY_IDENTITY,
-                                                                  "Licence Registry")
-                self._registry_signer = ServiceSigner(self.keystore, KeyHandle.parse(handle),
-                                                      serial, chain)
-            return self._registry_signer
-
-    def load_registry_signer(self) -> ServiceSigner:
-        """Load (on first use: create) the registry signer before a unit of work opens.
-
-        For one-write units (a check), which must not write it themselves.
-        """
-        signer = self._registry_signer
-        if signer is None:
-            with self.unit_of_work() as services:
-                signer = self.registry_signer(services)
-        return signer
-
-    @property
-    def registry_signer_loaded(self) -> ServiceSigner | None:
-        """The registry signer if this process has it already (no I/O), else None."""
-        return self._registry_signer
-
-    def trust_anchors(self, services: Services) -> list[bytes]:
-        """DER of the roots receipts and QR codes must chain to (our root)."""
-        return [services.pki.identity("root").der]
-
-    def signer_trust(self, services: Services) -> SignerTrust:
-        """Our root, issuing CA and the signers this installation pins per purpose."""
-        return services.identities.signer_trust()
-
-    def registry_certificates(self, services: Services) -> list[bytes]:
-        """The registry's signing certificate and its CA (QR codes name them by kid)."""
-        return list(self.registry_signer(services).chain_der)
+    @cached_property
+    def registry_signers(self) -> RegistrySigners:
+        """The registry's signer (receipts, display codes, status lists), made once."""
+        return RegistrySigners(self.keystore)
 
     @cached_property
     def serials(self) -> SerialAllocator:
@@ -427,9 +360,9 @@ class Runtime:
     @cached_property
     def verification(self) -> VerificationCaches:
         """Trust material, in-process examiners, report and trust-list caches."""
-        from .verification import VerificationCaches
-
-        return VerificationCaches(self)
+        return VerificationCaches(self.settings, self.keystore, limits=self.examination_limits,
+                                  seal_signers=self.seal_signers,
+                                  report_font=lambda: self.sealer.renderer.font)
 
     def verification_pool(self) -> ExaminationPool:
         """The warm verification workers (started on first use)."""
@@ -476,6 +409,14 @@ class Services:
     def __init__(self, runtime: Runtime, session: Session) -> None:
         self.runtime = runtime
         self.session = session
+
+    def writing_unit(self) -> AbstractContextManager[Services]:
+        """This unit when it may write, else a short one of its own (core.db.writing_unit)."""
+        return writing_unit(self, self.session, self.runtime.unit_of_work)
+
+    def registry_signer(self) -> ServiceSigner:
+        """The key that signs check receipts, display codes and status lists."""
+        return self.runtime.registry_signers.get(self, at=utcnow())
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -551,7 +492,7 @@ class Services:
 
     def published_status_list(self, list_id: int, *, at: datetime) -> PublishedList:
         """The signed Status List Token of ``list_id``, signed by the registry identity."""
-        signer = self.runtime.registry_signer(self)
+        signer = self.registry_signer()
         return self.status_lists.published(
             list_id, at=at, sign=lambda claims: signer.sign(claims, typ=STATUS_LIST.typ))
 
@@ -587,8 +528,7 @@ class Services:
     @cached_property
     def checks(self) -> CheckService:
         """Certificate-free checks."""
-        return CheckService(self.session, self.audit, self.consents,
-                            self.runtime.registry_signer(self))
+        return CheckService(self.session, self.audit, self.consents, self.registry_signer())
 
     @cached_property
     def use_copies(self) -> UseCopyService:
@@ -646,12 +586,11 @@ class Services:
         from zhengyin.signing.sealdirectory import RegistrySealDirectory
         from zhengyin.trust.validation import Verifier
 
-        from .verification import LicenceQRReader
-
         runtime = self.runtime
         material = runtime.verification.material(self)
         return Verifier(runtime.examiner(material),
                         seals=RegistrySealDirectory(self.session),
                         licences=RegistryLicenceDirectory(self.session, runtime.file_store,
                                                           versions=runtime.type_versions),
-                        qr=LicenceQRReader(self))
+                        qr=LicenceQRReader(runtime.settings.public_base_url,
+                                           self.identities.signer_trust))

@@ -14,15 +14,30 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from zhengyin.core.clock import beijing_time, utcnow
-from zhengyin.trust.models import CertificateRecord
+from zhengyin.keys import KeyStore
+from zhengyin.registry.platform import platform_seal
+from zhengyin.registry.receipts import ServiceSigner, verify_display
+from zhengyin.signing.pdf.fontsubset import FontSource
+from zhengyin.signing.pdf.reportpdf import render_report
+from zhengyin.signing.pdf.signers import SealSigners
+from zhengyin.signing.sealdirectory import RegistrySealDirectory
+from zhengyin.signing.seals import SealService
+from zhengyin.trust.crl import CRLPublisher
+from zhengyin.trust.identities import SYSTEM_ACTOR, ServiceIdentities
+from zhengyin.trust.jws import JWSError, SignerTrust
+from zhengyin.trust.pki import PKI
 from zhengyin.trust.purposes import TRUSTLIST_IDENTITY
+from zhengyin.trust.trustlist import sign_trust_list, trust_list_payload
 from zhengyin.trust.validation import (
     CheckFailedError,
     QRClaim,
@@ -34,39 +49,84 @@ from zhengyin.trust.validation import (
 from zhengyin.trust.validation.material import TrustMaterial, collect_material
 
 from .ratelimit import RateLimiter
+from .settings import Settings
 
 if TYPE_CHECKING:
     from zhengyin.trust.validation.examine import Examiner
+    from zhengyin.trust.validation.policy import ExaminationLimits
 
-    from .runtime import Runtime, Services
-
-__all__ = ["LicenceQRReader", "VerificationCaches"]
+__all__ = ["LicenceQRReader", "VerificationCaches", "VerificationUnit"]
 
 _MATERIAL_MAX_AGE = 300.0
 _TRUST_LIST_MAX_AGE = 300.0
 TRUST_LIST_PURPOSE = TRUSTLIST_IDENTITY
 
 
-class VerificationCaches:
-    """What verification keeps per process."""
+class VerificationUnit(Protocol):
+    """A unit of work as verification needs it (api/runtime.py Services)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    @property
+    def session(self) -> Session:
+        """The unit's session."""
+        ...
+
+    @property
+    def pki(self) -> PKI:
+        """Certificate authorities."""
+        ...
+
+    @property
+    def crl(self) -> CRLPublisher:
+        """CRL publication (a stale CRL is re-signed when the material is collected)."""
+        ...
+
+    @property
+    def seals(self) -> SealService:
+        """The seal registry (the platform seal of reports)."""
+        ...
+
+    @property
+    def identities(self) -> ServiceIdentities:
+        """The service identities (the trust list's signer, pins)."""
+        ...
+
+    def writing_unit(self) -> AbstractContextManager[VerificationUnit]:
+        """This unit when it may write, else a short one of its own."""
+        ...
+
+    def registry_signer(self) -> ServiceSigner:
+        """The registry's signer (the trust list names its certificates)."""
+        ...
+
+
+class VerificationCaches:
+    """What verification keeps per process.
+
+    ``seal_signers`` is the licence sealer's per-seal cache (reports are sealed by the
+    same rule); ``report_font`` gives the parsed font on a report's first use.
+    """
+
+    def __init__(self, settings: Settings, keystore: KeyStore, *, limits: ExaminationLimits,
+                 seal_signers: SealSigners, report_font: Callable[[], FontSource]) -> None:
+        self._settings = settings
+        self._keys = keystore
+        self._limits = limits
+        self._seal_signers = seal_signers
+        self._report_font = report_font
         self._lock = threading.Lock()
         self._material: TrustMaterial | None = None
         self._material_key: Any = None
         self._material_at = 0.0
         self._examiners: dict[str, Examiner] = {}
         self._trust_list: tuple[float, Any, str] | None = None
-        self._report_signers: dict[str, Any] = {}
-        per_minute = runtime.settings.public_verify_per_minute
+        per_minute = settings.public_verify_per_minute
         self.public_limiter = RateLimiter(per_minute, burst=max(3, per_minute // 2))
         """Per client IP, for the public page's uploads and licence lookups."""
 
     # ------------------------------------------------------------------ material
 
     @staticmethod
-    def _state(services: Services) -> Any:
+    def _state(services: VerificationUnit) -> Any:
         """A cheap fingerprint of what the material depends on, in one round trip over
         small tables: a revocation marks its CA's CRL state stale and a re-signed CRL
         bumps its number; anchors are added or removed; a CA is re-keyed."""
@@ -80,7 +140,7 @@ class VerificationCaches:
             "  WHERE purpose IN ('root', 'issuing'))")).one()
         return tuple(row)
 
-    def material(self, services: Services) -> TrustMaterial:
+    def material(self, services: VerificationUnit) -> TrustMaterial:
         """The current trust material; re-collected when the state changed or it aged."""
         key = self._state(services)
         now = time.monotonic()
@@ -90,7 +150,7 @@ class VerificationCaches:
                 return self._material
         # A stale CRL is re-signed and saved: in the caller's unit of work if it writes,
         # else in a short one of its own.
-        with self._runtime.writing_unit(services) as own:
+        with services.writing_unit() as own:
             material = collect_material(own.session, own.pki, own.crl, at=utcnow())
         with self._lock:
             self._material, self._material_key, self._material_at = material, key, now
@@ -98,6 +158,7 @@ class VerificationCaches:
 
     def in_process_examiner(self, material: TrustMaterial) -> Examiner:
         """An examiner in this process (verify_in_process, the CLI)."""
+        # Loaded on first use: servers examine in worker processes and never need it here.
         from zhengyin.trust.validation.examine import Examiner
 
         with self._lock:
@@ -105,53 +166,31 @@ class VerificationCaches:
             if examiner is None:
                 self._examiners.clear()
                 examiner = self._examiners[material.fingerprint] = Examiner(
-                    material, self._runtime.examination_limits)
+                    material, self._limits)
             return examiner
 
     # ------------------------------------------------------------------ reports
 
-    def report_pdf(self, services: Services, report: VerificationReport, *,
+    def report_pdf(self, services: VerificationUnit, report: VerificationReport, *,
                    at: datetime) -> bytes:
-        """The report as a PDF certified with the platform's seal (B-T)."""
-        from asn1crypto import x509 as asn1_x509
+        """The report as a PDF certified with the platform's seal (B-T).
 
-        from zhengyin.keys import KeyHandle
-        from zhengyin.registry.platform import platform_seal
-        from zhengyin.signing.certified import SealAppearance
-        from zhengyin.signing.cms import CMSSigner
-        from zhengyin.signing.reportpdf import render_report
-
-        runtime = self._runtime
-        settings = runtime.settings
+        Its signer comes from the licence sealer's per-seal cache: one chain rule for both.
+        """
+        settings = self._settings
         seal = platform_seal(services.session, services.seals, org_name=settings.platform_name,
                              credit_code=settings.platform_credit_code, at=at,
                              create=settings.is_development)
-        record = services.session.get(CertificateRecord, seal.certificate_id)
-        assert record is not None
-        key = f"{seal.id}:{record.serial_hex}"
-        with self._lock:
-            entry = self._report_signers.get(key)
-        if entry is None:
-            certificate = asn1_x509.Certificate.load(record.der)
-            issuing = services.pki.identity("issuing").certificate  # the root is the anchor
-            entry = (SealAppearance.from_png(seal.name, seal.image_png),
-                     CMSSigner(runtime.keystore, KeyHandle.parse(seal.key_handle), certificate,
-                               [issuing], timestamps=runtime.timestamp_client()))
-            with self._lock:
-                self._report_signers = {key: entry}
-        appearance, signer = entry
+        signer = self._seal_signers.of(services.session, seal.id,
+                                           seal.certificate.serial_hex)
         report_id = f"ZY-{at:%Y%m%d%H%M%S}-{secrets.token_hex(4).upper()}"
-        return render_report(report, font=runtime.sealer.renderer.font, seal=appearance,
-                             signer=signer, at=at, report_id=report_id)
+        return render_report(report, font=self._report_font(), seal=signer.appearance,
+                             signer=signer.cms, at=at, report_id=report_id)
 
     # ------------------------------------------------------------------ trust list
 
-    def trust_list(self, services: Services) -> str:
+    def trust_list(self, services: VerificationUnit) -> str:
         """The signed trust list (re-signed when the material changed, else every 5 min)."""
-        from zhengyin.keys import KeyHandle
-        from zhengyin.signing.sealdirectory import RegistrySealDirectory
-        from zhengyin.trust.trustlist import sign_trust_list, trust_list_payload
-
         material = self.material(services)
         now = time.monotonic()
         with self._lock:
@@ -159,20 +198,19 @@ class VerificationCaches:
             if cached is not None and cached[1] == material.fingerprint \
                     and now - cached[0] < _TRUST_LIST_MAX_AGE:
                 return cached[2]
-        runtime = self._runtime
-        with self._runtime.writing_unit(services) as own:
-            serial, handle, chain = runtime.service_identity(own, TRUST_LIST_PURPOSE,
-                                                             "Trust List")
-            seals = RegistrySealDirectory(own.session).listed_seals()
-            services_chains = {"registry": runtime.registry_certificates(own),
-                               TRUST_LIST_PURPOSE: list(chain)}
-            pins = own.identities.pins()
         at = utcnow()
-        payload = trust_list_payload(material, seals, issuer=runtime.settings.public_base_url,
+        with services.writing_unit() as own:
+            key = own.identities.ensure_chain(TRUST_LIST_PURPOSE, at=at, actor=SYSTEM_ACTOR,
+                                              label="Trust List")
+            seals = RegistrySealDirectory(own.session).listed_seals()
+            services_chains = {"registry": list(own.registry_signer().chain_der),
+                               TRUST_LIST_PURPOSE: list(key.chain_der)}
+            pins = own.identities.pins()
+        payload = trust_list_payload(material, seals, issuer=self._settings.public_base_url,
                                      at=at, lifetime=timedelta(hours=12),
                                      service_certificates=services_chains, service_pins=pins)
-        token = sign_trust_list(payload, runtime.keystore, KeyHandle.parse(handle), kid=serial,
-                                chain_der=list(chain))
+        token = sign_trust_list(payload, self._keys, key.key_handle, kid=key.serial_hex,
+                                chain_der=list(key.chain_der))
         with self._lock:
             self._trust_list = (now, material.fingerprint, token)
         return token
@@ -191,8 +229,9 @@ class LicenceQRReader:
     A URL on another host is refused: a QR code that sends people elsewhere is not ours.
     """
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, base_url: str, signer_trust: Callable[[], SignerTrust]) -> None:
+        self._base_url = base_url
+        self._signer_trust = signer_trust
 
     def read(self, payload: str, *, at: datetime) -> QRClaim:
         """The licence the payload names, or UnsupportedPayloadError."""
@@ -203,7 +242,7 @@ class LicenceQRReader:
         token = text
         if text.startswith(("http://", "https://")):
             parts = urlsplit(text)
-            ours = urlsplit(self._services.runtime.settings.public_base_url)
+            ours = urlsplit(self._base_url)
             if parts.netloc.lower() != ours.netloc.lower():
                 raise UnsupportedPayloadError(
                     f"the QR code points to another site ({parts.netloc})",
@@ -229,15 +268,12 @@ class LicenceQRReader:
                                       "issues", hint="scan the licence's QR code itself")
 
     def _display(self, token: str, at: datetime) -> QRClaim:
-        from zhengyin.registry.receipts import verify_display
-        from zhengyin.trust.jws import JWSError
-
+        # The pages package (templates) is loaded on first use: ~0.3 s a process start
+        # would pay for a display code it may never read.
         from .pages.statuses import display_code_problem
 
-        services = self._services
         try:
-            runtime = services.runtime
-            claims = verify_display(token, runtime.signer_trust(services), now=at)
+            claims = verify_display(token, self._signer_trust(), now=at)
         except JWSError as exc:
             raise CheckFailedError(SubIndication.SIG_CRYPTO_FAILURE, Reason(
                 "qr.display_invalid", display_code_problem(exc),

@@ -150,8 +150,8 @@ _STEPS = [
     ("zhengyin.registry.issuance", None, "find_issuer_seal", "find the issuer's seal"),
     ("zhengyin.registry.serials", "SerialAllocator", "allocate", "serial (one upsert, autocommit)"),
     ("zhengyin.registry.render", "LicenceRenderer", "page", "render the page"),
-    ("zhengyin.signing.cms", "CMSSigner", "sign", "CMS signature + time-stamp"),
-    ("zhengyin.signing.certified", "BornSealedPage", "write", "write the certified PDF (incl. CMS)"),  # noqa: E501 - module path grew in the house move
+    ("zhengyin.signing.pdf.cms", "CMSSigner", "sign", "CMS signature + time-stamp"),
+    ("zhengyin.signing.pdf.certified", "BornSealedPage", "write", "write the certified PDF (incl. CMS)"),  # noqa: E501 - module path grew in the house move
     ("zhengyin.registry.filestore", "LocalFileStore", "put", "store the file (fsync file + dir)"),
     ("zhengyin.registry.issuance", "IssuanceService", "_insert_issued",
      "rows: licence, event, seal use, audit (ids + one insert)"),

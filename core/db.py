@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -51,6 +51,7 @@ __all__ = [
     "may_write",
     "reserve_ids",
     "session_scope",
+    "writing_unit",
 ]
 
 NAMING_CONVENTION = {
@@ -248,6 +249,26 @@ def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
 def may_write(session: Session) -> bool:
     """Whether the session's unit of work may write with the ORM (not read-only or one-write)."""
     return not session.info.get(_NO_FLUSH)
+
+
+_Unit = TypeVar("_Unit")
+
+
+@contextmanager
+def writing_unit(unit: _Unit, session: Session,
+                 open_unit: Callable[[], AbstractContextManager[_Unit]]) -> Iterator[_Unit]:
+    """``unit`` when its ``session`` may write, else a short unit of work of its own.
+
+    For what a read may have to create on first use (a service identity, a re-signed CRL):
+    a read-only unit refuses writes. Opening another unit inside a writing one would
+    deadlock SQLite; a one-write unit would open one here too, so what it needs is loaded
+    before it opens (a check loads the registry signer first).
+    """
+    if may_write(session):
+        yield unit
+    else:
+        with open_unit() as own:
+            yield own
 
 
 def _autocommit_bind(engine: Engine) -> Engine:

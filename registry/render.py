@@ -4,7 +4,7 @@ The page shows the title, the printed number, the surface fields in the template
 and labels (long values wrap), the holder, the validity, the issuing body and date, the
 electronic licence identifier and a QR code linking to the public verification page. The
 issuing organisation's seal sits over the issuing body and date. The output is a
-:class:`zhengyin.signing.certified.BornSealedPage`, certified in one pass.
+:class:`zhengyin.signing.pdf.certified.BornSealedPage`, certified in one pass.
 
 Fields are set at 12 pt, or smaller down to 9 pt, to fit the first page. Longer ones go
 on at 9 pt over continuation pages (续页, at most :data:`MAX_PAGES` pages in all), each
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
-from zhengyin.signing.certified import A4, BornSealedPage
-from zhengyin.signing.fontsubset import FontSource, FontSubset
-from zhengyin.signing.qr import FastQR, rects_ops
+from zhengyin.signing.pdf.certified import A4, BornSealedPage
+from zhengyin.signing.pdf.fontsubset import FontSource, FontSubset
+from zhengyin.signing.pdf.qr import FastQR, rects_ops
 from zhengyin.trust.statuslist import INDEX_KEY, URI_KEY
 
 from .errors import RegistryError

@@ -1,30 +1,27 @@
 """Sealing licences: render a licence page and certify it with its issuer's seal.
 
 One :class:`LicenceSealer` per process keeps what is expensive to build warm: the parsed
-font, the QR encoders, and per seal its appearance objects and CMS signer (a key handle,
-certificates, pre-encoded ASN.1). A seal's entry is rebuilt when its certificate changes.
+font, the QR encoders, and (through :class:`~zhengyin.signing.pdf.signers.SealSigners`)
+per seal its appearance objects and CMS signer, rebuilt when the seal's certificate changes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from asn1crypto import x509 as asn1_x509
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from zhengyin.core.clock import beijing_date
-from zhengyin.keys import KeyHandle, KeyStore
-from zhengyin.signing.certified import SealAppearance
-from zhengyin.signing.cms import CMSSigner
-from zhengyin.signing.fonts import pdf_font
-from zhengyin.signing.fontsubset import FontSource
+from zhengyin.keys import KeyStore
 from zhengyin.signing.models import Seal, SealStatus, SealType
+from zhengyin.signing.pdf.fonts import pdf_font
+from zhengyin.signing.pdf.fontsubset import FontSource
+from zhengyin.signing.pdf.signers import SealSigners
 from zhengyin.signing.timestamps import TimeStampClient
 from zhengyin.trust.models import CertificateRecord
 
@@ -43,13 +40,6 @@ class NoIssuerSealError(RegistryError):
     """The issuing organisation has no active seal of a type that may seal this licence."""
 
     code = "licence.no_issuer_seal"
-
-
-@dataclass(frozen=True)
-class _SealEntry:
-    certificate_serial: str
-    appearance: SealAppearance
-    signer: CMSSigner
 
 
 @dataclass(frozen=True)
@@ -170,7 +160,7 @@ class SealedLicence:
     def signed_sha256(self) -> str:
         """SHA-256 of the signed revision: the bytes the seal's /ByteRange ends with
         (ISO 32000-1 §12.8.1), as verification computes it per signature. The sealer
-        writes licences born sealed (signing.pdfwriter.PdfWriter.finish_signed): one
+        writes licences born sealed (signing.pdf.pdfwriter.PdfWriter.finish_signed): one
         revision whose /ByteRange ends at the end of the file, so that is the whole file.
         A sealer that appends after the seal (B-LT validation data, a document
         time-stamp) must take the end from the seal's /ByteRange instead."""
@@ -178,52 +168,26 @@ class SealedLicence:
 
 
 class LicenceSealer:
-    """Renders and certifies licence PDFs; thread-safe, one per process."""
+    """Renders and certifies licence PDFs; thread-safe, one per process.
+
+    Seals' signers come from ``signers`` (one per process, shared with sealed verification
+    reports); without one, the sealer keeps its own.
+    """
 
     def __init__(self, keystore: KeyStore, timestamps: Callable[[], TimeStampClient | None],
-                 *, font: FontSource | None = None) -> None:
-        self._keys = keystore
-        self._timestamps = timestamps
+                 *, font: FontSource | None = None, signers: SealSigners | None = None) -> None:
         if font is None:
             face = pdf_font()
             font = FontSource(face.path, face.index)
         self.renderer = LicenceRenderer(font)
-        self._seals: dict[str, _SealEntry] = {}
-        self._lock = threading.Lock()
-
-    def _entry(self, session: Session, seal: IssuerSeal) -> _SealEntry:
-        entry = self._seals.get(seal.id)
-        if entry is not None and entry.certificate_serial == seal.certificate_serial:
-            return entry
-        with self._lock:
-            row = session.get(Seal, seal.id)
-            if row is None:
-                raise RegistryError(f"seal {seal.seal_code} does not exist")
-            record = row.certificate
-            certificate = asn1_x509.Certificate.load(record.der)
-            chain = []
-            issuer_id = record.issuer_id
-            while issuer_id is not None:
-                issuer = session.get(CertificateRecord, issuer_id)
-                if issuer is None or issuer.issuer_id is None:
-                    break  # the root is a trust anchor: not embedded
-                chain.append(asn1_x509.Certificate.load(issuer.der))
-                issuer_id = issuer.issuer_id
-            entry = _SealEntry(
-                certificate_serial=record.serial_hex,
-                appearance=SealAppearance.from_png(row.name, row.image_png),
-                signer=CMSSigner(self._keys, KeyHandle.parse(row.key_handle), certificate,
-                                 chain, timestamps=self._timestamps()),
-            )
-            self._seals[seal.id] = entry
-            return entry
+        self.signers = signers if signers is not None else SealSigners(keystore, timestamps)
 
     def seal(self, session: Session, view: LicenceView, seal: IssuerSeal, *,
              at: datetime) -> SealedLicence:
         """The licence PDF, certified (DocMDP: no changes) with ``seal``, time-stamped."""
-        entry = self._entry(session, seal)
+        entry = self.signers.of(session, seal.id, seal.certificate_serial)
         page = self.renderer.page(view)
-        return SealedLicence(page.write(self.renderer.font, entry.appearance, entry.signer,
+        return SealedLicence(page.write(self.renderer.font, entry.appearance, entry.cms,
                                         at=at, producer="Zhengyin 证印"))
 
     @staticmethod

@@ -21,8 +21,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from zhengyin.signing.fonts import pdf_font
-from zhengyin.signing.fontsubset import FontSource
+from zhengyin.signing.pdf.fonts import pdf_font
+from zhengyin.signing.pdf.fontsubset import FontSource
 
 from .render import PAGE_WIDTH, LicenceLayoutError, LicenceRenderer, LicenceView
 

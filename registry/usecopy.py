@@ -23,8 +23,8 @@ from datetime import datetime
 import pikepdf
 
 from zhengyin.core.clock import CHINA_TZ
-from zhengyin.signing.certified import to_unicode_cmap
-from zhengyin.signing.fontsubset import FontSource, FontSubset
+from zhengyin.signing.pdf.certified import to_unicode_cmap
+from zhengyin.signing.pdf.fontsubset import FontSource, FontSubset
 
 from .render import LicenceRenderer, LicenceView
 

@@ -19,7 +19,7 @@ from functools import cache
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import BadImageError
-from .fonts import FontFace, seal_font
+from .pdf.fonts import FontFace, seal_font
 
 __all__ = [
     "SEAL_RED",

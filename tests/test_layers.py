@@ -22,12 +22,33 @@ def _python_files(folder: str) -> list[Path]:
     return sorted(path for path in (REPO / folder).rglob("*.py"))
 
 
+def _scripts(tree: ast.Module) -> list[tuple[int, ast.Module]]:
+    """Python code held in string literals (scripts a test runs in a child interpreter)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and "import " in node.value:
+            try:
+                found.append((node.lineno, ast.parse(node.value)))
+            except SyntaxError:
+                continue  # prose, not code
+    return found
+
+
 def _imports(path: Path) -> list[tuple[int, str]]:
-    """Absolute module names ``path`` imports (relative ones resolved), with line numbers."""
+    """Absolute module names ``path`` imports (relative ones resolved), with line numbers;
+    imports in scripts held in its string literals count too (issue 15: a child process
+    runs them from the working directory)."""
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     package = parts[:-1]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for line, script in _scripts(tree):
+        found += [(line, name) for node in ast.walk(script) if isinstance(node, ast.Import)
+                  for name in (alias.name for alias in node.names)]
+        found += [(line, node.module or "") for node in ast.walk(script)
+                  if isinstance(node, ast.ImportFrom) and not node.level]
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

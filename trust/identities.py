@@ -16,20 +16,28 @@ does not accept legacy signers: without the EKU nothing binds them to the purpos
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from zhengyin.core.db import lock_for_transaction
+from zhengyin.keys import KeyHandle
 
 from .models import CertificateRecord, CertificateStatus, ServiceIdentity
 from .pki import ISSUING, PKI, ROOT, IssuedCertificate
 from .purposes import PURPOSES, SigningPurpose, ekus_of_identity
 from .signerpaths import PinnedSigner, SignerTrust
 
-__all__ = ["TOKEN_PURPOSES", "ServiceIdentities"]
+__all__ = ["SYSTEM_ACTOR", "TOKEN_PURPOSES", "ServiceIdentities", "ServiceKey"]
+
+SYSTEM_ACTOR = "system"
+"""How the audit log names the service when it makes or re-issues an identity itself."""
+
+_log = logging.getLogger(__name__)
 
 # The purposes whose tokens people verify (the trust list pins their signers).
 TOKEN_PURPOSES: tuple[SigningPurpose, ...] = tuple(purpose for purpose in PURPOSES
@@ -49,6 +57,25 @@ def _key_certificates() -> Select[str, bytes, bool]:
 
 
 _KEY_CERTIFICATES = _key_certificates()
+
+
+@dataclass(frozen=True)
+class ServiceKey:
+    """A service identity's current certificate and what a token signed with it carries."""
+
+    certificate: IssuedCertificate
+    chain_der: tuple[bytes, ...]
+    """The certificate, then the CAs above it; the root left out (verifiers anchor it)."""
+
+    @property
+    def serial_hex(self) -> str:
+        """The certificate's serial number (tokens name it as ``kid``)."""
+        return self.certificate.serial_hex
+
+    @property
+    def key_handle(self) -> KeyHandle:
+        """The identity's key in the key store."""
+        return self.certificate.key_handle
 
 
 class ServiceIdentities:
@@ -80,12 +107,21 @@ class ServiceIdentities:
         self._session.flush()
         return issued
 
+    def ensure_chain(self, identity: str, *, at: datetime, actor: str, label: str | None = None
+                     ) -> ServiceKey:
+        """:meth:`ensure`, with the chain its tokens carry (the caller's unit must write)."""
+        issued = self.ensure(identity, at=at, actor=actor, label=label)
+        return ServiceKey(issued, tuple(bytes(certificate.dump())
+                                        for certificate in self._pki.chain(issued)[:-1]))
+
     def upgrade(self, *, at: datetime, actor: str) -> list[str]:
         """Re-issue every existing identity that lacks an EKU; the ones re-issued."""
         done = []
         for identity in sorted({purpose.identity for purpose in PURPOSES}):
             if self._pki.has_identity(identity) and self._pki.lacks_purpose_ekus(identity):
                 self.ensure(identity, at=at, actor=actor)
+                _log.info("service identity %s re-issued with its purposes' extended key "
+                          "usage", identity)
                 done.append(identity)
         return done
 

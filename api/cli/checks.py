@@ -67,7 +67,7 @@ def _root(root: Path) -> bytes:
 def _installation_trust() -> SignerTrust:
     runtime = ready_runtime()
     with runtime.unit_of_work(readonly=True) as services:
-        return runtime.signer_trust(services)
+        return services.identities.signer_trust()
 
 
 def _listed_trust(trust_list: Path, root: Path | None) -> SignerTrust:

@@ -17,8 +17,8 @@ from rich.progress import (
 )
 
 from zhengyin.core.clock import utcnow
-from zhengyin.registry.importing import ImportOptions, ImportProgress
-from zhengyin.registry.importreport import ImportReport, report_path
+from zhengyin.registry.imports.report import ImportReport, report_path
+from zhengyin.registry.imports.run import ImportOptions, ImportProgress
 
 from ..imports import ProcessSealing, import_service
 from .common import CLI_ACTOR, console, ready_runtime

@@ -61,8 +61,8 @@ class DisplayCheckRead(BaseModel):
 def check_display(services: Services, token: str, *, now: datetime) -> DisplayCheckRead:
     """Verify a display token and look the licence up now."""
     try:
-        runtime = services.runtime
-        payload: dict[str, Any] = verify_display(token, runtime.signer_trust(services), now=now)
+        payload: dict[str, Any] = verify_display(token, services.identities.signer_trust(),
+                                                 now=now)
     except JWSError as exc:
         return DisplayCheckRead(valid=False, reason=exc.message,
                                 reason_zh=display_code_problem(exc))

@@ -221,7 +221,7 @@ def display_token(services: Services, licence: Licence, at: datetime) -> tuple[s
         if licence.status_list_id is not None and licence.status_list_index is not None
         else None,
     )
-    signer = runtime.registry_signer(services)
+    signer = services.registry_signer()
     return signer.sign(payload, typ=DISPLAY_TYP, embed_chain=False), at + lifetime
 
 

@@ -30,7 +30,7 @@ from fastapi.responses import StreamingResponse
 from zhengyin.core.clients import Principal, Scope
 from zhengyin.core.clock import utcnow
 from zhengyin.core.models import ClientRole
-from zhengyin.registry.importing import ImportOptions
+from zhengyin.registry.imports.run import ImportOptions
 
 from ..deps import RuntimeDep, require
 from ..imports import import_service, inline_sealing

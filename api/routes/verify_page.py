@@ -148,7 +148,7 @@ def _page(request: Request, *, status_code: int = 200, **context: Any) -> HTMLRe
 
 def _result(request: Request, services: Services, report: VerificationReport,
             *, identifier: str | None = None) -> HTMLResponse:
-    with services.runtime.writing_unit(services) as writer:
+    with services.writing_unit() as writer:
         token = writer.kept_reports.keep(report, at=utcnow())
     return _page(request, result=view(report), token=token, identifier=identifier)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from zhengyin.registry.importing import ImportSummary
-from zhengyin.registry.importrows import RowProblem
+from zhengyin.registry.imports.rows import RowProblem
+from zhengyin.registry.imports.run import ImportSummary
 
 __all__ = ["ImportRead", "RowErrorRead"]
 

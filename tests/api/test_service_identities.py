@@ -33,7 +33,7 @@ def test_workers_creating_the_registry_identity_at_once_share_one(
         start.wait()
         try:
             with current.unit_of_work() as services:
-                serials.append(current.registry_signer(services).serial)
+                serials.append(services.registry_signer().serial)
         except BaseException as exc:
             failures.append(exc)
 
@@ -75,9 +75,9 @@ def test_a_read_only_first_use_of_the_registry_signer_makes_the_identity_elsewhe
     fresh = Runtime(runtime.settings)
     try:
         with fresh.unit_of_work(readonly=True) as services:
-            serial = fresh.registry_signer(services).serial
+            serial = services.registry_signer().serial
     finally:
         fresh.close()
     assert _registry_identities(runtime) == 1
     with runtime.unit_of_work() as services:
-        assert runtime.registry_signer(services).serial == serial
+        assert services.registry_signer().serial == serial

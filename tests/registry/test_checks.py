@@ -381,7 +381,7 @@ def _receipt(world: World) -> tuple[dict[str, Any], SignerTrust]:
     world.issue(world.market, _business())
     body = world.check(consent_id=world.consent()).json()
     with world.runtime.unit_of_work(readonly=True) as services:
-        anchors = SignerTrust.roots_only(world.runtime.trust_anchors(services))
+        anchors = SignerTrust.roots_only([services.pki.identity("root").der])
     return body, anchors
 
 
@@ -436,7 +436,7 @@ def test_a_token_the_registry_signed_for_another_purpose_is_not_a_receipt(world:
                                                                           ) -> None:
     body, anchors = _receipt(world)
     with world.runtime.unit_of_work(readonly=True) as services:
-        signer = world.runtime.registry_signer(services)
+        signer = services.registry_signer()
     other = signer.sign(verify_receipt(body["receipt"], anchors), typ=DISPLAY_TYP)
     with pytest.raises(JWSError, match="not a zhengyin-receipt"):
         verify_receipt(other, anchors)
@@ -489,7 +489,7 @@ def test_the_receipt_request_digest_is_recomputable_from_the_request(world: Worl
     assert response.status_code == 200, response.text
     with world.runtime.unit_of_work(readonly=True) as services:
         payload = verify_receipt(response.json()["receipt"],
-                                 world.runtime.signer_trust(services))
+                                 services.identities.signer_trust())
     assert payload["request_sha256"] == _readme_request_digest(request)
     if authority == "use-code":
         assert request["use_code"] not in response.json()["receipt"]
@@ -504,7 +504,7 @@ def test_the_request_digest_of_a_request_without_optional_fields_is_recomputable
     response = world.http.post("/checks", json=request, headers=world.intake)
     with world.runtime.unit_of_work(readonly=True) as services:
         payload = verify_receipt(response.json()["receipt"],
-                                 world.runtime.signer_trust(services))
+                                 services.identities.signer_trust())
     assert payload["request_sha256"] == _readme_request_digest(request)
 
 

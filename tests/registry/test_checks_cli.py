@@ -45,7 +45,7 @@ def _receipt_files(world: World, tmp_path: Path) -> tuple[dict[str, Any], Path, 
     receipt.write_text(body["receipt"] + "\n", encoding="ascii")
     root = tmp_path / "root.pem"
     with world.runtime.unit_of_work(readonly=True) as services:
-        root.write_bytes(pem.armor("CERTIFICATE", world.runtime.trust_anchors(services)[0]))
+        root.write_bytes(pem.armor("CERTIFICATE", services.pki.identity("root").der))
     return body, receipt, root
 
 

@@ -22,8 +22,8 @@ from zhengyin.core.clock import utcnow
 from zhengyin.core.models import AuditEntry
 from zhengyin.registry.errors import ImportConflictError, NotAllowedToIssueError
 from zhengyin.registry.identifiers import LicenceIdentifier
-from zhengyin.registry.importing import ImportOptions, ImportSummary
-from zhengyin.registry.importreport import ImportReport
+from zhengyin.registry.imports.report import ImportReport
+from zhengyin.registry.imports.run import ImportOptions, ImportSummary
 from zhengyin.registry.issuance import IssueRequest, IssuingParty
 from zhengyin.registry.models import Licence, LicenceEvent
 from zhengyin.signing.models import SealUse
@@ -260,11 +260,11 @@ def test_the_same_file_under_another_batch_id_is_refused(registry: Runtime,
 
 CRASHING_IMPORT = """
 import os, pickle, sys
-from trust.audit import AuditLog
-from trust.db import utcnow
-from api.imports import import_service
-from api.runtime import Runtime
-from registry.importing import ImportOptions
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.clock import utcnow
+from zhengyin.api.imports import import_service
+from zhengyin.api.runtime import Runtime
+from zhengyin.registry.imports.run import ImportOptions
 
 settings, source = pickle.load(open(sys.argv[1], "rb"))
 appended = AuditLog.append_chained

@@ -26,7 +26,7 @@ from zhengyin.api.imports import import_service
 from zhengyin.api.runtime import Runtime
 from zhengyin.core.clock import CHINA_TZ, utcnow
 from zhengyin.registry.identifiers import LicenceIdentifier
-from zhengyin.registry.importing import ImportSummary
+from zhengyin.registry.imports.run import ImportSummary
 from zhengyin.registry.models import Licence, SerialCounter
 
 from .conftest import FOOD_TYPE, MARKET
@@ -97,7 +97,7 @@ def test_kept_serials_are_reserved_with_rows_checked_in_worker_processes(
         registry: Runtime, tmp_path: Path) -> None:
     rows = _rows(2017, [0, 0, 1, 2, 0, 3, 0, 4])
     service = import_service(registry, check_workers=2)
-    from zhengyin.registry.importing import ImportOptions
+    from zhengyin.registry.imports.run import ImportOptions
 
     summary = service.run(write_rows(tmp_path / "eight.jsonl", rows),
                           ImportOptions(type_code=FOOD_TYPE, issuer_code=MARKET,
@@ -130,10 +130,10 @@ def test_no_kept_identifier_is_ever_refused_as_a_duplicate_of_an_allocated_one(
 
 KILLED_AFTER_RESERVING = """
 import os, pickle, signal, sys
-from api.imports import import_service
-from api.runtime import Runtime
-from registry.importing import ImportOptions, ImportService
-from trust.db import utcnow
+from zhengyin.api.imports import import_service
+from zhengyin.api.runtime import Runtime
+from zhengyin.registry.imports.run import ImportOptions, ImportService
+from zhengyin.core.clock import utcnow
 
 settings, source = pickle.load(open(sys.argv[1], "rb"))
 

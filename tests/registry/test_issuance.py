@@ -457,12 +457,12 @@ def test_concurrent_retries_with_one_key_make_one_licence(registry: Runtime,
 
 CRASH_SCRIPT = r"""
 import os, sys
-from api.runtime import Runtime
-from api.settings import Settings
-from api.settings import Settings
-from registry.filestore import LocalFileStore
-from registry.issuance import IssueRequest, IssuingParty
-from trust.db import utcnow
+from zhengyin.api.runtime import Runtime
+from zhengyin.api.settings import Settings
+from zhengyin.api.settings import Settings
+from zhengyin.registry.filestore import LocalFileStore
+from zhengyin.registry.issuance import IssueRequest, IssuingParty
+from zhengyin.core.clock import utcnow
 
 original_put = LocalFileStore.put
 

@@ -137,7 +137,7 @@ def test_a_display_code_checks_online_with_the_current_status(client: TestClient
 
 def _registry_ders(live: StampingEnv) -> list[bytes]:
     with live.runtime.unit_of_work() as services:
-        return live.runtime.registry_certificates(services)
+        return list(services.registry_signer().chain_der)
 
 
 def _registry_chain(live: StampingEnv, root: bytes | None = None) -> SignerTrust:

@@ -1,4 +1,4 @@
-"""The hand-written subsetter (signing/fontsubset.py, ~0.3 ms a document against ~580 ms
+"""The hand-written subsetter (signing/pdf/fontsubset.py, ~0.3 ms a document against ~580 ms
 for fontTools' subsetter) is checked by fontTools as an independent reader: every glyph of
 the subset has the original's outline and advance width."""
 
@@ -9,8 +9,8 @@ from io import BytesIO
 import pytest
 from fontTools.ttLib import TTFont
 
-from zhengyin.signing.fonts import pdf_font
-from zhengyin.signing.fontsubset import FontSource
+from zhengyin.signing.pdf.fonts import pdf_font
+from zhengyin.signing.pdf.fontsubset import FontSource
 
 TEXT = ("营业执照统一社会信用代码名称法定代表人经营范围注册资本北京市朝阳区某某科技有限公司"
         " 0123456789ABCXYZ%（）")

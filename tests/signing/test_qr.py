@@ -1,4 +1,4 @@
-"""FastQR reuses segno's encoder internals (signing/qr.py): it must draw exactly what
+"""FastQR reuses segno's encoder internals (signing/pdf/qr.py): it must draw exactly what
 ``segno.make`` draws for the same version, error level and mask, bit for bit."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zhengyin.signing.qr import FastQR, segno_rows
+from zhengyin.signing.pdf.qr import FastQR, segno_rows
 
 
 @settings(max_examples=150, deadline=None)

@@ -265,11 +265,11 @@ def test_without_an_audit_key_entries_are_not_linked_past_a_due_checkpoint(
 RACING_CHAINER = """
 import pickle, sys
 from datetime import datetime, timezone
-from api.runtime import Runtime
-from keys import KeyAlgorithm, KeyHandle
-from trust.audit import AuditLog
-from trust.auditchain import AuditSequencer
-from trust.db import session_scope
+from zhengyin.api.runtime import Runtime
+from zhengyin.keys import KeyAlgorithm, KeyHandle
+from zhengyin.core.audit import AuditLog
+from zhengyin.core.auditchain import AuditSequencer
+from zhengyin.core.db import session_scope
 
 settings, rounds = pickle.load(open(sys.argv[1], "rb"))
 runtime = Runtime(settings)

@@ -121,7 +121,7 @@ def test_a_receipt_signed_before_the_upgrade_verifies_where_its_certificate_is_p
     receipt = _legacy_receipt(runtime, legacy)
     runtime.upgrade_service_identities()
     with runtime.unit_of_work() as services:
-        installation = runtime.signer_trust(services)
+        installation = services.identities.signer_trust()
         root = services.pki.identity("root").der
         listed = read_trust_list(runtime.verification.trust_list(services), [root],
                                  now=utcnow())
@@ -151,7 +151,7 @@ def test_revoking_the_legacy_certificate_unpins_it(runtime: Runtime) -> None:
         services.pki.revoke(legacy.serial, reason=RevocationReason.KEY_COMPROMISE,
                             at=utcnow(), actor="test")
     with runtime.unit_of_work(readonly=True) as services:
-        installation = runtime.signer_trust(services)
+        installation = services.identities.signer_trust()
     with pytest.raises(JWSError, match=r"^the signer is not the service identity this "
                                        r"installation names for a receipt$"):
         verify_receipt(receipt, installation)
@@ -163,7 +163,7 @@ def test_a_process_meeting_the_legacy_identity_first_reissues_it_before_signing(
     fresh = Runtime(runtime.settings)  # a worker that has not started up the usual way
     try:
         with fresh.unit_of_work() as services:
-            signer = fresh.registry_signer(services)
+            signer = services.registry_signer()
             root = services.pki.identity("root").der
         receipt = signer.sign(receipt_claims(), typ=RECEIPT.typ)
     finally:

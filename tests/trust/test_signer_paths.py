@@ -81,7 +81,7 @@ class Ours:
     def installation(self) -> SignerTrust:
         """This installation's pins."""
         with self.runtime.unit_of_work(readonly=True) as services:
-            return self.runtime.signer_trust(services)
+            return services.identities.signer_trust()
 
     def trust_list(self) -> SignerTrust:
         """The pins of the trust list the service publishes, verified against our root."""
@@ -103,8 +103,9 @@ class Ours:
 def ours(pki_runtime: Runtime) -> Ours:
     """The registry and trust-list identities made, as the service makes them on first use."""
     with pki_runtime.unit_of_work() as services:
-        pki_runtime.registry_signer(services)
-        pki_runtime.service_identity(services, "trustlist", "Trust List")
+        services.registry_signer()
+        services.identities.ensure_chain("trustlist", at=utcnow(), actor="system",
+                                         label="Trust List")
         pki = services.pki
         return Ours(pki_runtime, pki.identity("root"), pki.identity("issuing"),
                     {name: pki.identity(name) for name in ("registry", "trustlist", "audit")})

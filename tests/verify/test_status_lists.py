@@ -233,13 +233,13 @@ def test_offline_verify_of_a_valid_licence_passes_by_the_list(
 
 
 def _signed_list(env: VerifyEnv, identity: str, claims: dict[str, Any]) -> str:
-    from zhengyin.keys import KeyHandle
     from zhengyin.registry.receipts import ServiceSigner
 
     with env.runtime.unit_of_work() as services:
-        serial, handle, chain = env.runtime.service_identity(services, identity, identity)
-    return ServiceSigner(env.runtime.keystore, KeyHandle.parse(handle), serial,
-                         chain).sign(claims, typ="statuslist+jwt")
+        key = services.identities.ensure_chain(identity, at=utcnow(), actor="system",
+                                               label=identity)
+    return ServiceSigner(env.runtime.keystore, key.key_handle, key.serial_hex,
+                         key.chain_der).sign(claims, typ="statuslist+jwt")
 
 
 def test_a_forged_expired_or_foreign_signed_list_is_refused(

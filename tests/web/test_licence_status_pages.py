@@ -368,7 +368,7 @@ def trust_files(env: VerifyEnv, tmp_path_factory: pytest.TempPathFactory) -> lis
 
     folder = tmp_path_factory.mktemp("qr-trust")
     with env.runtime.unit_of_work(readonly=True) as services:
-        chain = env.runtime.registry_certificates(services)
+        chain = list(services.registry_signer().chain_der)
     root, signer = folder / "root.pem", folder / "registry.pem"
     root.write_bytes(pem.armor("CERTIFICATE", env.stamping.root_der))
     signer.write_bytes(b"".join(pem.armor("CERTIFICATE", der) for der in chain))
@@ -420,7 +420,7 @@ def signed(env: VerifyEnv, shown: dict[str, Shown]) -> Signer:
                                   valid_until=None, at=utcnow(), lifetime=timedelta(minutes=5))
         payload.update(changes)
         with env.runtime.unit_of_work() as services:
-            return env.runtime.registry_signer(services).sign(payload, typ=DISPLAY_TYP,
+            return services.registry_signer().sign(payload, typ=DISPLAY_TYP,
                                                               embed_chain=False)
     return sign
 

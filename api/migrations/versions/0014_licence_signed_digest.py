@@ -2,7 +2,7 @@
 
 Verification identifies a document as a licence by the SHA-256 of the bytes the issuing
 seal's signature covers, never by its metadata. Backfill: every licence PDF the registry
-has written is born sealed (signing.pdfwriter.PdfWriter.finish_signed: one revision whose
+has written is born sealed (signing.pdf.pdfwriter.PdfWriter.finish_signed: one revision whose
 seal's /ByteRange ends at the end of the file, B-T with nothing appended), so its signed
 revision is the whole file and ``pdf_sha256`` is that digest. A row this leaves NULL (one
 sealed by an older process while the migration ran) is still found: the directory falls

@@ -22,8 +22,8 @@ from PIL import Image, ImageStat
 
 from zhengyin.core.clock import CHINA_TZ
 
+from ..errors import SigningError
 from .cms import CMSSigner
-from .errors import SigningError
 from .fontsubset import HEX4, FontSource, FontSubset
 from .pdfwriter import PdfWriter, SignaturePlaceholder, pdf_date, stream_object, utf16_hex
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SigningError
+from ..errors import SigningError
 
 __all__ = ["FontFace", "pdf_font", "seal_font"]
 

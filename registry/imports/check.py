@@ -17,8 +17,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from .importrows import CheckedRow, RowChecker, RowProblem
-from .models import LicenceType
+from ..models import LicenceType
+from .rows import CheckedRow, RowChecker, RowProblem
 
 __all__ = ["CheckResult", "RowChecks"]
 

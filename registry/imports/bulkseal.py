@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from zhengyin.signing.models import Seal
 
-from .errors import RegistryError
-from .filestore import FileStore
-from .render import LicenceView
-from .sealing import IssuerSeal, LicenceSealer
+from ..errors import RegistryError
+from ..filestore import FileStore
+from ..render import LicenceView
+from ..sealing import IssuerSeal, LicenceSealer
 
 __all__ = ["InlineSealing", "LicenceSealing", "SealJob", "SealedFile", "seal_jobs"]
 

@@ -13,8 +13,8 @@
    given a serial that a later row (of any chunk, or after a crash and resume) keeps, and
    later issuance never collides with a migrated licence.
 2. The file is streamed line by line past the lines already done, in chunks:
-   a. every row is checked as issuance checks it (:mod:`zhengyin.registry.importrows`), by worker
-      processes a few chunks ahead when asked (:mod:`zhengyin.registry.importcheck`); a refused
+   a. every row is checked as issuance checks it (:mod:`zhengyin.registry.imports.rows`), by worker
+      processes a few chunks ahead when asked (:mod:`zhengyin.registry.imports.check`); a refused
       row is reported (line, field, message) and the others go on;
    b. kept identifiers are checked against stored licences (and earlier rows);
    c. the other rows get serials as one block per issue year, in a short transaction;
@@ -22,7 +22,7 @@
       otherwise the PDF is sealed at its first download (``pdf_sha256`` NULL);
    e. one transaction locks the batch row, checks no other run advanced it, bulk-inserts
       licences, issue events, seal uses and row errors, advances the batch and appends the
-      audit entries (:mod:`zhengyin.registry.importwrite`).
+      audit entries (:mod:`zhengyin.registry.imports.write`).
 3. The batch is marked finished, with an audit entry.
 
 A crash loses at most the chunk in flight: its serials become gaps and its files are
@@ -53,25 +53,25 @@ from zhengyin.core.codes import validate_credit_code
 from zhengyin.core.errors import InvalidCreditCodeError
 from zhengyin.signing.seals import SealService
 
-from .bulkseal import LicenceSealing, SealJob
-from .catalogue import Catalogue
-from .errors import (
+from ..catalogue import Catalogue
+from ..errors import (
     ImportBatchNotFoundError,
     ImportConflictError,
     ImportSourceError,
     NotAllowedToIssueError,
 )
-from .identifiers import LicenceIdentifier
-from .importcheck import CheckResult, RowChecks
-from .importreport import ImportReport
-from .importrows import CheckedRow, RowChecker, RowProblem
-from .importsource import ImportSource, SourceLine
-from .importwrite import ChunkRows, WriteRefusedError, raise_counters, write_chunk
-from .issuance import IssuanceService, verify_url
-from .models import ImportBatch, Licence, LicenceStatus, LicenceType
-from .sealing import find_issuer_seal, licence_view
-from .serials import SerialAllocator
-from .statuslists import StatusLists, status_list_uri
+from ..identifiers import LicenceIdentifier
+from ..issuance import IssuanceService, verify_url
+from ..models import ImportBatch, Licence, LicenceStatus, LicenceType
+from ..sealing import find_issuer_seal, licence_view
+from ..serials import SerialAllocator
+from ..statuslists import StatusLists, status_list_uri
+from .bulkseal import LicenceSealing, SealJob
+from .check import CheckResult, RowChecks
+from .report import ImportReport
+from .rows import CheckedRow, RowChecker, RowProblem
+from .source import ImportSource, SourceLine
+from .write import ChunkRows, WriteRefusedError, raise_counters, write_chunk
 
 __all__ = ["ImportOptions", "ImportProgress", "ImportService", "ImportSummary", "ImportUnit",
            "default_batch_id"]

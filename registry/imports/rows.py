@@ -25,10 +25,10 @@ from typing import Any
 from zhengyin.core.clock import CHINA_TZ, beijing_date
 from zhengyin.core.privacy import mask_text
 
-from .errors import RegistryError
-from .identifiers import LicenceIdentifier
-from .issuance import IssuanceService, IssueRequest
-from .models import LicenceType
+from ..errors import RegistryError
+from ..identifiers import LicenceIdentifier
+from ..issuance import IssuanceService, IssueRequest
+from ..models import LicenceType
 
 __all__ = ["MAX_LINE_BYTES", "CheckedRow", "RowChecker", "RowProblem", "counter_value"]
 

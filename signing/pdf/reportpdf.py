@@ -1,10 +1,11 @@
 """Verification reports as PDF, born sealed by the platform (several A4 pages, one revision).
 
 The report a relying party downloads must itself be verifiable: it is written and
-certified (DocMDP P=1, PAdES B-T) in one pass like a licence (:mod:`zhengyin.signing.certified`),
-extended to several pages. Object numbers 1-15 keep the single-page layout (so a seal's
-pre-serialised appearance objects fit unchanged); pages after the first take numbers from
-16 on. The seal sits on the first page, beside the overall verdict.
+certified (DocMDP P=1, PAdES B-T) in one pass like a licence
+(:mod:`zhengyin.signing.pdf.certified`), extended to several pages. Object numbers 1-15
+keep the single-page layout (so a seal's pre-serialised appearance objects fit unchanged);
+pages after the first take numbers from 16 on. The seal sits on the first page, beside the
+overall verdict.
 
 Text is laid out here from the report's data (Chinese first, English below in grey);
 characters the embedded font lacks are printed as "?" rather than refusing the report.

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from .importrows import RowProblem
-from .models import ImportRowError
+from ..models import ImportRowError
+from .rows import RowProblem
 
 __all__ = ["ImportReport", "report_path"]
 

@@ -28,8 +28,7 @@ from zhengyin.core.db import insert_rows
 from zhengyin.core.privacy import mask_text
 from zhengyin.signing.models import SealUse, SignatureLevel
 
-from .importrows import RowProblem
-from .models import (
+from ..models import (
     ImportBatch,
     ImportRowError,
     Licence,
@@ -38,6 +37,7 @@ from .models import (
     SerialCounter,
     TransitionAction,
 )
+from .rows import RowProblem
 
 __all__ = ["ChunkRows", "WriteRefusedError", "raise_counters", "write_chunk"]
 

@@ -24,8 +24,8 @@ from zhengyin.core import der
 from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
 from zhengyin.trust.asn1sign import digest_for, signature_algorithm
 
-from .errors import SigningError
-from .timestamps import TimeStampClient
+from ..errors import SigningError
+from ..timestamps import TimeStampClient
 
 __all__ = ["CMSSigner"]
 

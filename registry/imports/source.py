@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ImportSourceError
-from .importrows import MAX_LINE_BYTES
+from ..errors import ImportSourceError
+from .rows import MAX_LINE_BYTES
 
 __all__ = ["ImportSource", "SourceLine"]
 

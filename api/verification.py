@@ -229,8 +229,8 @@ class LicenceQRReader:
                                       "issues", hint="scan the licence's QR code itself")
 
     def _display(self, token: str, at: datetime) -> QRClaim:
+        from zhengyin.core.jose import JWSError
         from zhengyin.registry.receipts import verify_display
-        from zhengyin.trust.jws import JWSError
 
         from .pages.statuses import display_code_problem
 

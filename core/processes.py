@@ -51,54 +51,40 @@ def _safe_path_environment() -> Iterator[None]:
                 os.environ["PYTHONSAFEPATH"] = previous
 
 
-class _CleanStart:
+class _CleanStart(BaseProcess):
     """What both process kinds add: the parent notes its implicit working directory, the
     child drops it before running its target (spawn hands the child the parent's
     ``sys.path`` with ``''`` made absolute)."""
 
     _implicit_directories: tuple[str, ...] = ()
 
-    def _note_parent_path(self) -> None:
-        from multiprocessing import spawn
-
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if any(entry in _IMPLICIT for entry in sys.path):
+            from multiprocessing import spawn
+
             original: str = getattr(spawn, "ORIGINAL_DIR", os.getcwd())  # what '' became
             self._implicit_directories = (original, os.getcwd())
 
-    def _drop_implicit_path(self) -> None:
+    def run(self) -> None:
         dropped = (*_IMPLICIT, *self._implicit_directories)
         sys.path[:] = [entry for entry in sys.path if entry not in dropped]
+        super().run()
 
 
 class _SpawnProcess(_CleanStart, mp.SpawnProcess):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._note_parent_path()
-
     @staticmethod
     def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802 - multiprocessing's name
         with _safe_path_environment():
             return mp.SpawnProcess._Popen(process_obj)
 
-    def run(self) -> None:
-        self._drop_implicit_path()
-        super().run()
-
 
 class _ForkServerProcess(_CleanStart, mp.ForkServerProcess):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._note_parent_path()
-
     @staticmethod
     def _Popen(process_obj: BaseProcess) -> Any:  # noqa: N802 - multiprocessing's name
         # The forkserver starts with the first child and keeps the environment it saw.
         with _safe_path_environment():
             return mp.ForkServerProcess._Popen(process_obj)
-
-    def run(self) -> None:
-        self._drop_implicit_path()
-        super().run()
 
 
 class _SpawnContext(mp.SpawnContext):

@@ -18,6 +18,7 @@ __all__ = ["alembic_config", "check_schema", "metadata", "ping", "upgrade"]
 
 def metadata() -> MetaData:
     """The metadata of every layer's tables (importing each models module registers it)."""
+    import zhengyin.api.models
     import zhengyin.core.models
     import zhengyin.trust.models  # noqa: F401
 

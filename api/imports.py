@@ -9,13 +9,13 @@ database connections) is shared; the ``spawn`` start method makes sure of it.
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from types import TracebackType
 
 from zhengyin.core.db import session_scope
+from zhengyin.core.processes import process_context
 from zhengyin.registry.imports.bulkseal import (
     InlineSealing,
     LicenceSealing,
@@ -50,7 +50,7 @@ class ProcessSealing(AbstractContextManager["ProcessSealing"]):
     def __init__(self, settings: Settings, *, workers: int) -> None:
         self._workers = max(1, workers)
         self._pool = ProcessPoolExecutor(
-            max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+            max_workers=self._workers, mp_context=process_context("spawn"),
             initializer=_start_worker, initargs=(settings,))
 
     def seal_all(self, jobs: Sequence[SealJob]) -> list[SealedFile]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from zhengyin.trust.models import KeptReport
+from zhengyin.api.models import KeptReport
 from zhengyin.trust.validation import VerificationReport
 
 __all__ = ["REPORT_LIFETIME", "KeptReports", "find_report", "keep_report"]

@@ -18,7 +18,6 @@ for the chain's head.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import socket
@@ -27,6 +26,8 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import TYPE_CHECKING
+
+from zhengyin.core.processes import process_context
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,7 +101,7 @@ class Supervisor:
                  chainer: BackgroundChainer | None = None) -> None:
         self._host, self._port, self._count = host, port, workers
         self._chainer = chainer
-        self._context = multiprocessing.get_context("spawn")
+        self._context = process_context("spawn")
         self._workers: list[tuple[BaseProcess, float]] = []
         self._stopping = False
         self._quick_deaths = 0

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from zhengyin.core.clock import beijing_time, utcnow
+from zhengyin.core.jose import JWSError
 from zhengyin.keys import KeyStore
 from zhengyin.registry.platform import platform_seal
 from zhengyin.registry.receipts import ServiceSigner, verify_display
@@ -34,7 +35,7 @@ from zhengyin.signing.sealdirectory import RegistrySealDirectory
 from zhengyin.signing.seals import SealService
 from zhengyin.trust.crl import CRLPublisher
 from zhengyin.trust.identities import SYSTEM_ACTOR, ServiceIdentities
-from zhengyin.trust.jws import JWSError, SignerTrust
+from zhengyin.trust.jws import SignerTrust
 from zhengyin.trust.pki import PKI
 from zhengyin.trust.purposes import TRUSTLIST_IDENTITY
 from zhengyin.trust.trustlist import sign_trust_list, trust_list_payload

@@ -14,15 +14,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from zhengyin.core.jose import JWSError, x5c_of
 from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
-from zhengyin.trust.jws import (
-    JWSError,
-    SignerTrust,
-    encoded_header,
-    sign_with_header,
-    verify_compact,
-    x5c_of,
-)
+from zhengyin.trust.jws import SignerTrust, encoded_header, sign_with_header, verify_compact
 from zhengyin.trust.purposes import DISPLAY_CODE, RECEIPT
 
 __all__ = [

@@ -21,7 +21,6 @@ import hashlib
 import io
 import logging
 import lzma
-import multiprocessing
 import os
 import re
 import threading
@@ -34,6 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import PurePosixPath
 from typing import Any
 
+from zhengyin.core.processes import process_context
 from zhengyin.keys import KeyStoreConfig
 
 from .errors import SigningError, StampOptionsError
@@ -196,7 +196,7 @@ class StampPool:
 
     def __init__(self, setup: WorkerSetup, *, workers: int) -> None:
         self.workers = max(1, workers)
-        context = multiprocessing.get_context("forkserver")
+        context = process_context("forkserver")
         context.set_forkserver_preload(["zhengyin.signing.batch", "zhengyin.signing.stamper"])
         # Only this process holds the sending end: when it dies, the workers read EOF.
         self._alive_r, self._alive_w = context.Pipe(duplex=False)

@@ -3,12 +3,17 @@
 ``core <- keys <- trust <- signing <- registry <- api``: a module may import its own layer
 and those below, never one above (function-level imports included). No file of the code,
 the tests or the benchmarks imports a layer by its bare folder name, which would import a
-same-named folder of the working directory instead of the installed package.
+same-named folder of the working directory instead of the installed package; and the
+wheel installs that one name only.
 """
 
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,26 @@ def test_a_layer_imports_only_itself_and_the_layers_below(layer: str) -> None:
                 upward.append(f"{path.relative_to(REPO)}:{line} imports {name}")
     assert upward == []
 
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_only_the_name_zhengyin(tmp_path: Path) -> None:
+    """Built from a copy of the sources, so the checkout gets no build/ or egg-info."""
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
+    for folder in (*LAYERS, "zhengyin"):
+        shutil.copytree(REPO / folder, source / folder, symlinks=True, ignore=skip)
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(tmp_path / "wheel"), str(source)],
+                   check=True, capture_output=True, timeout=120)
+
+    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    top_level = {name.split("/")[0] for name in names if ".dist-info/" not in name}
+    assert top_level == {"zhengyin"}
+    assert {f"zhengyin/{layer}/__init__.py" for layer in LAYERS} <= set(names)

@@ -1,21 +1,11 @@
-"""The PKI, revocation (CRL, OCSP), time-stamping, API clients, the audit log and validation.
+"""The trust service's PKI: certificates, revocation (CRL, OCSP), time-stamping, validation.
 
-Shared plumbing every upper layer uses lives here too: the declarative base and engines
-(:mod:`zhengyin.core.db`), identifier check characters (:mod:`zhengyin.core.codes`) and masking of
-personal data (:mod:`zhengyin.core.privacy`).
+Also the signed artefacts that rest on it: compact JWS verified along signer paths, trust
+lists, status lists, the audit log's checkpoints. The platform it stands on (database,
+audit log, API clients, codes, masking, JOSE encoding, DER) is :mod:`zhengyin.core`.
 """
 
 from __future__ import annotations
-
-from zhengyin.core.errors import (
-    AuditChainBrokenError,
-    AuthenticationError,
-    ClientNotFoundError,
-    DatabaseSchemaError,
-    InvalidCodeError,
-    InvalidCreditCodeError,
-    InvalidIDNumberError,
-)
 
 from . import _asn1fix
 from .errors import (
@@ -31,14 +21,7 @@ from .errors import (
 _asn1fix.apply()
 
 __all__ = [
-    "AuditChainBrokenError",
-    "AuthenticationError",
     "CertificateNotFoundError",
-    "ClientNotFoundError",
-    "DatabaseSchemaError",
-    "InvalidCodeError",
-    "InvalidCreditCodeError",
-    "InvalidIDNumberError",
     "PKINotInitialisedError",
     "RevocationError",
     "TimeStampError",

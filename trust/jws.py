@@ -1,46 +1,41 @@
-"""Compact JWS (RFC 7515) signed with a key-store key: receipts, QR payloads, tokens.
+"""Compact JWS signed with a key-store key, and verified along the signer's certificate path.
 
-The key never leaves the store; ECDSA signatures come back DER-encoded and are converted
-to the fixed-size ``r || s`` JWS expects (RFC 7518 §3.4). Verification goes through PyJWT
-with the public key (or a JWK set), never through our own parsing of the signature, and
-the signer's certificate path through cryptography's validator (:mod:`zhengyin.trust.signerpaths`)
-under the token's :class:`~zhengyin.trust.purposes.SigningPurpose`.
+Receipts, QR payloads, tokens: the key never leaves the store (the encoding is
+:mod:`zhengyin.core.jose`'s). Verification goes through PyJWT with the public key, never
+through our own parsing of the signature, and the signer's certificate path through
+cryptography's validator (:mod:`zhengyin.trust.signerpaths`) under the token's
+:class:`~zhengyin.trust.purposes.SigningPurpose`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore, PublicKey
+from zhengyin.core.jose import (
+    JWSError,
+    compact,
+    header_segment,
+    payload_segment,
+    unverified_header,
+    x5c_certificates,
+)
+from zhengyin.keys import KeyAlgorithm, KeyHandle, KeyStore
 
 from .purposes import SigningPurpose
 from .signerpaths import PinnedSigner, SignerPathError, SignerTrust, validate_signer_path
 
 __all__ = [
-    "JWSError",
     "PinnedSigner",
     "SignerTrust",
-    "b64url",
     "encoded_header",
-    "jwk_of",
     "jws_algorithm",
     "sign_compact",
     "sign_with_header",
     "verify_compact",
-    "x5c_of",
 ]
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def jws_algorithm(algorithm: KeyAlgorithm) -> str:
@@ -69,58 +64,16 @@ def sign_compact(keystore: KeyStore, handle: KeyHandle, payload: dict[str, Any],
 def encoded_header(algorithm: KeyAlgorithm, *, kid: str, typ: str = "JWT",
                    extra_headers: dict[str, Any] | None = None) -> str:
     """The base64url JOSE header, for a signer that keeps it (an ``x5c`` chain is long)."""
-    header = {"alg": jws_algorithm(algorithm), "kid": kid, "typ": typ, **(extra_headers or {})}
-    return b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+    return header_segment(jws_algorithm(algorithm), kid=kid, typ=typ,
+                          extra_headers=extra_headers)
 
 
 def sign_with_header(keystore: KeyStore, handle: KeyHandle, header: str,
                      payload: dict[str, Any], *, algorithm: KeyAlgorithm) -> str:
     """:func:`sign_compact` with the header already encoded (:func:`encoded_header`)."""
-    signing_input = header + "." + b64url(json.dumps(
-        payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    signing_input = header + "." + payload_segment(payload)
     signature = keystore.sign(handle, signing_input.encode("ascii"), digest="sha256")
-    if algorithm is KeyAlgorithm.EC_P256:
-        r, s = decode_dss_signature(signature)
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    return f"{signing_input}.{b64url(signature)}"
-
-
-def jwk_of(key: PublicKey, *, kid: str) -> dict[str, Any]:
-    """The public JWK of a key (RFC 7517/7518/8037)."""
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        numbers = key.public_numbers()
-        return {"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
-                "x": b64url(numbers.x.to_bytes(32, "big")),
-                "y": b64url(numbers.y.to_bytes(32, "big"))}
-    if isinstance(key, rsa.RSAPublicKey):
-        rsa_numbers = key.public_numbers()
-        n, e = rsa_numbers.n, rsa_numbers.e
-        return {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
-                "n": b64url(n.to_bytes((n.bit_length() + 7) // 8, "big")),
-                "e": b64url(e.to_bytes((e.bit_length() + 7) // 8, "big"))}
-    assert isinstance(key, ed25519.Ed25519PublicKey)
-    from cryptography.hazmat.primitives import serialization
-
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA", "use": "sig",
-            "x": b64url(raw)}
-
-
-class JWSError(Exception):
-    """A signed token does not verify: one error, one message, whatever the defect."""
-
-    code = "jws.invalid"
-
-    def __init__(self, message: str = "the signed token does not verify",
-                 *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
-def x5c_of(certificates: list[bytes]) -> list[str]:
-    """The ``x5c`` header value (standard base64 DER, leaf first, RFC 7515 §4.1.6)."""
-    return [base64.b64encode(der).decode("ascii") for der in certificates]
+    return compact(signing_input, signature, alg=jws_algorithm(algorithm))
 
 
 def verify_compact(token: str, trust: SignerTrust, *, purpose: SigningPurpose,
@@ -144,12 +97,8 @@ def verify_compact(token: str, trust: SignerTrust, *, purpose: SigningPurpose,
         raise ValueError(f"{purpose.name} signatures are not verified by certificate path")
     if purpose.short_lived and now is None:
         raise ValueError(f"a {purpose.name} is checked as of now: pass now")
-    try:
-        header = jwt.get_unverified_header(token)
-        supplied = [x509.load_der_x509_certificate(base64.b64decode(item, validate=True))
-                    for item in header.get("x5c", [])]
-    except Exception as exc:
-        raise JWSError() from exc
+    header = unverified_header(token)
+    supplied = x5c_certificates(header)
     if header.get("typ") != purpose.typ:
         raise JWSError(f"not a {purpose.typ} token")
     pinned = trust.pinned(purpose)

@@ -1,4 +1,4 @@
-"""Tables of the trust layer: certificates, CRL state, API clients and the audit log."""
+"""Tables of the trust layer: certificates, service identities, CRL state, trust anchors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ __all__ = [
     "CertificateRecord",
     "CertificateRole",
     "CertificateStatus",
-    "KeptReport",
     "RevocationReason",
     "ServiceIdentity",
     "TrustAnchor",
@@ -125,19 +124,3 @@ class TrustAnchor(Base):
     added_by: Mapped[str] = mapped_column(String(160))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     removed_by: Mapped[str | None] = mapped_column(String(160))
-
-
-class KeptReport(Base):
-    """A verification report shown on the public page, kept for its download links.
-
-    Kept in the database, not in a process's memory, so that any worker of
-    ``serve --workers N`` (or any node) answers the links; only a SHA-256 of the token
-    is stored, and rows past ``expires_at`` are deleted.
-    """
-
-    __tablename__ = "kept_reports"
-
-    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    report: Mapped[bytes] = mapped_column(LargeBinary)
-    """The report as zlib-compressed JSON (api/reportstore.py)."""

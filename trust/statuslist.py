@@ -45,8 +45,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zhengyin.core.clock import beijing_time
+from zhengyin.core.jose import JWSError
 
-from .jws import JWSError, SignerTrust, verify_compact
+from .jws import SignerTrust, verify_compact
 from .purposes import STATUS_LIST
 
 __all__ = [

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from zhengyin.core.jose import JWSError, x5c_of
 from zhengyin.keys import KeyHandle, KeyStore
 
-from .jws import JWSError, PinnedSigner, SignerTrust, sign_compact, verify_compact, x5c_of
+from .jws import PinnedSigner, SignerTrust, sign_compact, verify_compact
 from .purposes import TRUST_LIST, purpose_named
 from .validation.directories import SealRecord, SealState
 from .validation.material import TrustMaterial

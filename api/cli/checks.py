@@ -217,7 +217,7 @@ def qr_verify(
     status it asserts; no registry call. With --status-list, the licence's status now by
     the signed status list (its entry is in the code). Exit 0 valid, 1 not valid or
     failed, 2 status unknown, 3 cannot verify."""
-    from zhengyin.trust.jws import JWSError
+    from zhengyin.core.jose import JWSError
 
     from ..settings import SettingsError
 

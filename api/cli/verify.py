@@ -116,7 +116,7 @@ def verify(  # noqa: PLR0917 - one parameter per command-line option
 ) -> None:
     """Verify a PDF, a licence identifier or a QR payload. Exit 0 passed, 1 failed,
     2 indeterminate, 3 not verifiable."""
-    from zhengyin.trust.jws import JWSError
+    from zhengyin.core.jose import JWSError
 
     if sum(item is not None for item in (file, licence, qr)) != 1:
         console.print("give exactly one of FILE, --licence or --qr", style="red")

@@ -14,8 +14,8 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
+from zhengyin.core.jose import JWSError
 from zhengyin.registry.receipts import DisplayExpiredError
-from zhengyin.trust.jws import JWSError
 from zhengyin.trust.validation import LicenceState
 
 __all__ = [

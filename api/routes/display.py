@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from zhengyin.core.clock import utcnow
+from zhengyin.core.jose import JWSError
 from zhengyin.registry.errors import LicenceNotFoundError
 from zhengyin.registry.receipts import verify_display
-from zhengyin.trust.jws import JWSError
 
 from ..deps import ReadServicesDep, RuntimeDep
 from ..pages import render

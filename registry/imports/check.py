@@ -9,13 +9,14 @@ Small imports (and the API) check inline, which costs no process start-up.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
+
+from zhengyin.core.processes import process_context
 
 from ..models import LicenceType
 from .rows import CheckedRow, RowChecker, RowProblem
@@ -50,7 +51,7 @@ class RowChecks(AbstractContextManager["RowChecks"]):
             columns = {name: getattr(checker.licence_type, name) for name in _TYPE_COLUMNS}
             # spawn: a worker must not inherit this process's database connections.
             self._pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                max_workers=workers, mp_context=process_context("spawn"),
                 initializer=_start_worker,
                 initargs=(columns, checker.issuer_code, checker.issuer_name))
 

@@ -18,10 +18,10 @@ import psutil
 import pytest
 from sqlalchemy import func, select, update
 
+from zhengyin.api.models import KeptReport
 from zhengyin.api.runtime import Runtime
 from zhengyin.core.clock import utcnow
 from zhengyin.core.db import make_engine
-from zhengyin.trust.models import KeptReport
 
 from ..conftest import truncate_all
 from .test_serving import ZHENGYIN, _free_port, _workers

@@ -118,7 +118,7 @@ STATUS_BEFORE: dict[str, int] = {
     "zhengyin.trust.errors.RevocationError": 409,
     "zhengyin.trust.errors.TimeStampError": 400,
     "zhengyin.trust.errors.TrustError": 400,
-    "zhengyin.trust.jws.JWSError": 500,
+    "zhengyin.core.jose.JWSError": 500,
     "zhengyin.trust.signerpaths.SignerPathError": 500,
     "zhengyin.trust.tsa._RejectionError": 500,
     "zhengyin.trust.validation._revisionstate.TooComplexError": 500,

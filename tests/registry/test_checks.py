@@ -17,12 +17,13 @@ from sqlalchemy import select, update
 
 from zhengyin.api.runtime import Runtime
 from zhengyin.core.clock import utcnow
+from zhengyin.core.jose import JWSError, b64url
 from zhengyin.core.models import AuditEntry, ClientRole
 from zhengyin.registry.catalogue import example_service_items
 from zhengyin.registry.holders import HolderKind
 from zhengyin.registry.models import Licence, LicenceUse, UseCode
 from zhengyin.registry.receipts import DISPLAY_TYP, verify_receipt
-from zhengyin.trust.jws import JWSError, SignerTrust, b64url
+from zhengyin.trust.jws import SignerTrust
 
 from ..support import bearer
 from .conftest import BUSINESS_TYPE, MARKET, REAL_ESTATE, food_request, issuer_headers

@@ -16,13 +16,14 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from zhengyin.api.app import create_app
 from zhengyin.core.clock import utcnow
+from zhengyin.core.jose import JWSError
 from zhengyin.core.models import ClientRole
 from zhengyin.registry.catalogue import TypeDefinition, example_definitions, example_service_items
 from zhengyin.registry.holders import HolderKind
 from zhengyin.registry.receipts import verify_display
 from zhengyin.signing.models import SealType
 from zhengyin.signing.seals import SealRequest
-from zhengyin.trust.jws import JWSError, PinnedSigner, SignerTrust
+from zhengyin.trust.jws import PinnedSigner, SignerTrust
 from zhengyin.trust.purposes import DISPLAY_CODE
 
 from ..signing.checks import pdfsig_check

@@ -21,11 +21,12 @@ from sqlalchemy import func, select
 
 from zhengyin.api.runtime import Runtime
 from zhengyin.core.clock import utcnow
+from zhengyin.core.jose import JWSError
 from zhengyin.core.models import AuditEntry
 from zhengyin.keys import KeyAlgorithm, KeyHandle
 from zhengyin.registry.receipts import verify_receipt
 from zhengyin.trust.asn1sign import public_key_info
-from zhengyin.trust.jws import JWSError, SignerTrust
+from zhengyin.trust.jws import SignerTrust
 from zhengyin.trust.models import (
     CertificateRecord,
     CertificateRole,

@@ -25,8 +25,9 @@ from cryptography import x509
 
 from zhengyin.api.runtime import Runtime
 from zhengyin.core.clock import utcnow
+from zhengyin.core.jose import JWSError
 from zhengyin.registry.receipts import verify_receipt
-from zhengyin.trust.jws import JWSError, SignerTrust, verify_compact
+from zhengyin.trust.jws import SignerTrust, verify_compact
 from zhengyin.trust.pki import IssuedCertificate
 from zhengyin.trust.purposes import (
     AUDIT_CHECKPOINT,

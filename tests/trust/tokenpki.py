@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from zhengyin.core.clock import utcnow
+from zhengyin.core.jose import x5c_of
 from zhengyin.keys import KeyHandle, KeyStore
-from zhengyin.trust.jws import sign_compact, x5c_of
+from zhengyin.trust.jws import sign_compact
 
 
 @dataclass(frozen=True)

@@ -231,14 +231,14 @@ def test_the_trust_list_is_signed_and_lists_seals(api: Any, verify_env: VerifyEn
     assert codes[verify_env.market_seal.seal_code]["status"] == "active"
     assert listed.payload["v"] == 1 and listed.payload["crls"]
     assert "registry" in listed.payload["service_certificates"]
-    from zhengyin.trust.jws import JWSError
+    from zhengyin.core.jose import JWSError
 
     with pytest.raises(JWSError):
         read_trust_list(response.text[:-4] + "AAAA", [_root(verify_env)], now=utcnow())
 
 
 def test_a_trust_list_past_its_next_update_is_refused(api: Any, verify_env: VerifyEnv) -> None:
-    from zhengyin.trust.jws import JWSError
+    from zhengyin.core.jose import JWSError
     from zhengyin.trust.trustlist import read_trust_list
 
     token = api.get("/trust-list").text

@@ -17,7 +17,6 @@ idle worker, and waits a bounded time for one.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue
 import threading
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
+
+from zhengyin.core.processes import process_context
 
 from .errors import DocumentTooComplexError, VerificationError, VerifierBusyError
 from .evidence import DocumentEvidence
@@ -134,7 +135,7 @@ class ExaminationPool:
         self.limits = limits
         self.size = max(1, workers)
         self.wait_seconds = wait_seconds
-        self._context = multiprocessing.get_context("forkserver")
+        self._context = process_context("forkserver")
         self._context.set_forkserver_preload(["zhengyin.trust.validation.examine"])
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()

@@ -325,7 +325,7 @@ def example_service_items() -> list[dict[str, Any]]:
 
 
 def _examples(folder_name: str) -> list[dict[str, Any]]:
-    folder = resources.files("registry").joinpath(folder_name)
+    folder = resources.files("zhengyin.registry").joinpath(folder_name)
     return [json.loads(entry.read_text(encoding="utf-8"))
             for entry in sorted(folder.iterdir(), key=lambda e: e.name)
             if entry.name.endswith(".json") and entry.is_file()]

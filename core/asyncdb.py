@@ -20,8 +20,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql import ClauseElement, Select
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -103,23 +105,30 @@ class AsyncConnection:
 @dataclass
 class _LoopPool:
     loop: asyncio.AbstractEventLoop
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]
     slots: asyncio.Semaphore
-    idle: list[tuple[psycopg.AsyncConnection[Any], float]]
 
 
 class AsyncStatements:
     """At most ``size`` autocommit connections per event loop, opened as needed.
 
-    A connection that sat idle for more than ``PING_AFTER_IDLE_SECONDS`` is pinged before
-    it is lent (as the sessions' pool does); one that fails, there or during use, is
-    closed and never lent again. Each event loop gets its own connections: an async
-    connection belongs to the loop it was opened on.
+    Each event loop gets its own :class:`psycopg_pool.AsyncConnectionPool`: an async
+    connection belongs to the loop it was opened on. A connection that sat idle for more
+    than ``PING_AFTER_IDLE_SECONDS`` is pinged before it is lent (as the sessions' pool
+    does); one that fails, there or during use, goes back to the pool, which closes it
+    and opens a replacement. The ping runs here rather than as the pool's ``check``
+    callback: from the second failed ``check`` in a row the borrower sleeps a second,
+    then two, four... (after a server restart every idle connection fails). Borrowers
+    queue on a semaphore, not in the pool: its queue waits with a timeout under a
+    condition, 40 µs more CPU per lend when 16 tasks shared 4 connections (measured).
     """
 
     def __init__(self, conninfo: str, *, size: int) -> None:
         self._conninfo = conninfo
         self._size = size
         self._pools: dict[int, _LoopPool] = {}
+        self._idle_since: WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = \
+            WeakKeyDictionary()
 
     @classmethod
     def for_engine(cls, engine: Engine, *, size: int) -> AsyncStatements:
@@ -127,45 +136,48 @@ class AsyncStatements:
         url = engine.url.set(drivername="postgresql")
         return cls(url.render_as_string(hide_password=False), size=size)
 
-    def _pool(self) -> _LoopPool:
+    async def _pool(self) -> _LoopPool:
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(id(loop))
-        if pool is None or pool.loop is not loop:
+        entry = self._pools.get(id(loop))
+        if entry is None or entry.loop is not loop:
             for key in [key for key, old in self._pools.items() if old.loop.is_closed()]:
                 del self._pools[key]
-            pool = self._pools[id(loop)] = _LoopPool(loop, asyncio.Semaphore(self._size), [])
-        return pool
+            pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+                self._conninfo, kwargs={"autocommit": True}, min_size=0,
+                max_size=self._size, open=False, name="zhengyin-async-statements")
+            entry = self._pools[id(loop)] = _LoopPool(loop, pool, asyncio.Semaphore(self._size))
+        if entry.pool.closed:
+            await entry.pool.open()  # a no-op if another task opened it meanwhile
+        return entry
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection for a few statements; at most ``size`` are lent at once."""
-        pool = self._pool()
-        async with pool.slots:
-            connection = await self._take(pool)
+        entry = await self._pool()
+        async with entry.slots:
+            connection = await self._take(entry.pool)
             try:
                 yield AsyncConnection(connection)
             finally:
-                if connection.broken or connection.info.transaction_status \
-                        != psycopg.pq.TransactionStatus.IDLE:
-                    await connection.close()
-                else:
-                    pool.idle.append((connection, time.monotonic()))
+                self._idle_since[connection] = time.monotonic()
+                await entry.pool.putconn(connection)  # the pool drops a broken one
 
-    async def _take(self, pool: _LoopPool) -> psycopg.AsyncConnection[Any]:
-        while pool.idle:
-            connection, since = pool.idle.pop()
-            if time.monotonic() - since < db.PING_AFTER_IDLE_SECONDS:
-                return connection
+    async def _take(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]
+                    ) -> psycopg.AsyncConnection[Any]:
+        while True:
+            connection = await pool.getconn()
+            since = self._idle_since.get(connection)
+            if since is None or time.monotonic() - since < db.PING_AFTER_IDLE_SECONDS:
+                return connection  # new, or handed back moments ago
             try:
-                await connection.execute("SELECT 1")
+                await AsyncConnectionPool.check_connection(connection)
             except psycopg.Error:
-                await connection.close()
+                await pool.putconn(connection)
                 continue
             return connection
-        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
 
     async def close(self) -> None:
-        """Close this event loop's idle connections."""
-        pool = self._pools.pop(id(asyncio.get_running_loop()), None)
-        for connection, _since in pool.idle if pool else []:
-            await connection.close()
+        """Close this event loop's pool and its idle connections."""
+        entry = self._pools.pop(id(asyncio.get_running_loop()), None)
+        if entry is not None:
+            await entry.pool.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -140,6 +141,35 @@ def test_an_idle_connection_the_server_dropped_is_replaced_without_an_error(
 
     dropped, replacement = _backend_pids(engine, _statements(engine), between=drop)
     assert replacement != dropped
+
+
+def test_idle_connections_the_server_dropped_are_replaced_without_a_retry_pause(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As after a server restart: every idle connection is dead. psycopg_pool sleeps a
+    # second (then two, four...) from the second failed ``check`` callback in a row; the
+    # idle ping runs outside the pool, so the borrower gets a fresh connection at once.
+    statements = _statements(engine, size=2)
+    query = prepared(text("SELECT pg_backend_pid()"), engine.dialect)
+
+    def drop(pids: list[int]) -> None:
+        with engine.connect() as other:
+            for pid in pids:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    async def run() -> float:
+        async with statements.connection() as one, statements.connection() as two:
+            pids = [int(pid) for connection in (one, two)
+                    for [(pid,)] in [await connection.fetch(query, {})]]
+        await asyncio.to_thread(drop, pids)
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        started = time.monotonic()
+        async with statements.connection() as connection:
+            await connection.fetch(query, {})
+        waited = time.monotonic() - started
+        await statements.close()
+        return waited
+
+    assert asyncio.run(run()) < 0.5
 
 
 def test_no_more_than_size_connections_are_lent_at_once(engine: Engine) -> None:

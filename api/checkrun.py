@@ -1,7 +1,7 @@
 """Running a certificate-free check where it is cheapest: a worker thread or the event loop.
 
 The hot path of intake systems (hundreds a second). Under a consent on PostgreSQL a check
-runs on the event loop, no thread (trust/asyncdb.py): it reads, then writes once. Anything
+runs on the event loop, no thread (core/asyncdb.py): it reads, then writes once. Anything
 else (SQLite, a use code, which is claimed by an update first) takes one worker-thread hop
 that runs the check, commits and serialises. The answer is JSON bytes, not re-validated.
 """

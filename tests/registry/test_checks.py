@@ -154,7 +154,7 @@ def _recorded(runtime: Runtime, check_id: str) -> tuple[list[tuple[Any, ...]], l
 
 def test_a_check_on_the_event_loop_answers_and_records_as_the_session_path_does(
         world: World) -> None:
-    # On PostgreSQL a check under a consent runs on the event loop (trust/asyncdb.py);
+    # On PostgreSQL a check under a consent runs on the event loop (core/asyncdb.py);
     # every other check runs through a session. The two must not drift apart.
     if world.runtime.async_statements is None:
         pytest.skip("SQLite runs every check through a session")

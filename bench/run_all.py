@@ -15,7 +15,7 @@ import sys
 import time
 
 BENCHMARKS = ("tsa_ocsp", "stamping", "verify", "issuance", "bulk_import", "status_lookup",
-              "checks")
+              "status_list", "checks")
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Integer, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,13 @@ LIFETIME = timedelta(hours=24)
 """``exp`` - ``iat``: how long an offline verifier may rely on a downloaded list."""
 CLOSE_AFTER_COLLISIONS = 8
 _SLOTS = cast(Table, StatusListSlot.__table__)
+_CLAIM_ARRAY = (
+    postgresql.insert(_SLOTS)
+    .from_select(["list_id", "idx"], select(
+        bindparam("list_id", type_=_SLOTS.c.list_id.type),
+        func.unnest(bindparam("indices", type_=postgresql.ARRAY(Integer)))))
+    .on_conflict_do_nothing()
+    .returning(_SLOTS.c.idx))
 Signer = Callable[[dict[str, Any]], str]
 
 
@@ -146,12 +153,15 @@ class StatusLists:
     def _claim(self, list_id: int, indices: list[int]) -> list[int]:
         """The indices whose slot rows this statement inserted (the others were taken)."""
         dialect = self._session.get_bind().dialect.name
-        rows = [{"list_id": list_id, "idx": index} for index in indices]
-        statement: Any
         if dialect == "postgresql":
-            statement = postgresql.insert(_SLOTS).values(rows).on_conflict_do_nothing()
-        else:
-            statement = sqlite.insert(_SLOTS).values(rows).on_conflict_do_nothing()
+            # One array parameter: the statement's text is the same for every chunk, so it
+            # is compiled once (a VALUES row per index recompiled 2 binds a row per chunk
+            # and cost bulk import about a quarter of its speed).
+            claimed = self._session.execute(_CLAIM_ARRAY, {
+                "list_id": list_id, "indices": indices}).scalars().all()
+            return list(claimed)
+        rows = [{"list_id": list_id, "idx": index} for index in indices]
+        statement = sqlite.insert(_SLOTS).values(rows).on_conflict_do_nothing()
         claimed = self._session.execute(statement.returning(_SLOTS.c.idx)).scalars().all()
         return list(claimed)
 

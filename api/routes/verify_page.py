@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from zhengyin.core.clock import utcnow
 from zhengyin.trust.validation import CheckStatus, Indication, VerificationError, VerificationReport
+from zhengyin.trust.validation.report import CHECK_NAMES_ZH
 
 from ..deps import ReadServicesDep, ServicesDep
 from ..forms import StrictFormRoute
@@ -52,12 +53,6 @@ _TONE_CSS = {Tone.GOOD: "passed", Tone.WARN: "indeterminate", Tone.BAD: "failed"
 _STATUS = {CheckStatus.PASSED: ("passed", "通过"), CheckStatus.FAILED: ("failed", "不通过"),
            CheckStatus.INDETERMINATE: ("indeterminate", "无法确定"),
            CheckStatus.NOT_APPLICABLE: ("na", "不适用")}
-_CHECK = {"format": "签名结构", "integrity": "完整性", "changes": "签名后改动",
-          "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
-          "timing": "签名时间",
-          "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
-          "document-signed": "是否签章", "file-layout": "文件结构", "licence-status": "证照状态",
-          "qr-payload": "二维码"}
 
 
 @functools.lru_cache(maxsize=256)
@@ -76,7 +71,7 @@ def _check(result: Any, *, page_good: bool) -> dict[str, Any]:
     css, label = _STATUS[result.status]
     if css == "passed" and not page_good:
         css = "passed-plain"  # one part passing is not shown green on a page that is not
-    return {"name": _CHECK.get(result.check, result.check), "css": css, "label": label,
+    return {"name": CHECK_NAMES_ZH.get(result.check, result.check), "css": css, "label": label,
             "zh": result.reason.zh, "en": result.reason.en,
             "sub": result.sub_indication.value if result.sub_indication else None}
 

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from zhengyin.core.clock import CHINA_TZ, beijing_time
 from zhengyin.trust.validation import CheckStatus, Indication, VerificationReport
-from zhengyin.trust.validation.report import SignatureReport
+from zhengyin.trust.validation.report import CHECK_NAMES_ZH, SignatureReport
 
 from .certified import (
     CATALOG,
@@ -55,12 +55,6 @@ _VERDICT_COLOUR = {Indication.TOTAL_PASSED: "green", Indication.TOTAL_FAILED: "r
 _STATUS = {CheckStatus.PASSED: ("通过", "green"), CheckStatus.FAILED: ("不通过", "red"),
            CheckStatus.INDETERMINATE: ("无法确定", "amber"),
            CheckStatus.NOT_APPLICABLE: ("不适用", "grey")}
-_CHECK_ZH = {"format": "签名结构", "integrity": "完整性", "changes": "签名后改动",
-             "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
-             "timing": "签名时间",
-             "seal": "印章登记", "licence": "电子证照", "document-readable": "文件解析",
-             "document-signed": "是否签章", "file-layout": "文件结构",
-             "licence-status": "证照状态", "qr-payload": "二维码"}
 
 
 @dataclass
@@ -157,7 +151,7 @@ def _signature_section(layout: _Layout, number: int, item: SignatureReport) -> N
                     + ("（认证签名）" if evidence.certifies else ""))
     for check in item.checks:
         label, colour = _STATUS[check.status]
-        name = _CHECK_ZH.get(check.check, check.check)
+        name = CHECK_NAMES_ZH.get(check.check, check.check)
         layout.line(f"[{label}] {name}：{check.reason.zh}", size=9.5, colour=colour, indent=8)
         layout.line(check.reason.en, size=8, colour="grey", indent=8, gap=0.6)
 
@@ -198,7 +192,7 @@ def _layout(report: VerificationReport, font: FontSource, *, report_id: str) -> 
         layout.line(reason.en, size=8, colour="grey", indent=16, gap=0.5)
     for check in report.document:
         label, colour = _STATUS[check.status]
-        layout.line(f"[{label}] {_CHECK_ZH.get(check.check, check.check)}：{check.reason.zh}",
+        layout.line(f"[{label}] {CHECK_NAMES_ZH.get(check.check, check.check)}：{check.reason.zh}",
                     size=9.5, colour=colour)
     for number, item in enumerate(report.signatures, start=1):
         _signature_section(layout, number, item)

@@ -14,7 +14,16 @@ from .directories import LicenceRecord, SealRecord, SealState
 from .evidence import SignatureEvidence
 from .verdict import CheckResult, CheckStatus, Reason, Verdict
 
-__all__ = ["SCHEMA_VERSION", "SignatureReport", "Subject", "VerificationReport"]
+__all__ = ["CHECK_NAMES_ZH", "SCHEMA_VERSION", "SignatureReport", "Subject", "VerificationReport"]
+
+# What each check is called for people (the report PDF, the public page).
+CHECK_NAMES_ZH = {
+    "format": "签名结构", "integrity": "完整性", "changes": "签名后改动",
+    "certificate": "证书链", "seed-values": "签名域要求", "revocation": "吊销状态",
+    "timing": "签名时间", "seal": "印章登记", "licence": "电子证照",
+    "document-readable": "文件解析", "document-signed": "是否签章", "file-layout": "文件结构",
+    "licence-status": "证照状态", "qr-payload": "二维码",
+}
 
 SCHEMA_VERSION = "zhengyin.verification/1"
 

@@ -108,16 +108,7 @@ class LicenceRenderer:
         raise LicenceLayoutError("the verification URL is too long for a QR code")
 
     def _wrap(self, text: str, size: float, width: float) -> list[str]:
-        lines, current, current_width = [], "", 0.0
-        for char in text.translate(_BREAKS):
-            advance = self.font.width(char) * size / 1000.0
-            if current and current_width + advance > width:
-                lines.append(current)
-                current, current_width = "", 0.0
-            current += char
-            current_width += advance
-        lines.append(current)
-        return lines
+        return self.font.wrap(text.translate(_BREAKS), size, width)
 
     def _field_runs(self, fields: list[tuple[str, str]], size: float) -> list[_Run] | None:
         runs, y = [], _FIELDS_TOP

@@ -257,6 +257,20 @@ class FontSource:
         width = self.width
         return sum([width(c) for c in text]) * size / 1000.0
 
+    def wrap(self, text: str, size: float, width: float) -> list[str]:
+        """*text* broken into lines no wider than *width* points, character by character
+        (Chinese text breaks anywhere); a character wider than the line stands alone."""
+        lines, current, used = [], "", 0.0
+        for char in text:
+            advance = self.width(char) * size / 1000.0
+            if current and used + advance > width:
+                lines.append(current)
+                current, used = "", 0.0
+            current += char
+            used += advance
+        lines.append(current)
+        return lines
+
     # -- per-document subsetting --------------------------------------------------------------
 
     def subset(self, text: str) -> FontSubset:

@@ -82,7 +82,7 @@ class _Layout:
     def line(self, text: str, *, size: float = 10.0, colour: str = "ink", indent: float = 0.0,
              gap: float = 0.35, right: float = _RIGHT) -> None:
         """A paragraph, wrapped to the page width."""
-        for piece in self._wrap(text, size, right - _LEFT - indent):
+        for piece in self.font.wrap(text, size, right - _LEFT - indent):
             self._space(size * (1.25 + gap))
             self.y -= size * 1.25
             self.pages[-1].append(_Run(size, _LEFT + indent, self.y, piece, colour))
@@ -92,7 +92,7 @@ class _Layout:
              ) -> None:
         """A label and a value in two columns."""
         size = 10.0
-        lines = self._wrap(value, size, right - _LEFT - 110.0)
+        lines = self.font.wrap(value, size, right - _LEFT - 110.0)
         self._space(size * 1.35 * len(lines))
         for number, piece in enumerate(lines):
             self.y -= size * 1.35
@@ -104,18 +104,6 @@ class _Layout:
     def skip(self, points: float) -> None:
         """Vertical space."""
         self.y -= points
-
-    def _wrap(self, text: str, size: float, width: float) -> list[str]:
-        lines, current, used = [], "", 0.0
-        for char in text:
-            advance = self.font.width(char) * size / 1000.0
-            if current and used + advance > width:
-                lines.append(current)
-                current, used = "", 0.0
-            current += char
-            used += advance
-        lines.append(current)
-        return lines
 
 
 def _when(moment: datetime | None) -> str:
